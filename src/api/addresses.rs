@@ -1,0 +1,313 @@
+//! AllocateAddress, AssociateAddress, DisassociateAddress, ReleaseAddress,
+//! DescribeAddresses and the address attribute (reverse DNS) operations.
+
+use std::net::Ipv4Addr;
+
+use super::{Action, Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
+use crate::domain::addresses::{
+    self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
+    DescribeAddresses, DisassociateAddress, ReleaseAddress,
+};
+use crate::domain::{Address, AllocationId, AssociationId, Domain, InstanceId, NetworkInterfaceId};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
+
+fn allocation_id(value: &str) -> ApiResult<AllocationId> {
+    parse_id(value, AllocationId::parse, malformed_param("AllocationId", "eipalloc-"))
+}
+
+fn association_id(value: &str) -> ApiResult<AssociationId> {
+    parse_id(value, AssociationId::parse, malformed_param("AssociationId", "eipassoc-"))
+}
+
+/// The deprecated PublicIp parameter: a dotted quad, or InvalidAddress.Malformed.
+fn public_ip(value: &str) -> ApiResult<Ipv4Addr> {
+    value.parse().map_err(|_| ApiError::invalid_address_malformed(format!("Invalid Address '{value}'")))
+}
+
+/// `AllocationId` or the deprecated `PublicIp`, exactly one of them.
+fn address_ref(params: &mut Params) -> ApiResult<AddressRef> {
+    let allocation = params.take_str("AllocationId").filter(|s| !s.is_empty());
+    let ip = params.take_str("PublicIp").filter(|s| !s.is_empty());
+    match (allocation, ip) {
+        (Some(id), None) => Ok(AddressRef::Allocation(allocation_id(&id)?)),
+        (None, Some(ip)) => Ok(AddressRef::PublicIp(public_ip(&ip)?)),
+        (Some(_), Some(_)) => Err(ApiError::invalid_parameter_combination(
+            "The parameters AllocationId and PublicIp cannot be used together",
+        )),
+        (None, None) => Err(ApiError::missing("AllocationId")),
+    }
+}
+
+// ---- AllocateAddress --------------------------------------------------------------
+
+pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let domain = match p.take_str("Domain").as_deref() {
+        None | Some("vpc") => Domain::Vpc,
+        Some("standard") => Domain::Standard,
+        Some(other) => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "Value ({other}) for parameter Domain is invalid. Expected: 'vpc' or 'standard'."
+            )));
+        }
+    };
+    let address = p.take_ipv4("Address")?;
+    if let Some(pool) = p.take_str("PublicIpv4Pool")
+        && pool != "amazon"
+    {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "The public IPv4 pool '{pool}' does not exist (eipd serves the 'amazon' pool)"
+        )));
+    }
+    let network_border_group = p.take_str("NetworkBorderGroup");
+    let tags = tags_for(&p.take_tag_specifications()?, &["elastic-ip"])?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("AllocateAddress")?;
+    ctx.authorize(Action::AllocateAddress, dry_run)?;
+    let input = AllocateAddress { domain, address, network_border_group, tags: tags_of(&tags, "elastic-ip") };
+    let address = ctx.write(move |tx| rules::allocate_address(tx, input)).await?;
+    Ok(Box::new(AllocateAddressOutput(address)))
+}
+
+struct AllocateAddressOutput(Address);
+
+impl ToXml for AllocateAddressOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        let a = &self.0;
+        w.display("publicIp", a.public_ip);
+        w.text("domain", a.domain.as_str());
+        w.opt_display("allocationId", a.allocation_id.as_ref());
+        w.text("publicIpv4Pool", "amazon");
+        w.text("networkBorderGroup", &a.network_border_group);
+    }
+}
+
+// ---- AssociateAddress -------------------------------------------------------------
+
+pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let address = address_ref(&mut p)?;
+    let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
+    let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
+    let target = match (instance, interface) {
+        (Some(i), None) => AssociationTarget::Instance(parse_id(
+            &i,
+            InstanceId::parse,
+            super::malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"),
+        )?),
+        (None, Some(n)) => AssociationTarget::Interface(parse_id(
+            &n,
+            NetworkInterfaceId::parse,
+            super::malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-"),
+        )?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_parameter_combination(
+                "You can specify either an instance ID or a network interface ID, but not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::missing_parameter(
+                "Either an instance ID or a network interface ID must be specified",
+            ));
+        }
+    };
+    let private_ip = p.take_ipv4("PrivateIpAddress")?;
+    let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(true);
+    let dry_run = p.take_dry_run()?;
+    p.finish("AssociateAddress")?;
+    ctx.authorize(Action::AssociateAddress, dry_run)?;
+    let input = AssociateAddress { address, target, private_ip, allow_reassociation };
+    let id = ctx.write(move |tx| rules::associate_address(tx, input)).await?;
+    Ok(Box::new(AssociateAddressOutput(id)))
+}
+
+struct AssociateAddressOutput(AssociationId);
+
+impl ToXml for AssociateAddressOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("associationId", &self.0);
+    }
+}
+
+// ---- DisassociateAddress ----------------------------------------------------------
+
+pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let association = p.take_str("AssociationId").filter(|s| !s.is_empty());
+    let ip = p.take_str("PublicIp").filter(|s| !s.is_empty());
+    let dry_run = p.take_dry_run()?;
+    p.finish("DisassociateAddress")?;
+    let input = match (association, ip) {
+        (Some(id), None) => DisassociateAddress::Association(association_id(&id)?),
+        (None, Some(ip)) => DisassociateAddress::PublicIp(public_ip(&ip)?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_parameter_combination(
+                "The parameters AssociationId and PublicIp cannot be used together",
+            ));
+        }
+        (None, None) => return Err(ApiError::missing("AssociationId")),
+    };
+    ctx.authorize(Action::DisassociateAddress, dry_run)?;
+    ctx.write(move |tx| rules::disassociate_address(tx, input)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+// ---- ReleaseAddress -----------------------------------------------------------------
+
+pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let address = address_ref(&mut p)?;
+    let network_border_group = p.take_str("NetworkBorderGroup");
+    let dry_run = p.take_dry_run()?;
+    p.finish("ReleaseAddress")?;
+    ctx.authorize(Action::ReleaseAddress, dry_run)?;
+    let input = ReleaseAddress { address, network_border_group };
+    ctx.write(move |tx| rules::release_address(tx, input)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+// ---- DescribeAddresses ------------------------------------------------------------
+
+pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let public_ips = p.take_list("PublicIp")?.iter().map(|v| public_ip(v)).collect::<ApiResult<Vec<_>>>()?;
+    let allocation_ids =
+        p.take_list("AllocationId")?.iter().map(|v| allocation_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let filters = p.take_filters()?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("DescribeAddresses")?;
+    let input = DescribeAddresses { public_ips, allocation_ids, filters };
+    ctx.authorize(Action::DescribeAddresses, dry_run)?;
+    let part = ctx.read();
+    let mut w = XmlWriter::fragment();
+    let views = rules::describe_addresses(&part, ctx.account(), &input)?;
+    w.list("addressesSet", views, |w, v| write_address(w, &v));
+    Ok(Box::new(w))
+}
+
+fn write_address(w: &mut XmlWriter, v: &AddressView) {
+    let a = v.address;
+    w.display("publicIp", a.public_ip);
+    w.opt_display("allocationId", a.allocation_id.as_ref());
+    w.text("domain", a.domain.as_str());
+    if let Some(assoc) = &a.association {
+        w.display("associationId", &assoc.id);
+        w.opt_display("instanceId", v.instance_id);
+        w.display("networkInterfaceId", &assoc.network_interface_id);
+        w.text("networkInterfaceOwnerId", v.owner);
+        w.display("privateIpAddress", assoc.private_ip);
+    }
+    w.tag_set("tagSet", &a.tags);
+    w.text("publicIpv4Pool", "amazon");
+    w.text("networkBorderGroup", &a.network_border_group);
+}
+
+// ---- address attributes (reverse DNS) -------------------------------------------
+
+fn check_attribute(value: Option<String>) -> ApiResult<()> {
+    match value.as_deref() {
+        Some("domain-name") => Ok(()),
+        None => Err(ApiError::missing("Attribute")),
+        Some(other) => Err(ApiError::invalid_parameter_value(format!(
+            "Value ({other}) for parameter Attribute is invalid. Expected: 'domain-name'."
+        ))),
+    }
+}
+
+pub async fn describe_addresses_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let ids = p.take_list("AllocationId")?.iter().map(|v| allocation_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    check_attribute(p.take_str("Attribute"))?;
+    let max = max_results(&mut p, 1, 1000)?;
+    let token = p.take_str("NextToken");
+    let dry_run = p.take_dry_run()?;
+    p.finish("DescribeAddressesAttribute")?;
+    ctx.authorize(Action::DescribeAddressesAttribute, dry_run)?;
+    let part = ctx.read();
+    let attributes: Vec<AddressAttribute> = if ids.is_empty() {
+        part.addresses().filter_map(AddressAttribute::of).collect()
+    } else {
+        let mut found = Vec::new();
+        for id in &ids {
+            let a =
+                part.address_by_allocation(id).ok_or_else(|| ApiError::invalid_allocation_id_not_found(id.as_str()))?;
+            found.extend(AddressAttribute::of(a));
+        }
+        found.sort_by_key(|a| a.public_ip);
+        found.dedup_by_key(|a| a.public_ip);
+        found
+    };
+    let (page, next) = paginate(attributes, |a| format!("{:08x}", u32::from(a.public_ip)), token.as_deref(), max)?;
+    let mut w = XmlWriter::fragment();
+    w.list("addressSet", page, |w, a| write_attribute(w, &a));
+    w.opt_text("nextToken", next.as_deref());
+    Ok(Box::new(w))
+}
+
+fn write_attribute(w: &mut XmlWriter, a: &AddressAttribute) {
+    w.display("publicIp", a.public_ip);
+    w.display("allocationId", &a.allocation_id);
+    w.opt_text("ptrRecord", a.ptr_record.as_deref());
+    if let Some(update) = &a.ptr_record_update {
+        w.nested("ptrRecordUpdate", |w| {
+            w.text("value", &update.value);
+            w.text("status", update.status);
+        });
+    }
+}
+
+struct AddressAttributeOutput(AddressAttribute);
+
+impl ToXml for AddressAttributeOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.nested("address", |w| write_attribute(w, &self.0));
+    }
+}
+
+/// A reverse-DNS name: dot-separated labels of letters, digits and hyphens.
+fn domain_name(value: &str) -> ApiResult<String> {
+    let name = value.strip_suffix('.').unwrap_or(value);
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "Value ({value}) for parameter DomainName is invalid. Expected a domain name."
+        )));
+    }
+    Ok(format!("{name}."))
+}
+
+pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let id = allocation_id(&p.require_str("AllocationId")?)?;
+    let name = domain_name(&p.require_str("DomainName")?)?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("ModifyAddressAttribute")?;
+    ctx.authorize(Action::ModifyAddressAttribute, dry_run)?;
+    let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name)).await?;
+    Ok(Box::new(AddressAttributeOutput(attribute)))
+}
+
+pub async fn reset_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let id = allocation_id(&p.require_str("AllocationId")?)?;
+    check_attribute(p.take_str("Attribute"))?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("ResetAddressAttribute")?;
+    ctx.authorize(Action::ResetAddressAttribute, dry_run)?;
+    let attribute = ctx.write(move |tx| rules::reset_address_attribute(tx, &id)).await?;
+    Ok(Box::new(AddressAttributeOutput(attribute)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_get_a_trailing_dot() {
+        assert_eq!(domain_name("example.com").unwrap(), "example.com.");
+        assert_eq!(domain_name("example.com.").unwrap(), "example.com.");
+        assert!(domain_name("bad_name.com").is_err());
+        assert!(domain_name("").is_err());
+        assert!(domain_name("-a.com").is_err());
+    }
+}

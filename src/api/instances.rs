@@ -1,0 +1,325 @@
+//! RunInstances, DescribeInstances and the instance state operations.
+
+use super::network_interfaces::{eni_id, requested_private_ips};
+use super::render::Renderer;
+use super::vpcs::{known_filter, subnet_id};
+use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
+use crate::domain::filter::{Filterable, Filters, tag_filter_values};
+use crate::domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
+use crate::domain::{Instance, InstanceId, InstanceState, Partition};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{Params, XmlWriter};
+
+pub fn instance_id(value: &str) -> ApiResult<InstanceId> {
+    parse_id(value, InstanceId::parse, malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"))
+}
+
+fn required_count(p: &mut Params, name: &str) -> ApiResult<u32> {
+    match p.take_int(name)? {
+        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+        Some(n) => Err(ApiError::invalid_parameter_value(format!("Value ({n}) for parameter {name} is invalid."))),
+        None => Err(ApiError::missing(name)),
+    }
+}
+
+fn optional_count(group: &std::collections::BTreeMap<String, String>, name: &str) -> ApiResult<u32> {
+    match group.get(name) {
+        None => Ok(0),
+        Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 1000).ok_or_else(|| {
+            ApiError::invalid_parameter_value(format!(
+                "Value ({v}) for parameter NetworkInterface.N.{name} is invalid."
+            ))
+        }),
+    }
+}
+
+fn flag(group: &std::collections::BTreeMap<String, String>, name: &str) -> ApiResult<Option<bool>> {
+    match group.get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" => Ok(Some(true)),
+        Some(v) if v == "false" => Ok(Some(false)),
+        Some(v) => Err(ApiError::invalid_parameter_value(format!(
+            "Value ({v}) for parameter NetworkInterface.N.{name} is invalid."
+        ))),
+    }
+}
+
+/// `NetworkInterface.N.*` of RunInstances.
+fn launch_interfaces(p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
+    const KNOWN: &[&str] = &[
+        "DeviceIndex",
+        "NetworkInterfaceId",
+        "SubnetId",
+        "AssociatePublicIpAddress",
+        "DeleteOnTermination",
+        "Description",
+        "PrivateIpAddress",
+        "SecondaryPrivateIpAddressCount",
+        "Ipv6AddressCount",
+    ];
+    let mut out = Vec::new();
+    for mut group in p.take_structs("NetworkInterface")? {
+        let mut private = Params::default();
+        let private_list: Vec<(String, String)> = group
+            .iter()
+            .filter(|(k, _)| k.starts_with("PrivateIpAddresses."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
+        if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(ApiError::unknown_parameter(&format!("NetworkInterface.N.{bad}")));
+        }
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str())))
+            .extend_pairs(private_list.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .finish();
+        private.merge(Params::decode(body.as_bytes())?)?;
+        let private_ips = requested_private_ips(&mut private, "PrivateIpAddress", "PrivateIpAddresses")?;
+        let device_index = match group.get("DeviceIndex") {
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 31).ok_or_else(|| {
+                ApiError::invalid_parameter_value(format!(
+                    "Value ({v}) for parameter NetworkInterface.N.DeviceIndex is invalid."
+                ))
+            })?,
+            None => return Err(ApiError::missing("NetworkInterface.N.DeviceIndex")),
+        };
+        out.push(LaunchInterface {
+            device_index,
+            existing: group.get("NetworkInterfaceId").map(|v| eni_id(v)).transpose()?,
+            subnet_id: group.get("SubnetId").map(|v| subnet_id(v)).transpose()?,
+            associate_public_ip_address: flag(&group, "AssociatePublicIpAddress")?,
+            delete_on_termination: flag(&group, "DeleteOnTermination")?,
+            spec: InterfaceSpec {
+                description: group.get("Description").cloned().unwrap_or_default(),
+                private_ips,
+                secondary_private_ip_count: optional_count(&group, "SecondaryPrivateIpAddressCount")?,
+                ipv6_address_count: optional_count(&group, "Ipv6AddressCount")?,
+                ..InterfaceSpec::default()
+            },
+        });
+    }
+    Ok(out)
+}
+
+pub async fn run_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let image_id = p.require_str("ImageId")?;
+    let ami_ok =
+        image_id.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ami_ok {
+        return Err(ApiError::invalid_ami_id_malformed(format!("Invalid id: \"{image_id}\" (expecting \"ami-...\")")));
+    }
+    let min_count = required_count(&mut p, "MinCount")?;
+    let max_count = required_count(&mut p, "MaxCount")?;
+    let instance_type = p.take_str("InstanceType").unwrap_or_else(|| "m1.small".into());
+    let key_name = p.take_str("KeyName");
+    let subnet = p.take_str("SubnetId").map(|v| subnet_id(&v)).transpose()?;
+    let availability_zone = p.take_str("Placement.AvailabilityZone");
+    p.take_str("Placement.Tenancy");
+    let private_ip = p.take_ipv4("PrivateIpAddress")?;
+    let ipv6_address_count = match p.take_int("Ipv6AddressCount")? {
+        None => 0,
+        Some(n) if (0..=1000).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "Value ({n}) for parameter Ipv6AddressCount is invalid."
+            )));
+        }
+    };
+    let network_interfaces = launch_interfaces(&mut p)?;
+    if !network_interfaces.is_empty() && (subnet.is_some() || private_ip.is_some()) {
+        return Err(ApiError::invalid_parameter_combination(
+            "Network interfaces and an instance-level subnet ID or private IP address may not be specified on the same request",
+        ));
+    }
+    let tags = tags_for(&p.take_tag_specifications()?, &["instance", "network-interface", "volume"])?;
+    let client_token = p.take_str("ClientToken").filter(|t| !t.is_empty());
+    // Accepted and not modelled: they change nothing an address depends on.
+    for ignored in
+        ["UserData", "Monitoring.Enabled", "EbsOptimized", "DisableApiTermination", "InstanceInitiatedShutdownBehavior"]
+    {
+        p.take_str(ignored);
+    }
+    p.take_list("SecurityGroupId")?;
+    p.take_list("SecurityGroup")?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("RunInstances")?;
+    ctx.authorize(Action::RunInstances, dry_run)?;
+    let input = RunInstances {
+        image_id,
+        instance_type,
+        key_name,
+        min_count,
+        max_count,
+        subnet_id: subnet,
+        availability_zone,
+        private_ip,
+        secondary_private_ip_count: 0,
+        ipv6_address_count,
+        network_interfaces,
+        client_token,
+        instance_tags: tags_of(&tags, "instance"),
+        interface_tags: tags_of(&tags, "network-interface"),
+    };
+    let instances = ctx.write(move |tx| rules::run_instances(tx, input)).await?;
+    let part = ctx.read();
+    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
+    let mut w = XmlWriter::fragment();
+    let reservation = instances.first().map(|i| i.reservation_id.to_string()).unwrap_or_default();
+    w.text("reservationId", &reservation);
+    w.text("ownerId", ctx.account());
+    w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+    // The launch answer shows instances pending; every later read running (D16).
+    w.list("instancesSet", &instances, |w, i| r.instance(w, i, InstanceState::Pending));
+    Ok(Box::new(w))
+}
+
+const INSTANCE_FILTERS: &[&str] = &[
+    "instance-id",
+    "instance-state-name",
+    "instance-state-code",
+    "instance-type",
+    "image-id",
+    "subnet-id",
+    "vpc-id",
+    "availability-zone",
+    "ip-address",
+    "private-ip-address",
+    "network-interface.network-interface-id",
+    "reservation-id",
+    "key-name",
+    "dns-name",
+    "owner-id",
+];
+
+struct InstanceView<'a> {
+    inst: &'a Instance,
+    part: &'a Partition,
+    owner: &'a str,
+    region: &'a str,
+}
+
+impl Filterable for InstanceView<'_> {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        let i = self.inst;
+        let primary = self.part.primary_interface(i);
+        let public = primary.and_then(|eni| self.part.primary_public_ipv4(eni)).map(|p| p.public_ip);
+        Some(match name {
+            "instance-id" => vec![i.id.to_string()],
+            "instance-state-name" => vec![i.state.name().into()],
+            "instance-state-code" => vec![i.state.code().to_string()],
+            "instance-type" => vec![i.instance_type.clone()],
+            "image-id" => vec![i.image_id.clone()],
+            "subnet-id" => vec![i.subnet_id.to_string()],
+            "vpc-id" => vec![i.vpc_id.to_string()],
+            "availability-zone" => vec![i.availability_zone.clone()],
+            "ip-address" => public.iter().map(ToString::to_string).collect(),
+            "private-ip-address" => primary.iter().map(|e| e.primary_private_ip().to_string()).collect(),
+            "network-interface.network-interface-id" => {
+                self.part.interfaces_of(&i.id).iter().map(|e| e.id.to_string()).collect()
+            }
+            "reservation-id" => vec![i.reservation_id.to_string()],
+            "key-name" => i.key_name.iter().cloned().collect(),
+            "dns-name" => public.map(|ip| crate::domain::view::public_dns_name(ip, self.region)).into_iter().collect(),
+            "owner-id" => vec![self.owner.to_owned()],
+            _ => return tag_filter_values(&i.tags, name),
+        })
+    }
+}
+
+pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let filters = p.take_filters()?;
+    let max = max_results(&mut p, 5, 1000)?;
+    if max.is_some() && !ids.is_empty() {
+        return Err(ApiError::invalid_parameter_combination(
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
+    }
+    let token = p.take_str("NextToken");
+    p.take_bool("IncludeManagedResources")?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("DescribeInstances")?;
+    ctx.authorize(Action::DescribeInstances, dry_run)?;
+    let part = ctx.read();
+    let missing: Vec<&str> = ids.iter().filter(|id| part.instance(id).is_none()).map(InstanceId::as_str).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid_instance_id_not_found(&missing.join(", ")));
+    }
+    let filters = Filters::new(&filters, |n| known_filter(INSTANCE_FILTERS, n))?;
+    let mut instances: Vec<&Instance> = part
+        .instances()
+        .filter(|i| ids.is_empty() || ids.contains(&i.id))
+        .filter(|i| filters.matches(&InstanceView { inst: i, part: &part, owner: ctx.account(), region: ctx.region() }))
+        .collect();
+    instances.sort_by(|a, b| (&a.reservation_id, a.ami_launch_index).cmp(&(&b.reservation_id, b.ami_launch_index)));
+    let (page, next) =
+        paginate(instances, |i| format!("{}/{:05}", i.reservation_id, i.ami_launch_index), token.as_deref(), max)?;
+    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
+    let mut w = XmlWriter::fragment();
+    let reservations = page.chunk_by(|a, b| a.reservation_id == b.reservation_id);
+    w.list("reservationSet", reservations, |w, group| {
+        w.display("reservationId", &group[0].reservation_id);
+        w.text("ownerId", ctx.account());
+        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+        w.list("instancesSet", group, |w, i| r.instance(w, i, i.state));
+    });
+    w.opt_text("nextToken", next.as_deref());
+    Ok(Box::new(w))
+}
+
+fn state_change_ids(p: &mut Params) -> ApiResult<Vec<InstanceId>> {
+    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    if ids.is_empty() {
+        return Err(ApiError::missing("InstanceId"));
+    }
+    Ok(ids)
+}
+
+fn write_changes(changes: &[StateChange]) -> XmlWriter {
+    let mut w = XmlWriter::fragment();
+    w.list("instancesSet", changes, |w, c| {
+        w.display("instanceId", &c.instance_id);
+        w.nested("currentState", |w| {
+            w.display("code", c.current.code());
+            w.text("name", c.current.name());
+        });
+        w.nested("previousState", |w| {
+            w.display("code", c.previous.code());
+            w.text("name", c.previous.name());
+        });
+    });
+    w
+}
+
+pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let ids = state_change_ids(&mut p)?;
+    p.take_bool("Force")?;
+    p.take_bool("SkipOsShutdown")?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("TerminateInstances")?;
+    ctx.authorize(Action::TerminateInstances, dry_run)?;
+    let changes = ctx.write(move |tx| rules::terminate_instances(tx, &ids)).await?;
+    Ok(Box::new(write_changes(&changes)))
+}
+
+pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let ids = state_change_ids(&mut p)?;
+    p.take_bool("Force")?;
+    p.take_bool("Hibernate")?;
+    p.take_bool("SkipOsShutdown")?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("StopInstances")?;
+    ctx.authorize(Action::StopInstances, dry_run)?;
+    let changes = ctx.write(move |tx| rules::stop_instances(tx, &ids)).await?;
+    Ok(Box::new(write_changes(&changes)))
+}
+
+pub async fn start_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let ids = state_change_ids(&mut p)?;
+    p.take_str("AdditionalInfo");
+    let dry_run = p.take_dry_run()?;
+    p.finish("StartInstances")?;
+    ctx.authorize(Action::StartInstances, dry_run)?;
+    let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
+    Ok(Box::new(write_changes(&changes)))
+}

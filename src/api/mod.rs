@@ -1,0 +1,240 @@
+//! One file per resource family: each operation decodes a typed input from
+//! the query, runs the domain rule inside one store transaction, and encodes
+//! a typed output. The dispatch table maps Action names to handlers.
+
+pub mod addresses;
+pub mod instances;
+pub mod network_interfaces;
+mod render;
+pub mod tags;
+pub mod vpcs;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::auth::Principal;
+use crate::domain::{Partition, Scope, Tags, Tx};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{Params, TagSpecification, ToXml};
+use crate::store::Store;
+
+/// Everything a handler may use for one request.
+pub struct Ctx {
+    pub store: Store,
+    pub principal: Principal,
+    pub request_id: String,
+}
+
+pub type Output = Box<dyn ToXml + Send>;
+type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Output>> + Send + 'a>>;
+
+impl Ctx {
+    pub fn scope(&self) -> &Scope {
+        &self.principal.scope
+    }
+
+    /// Authorization, then DryRun (D6): reached after the input decoded and
+    /// validated, before any resource is looked up. A principal without a
+    /// policy may do everything in its account.
+    pub fn authorize(&self, _action: Action, dry_run: bool) -> ApiResult<()> {
+        if dry_run {
+            return Err(ApiError::dry_run_operation());
+        }
+        Ok(())
+    }
+
+    /// Runs a domain operation as one transaction on the caller's partition.
+    pub async fn write<R, F>(&self, op: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
+    {
+        self.store.write(self.scope().clone(), op).await
+    }
+
+    /// The caller's partition as last committed (a new account's defaults
+    /// when it has none yet).
+    pub fn read(&self) -> Partition {
+        let world = self.store.snapshot();
+        world.partition(self.scope()).cloned().unwrap_or_else(|| Partition::with_defaults(self.scope()))
+    }
+
+    pub fn account(&self) -> &str {
+        &self.scope().account
+    }
+
+    pub fn region(&self) -> &str {
+        &self.scope().region
+    }
+}
+
+macro_rules! actions {
+    ($($name:ident => $module:ident :: $handler:ident),* $(,)?) => {
+        /// Every action eipd serves.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Action { $($name),* }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$name),*];
+
+            pub fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($name) => Some(Action::$name),)*
+                    _ => None,
+                }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$name => stringify!($name),)*
+                }
+            }
+
+            fn handle(self, ctx: &Ctx, params: Params) -> HandlerFuture<'_> {
+                match self {
+                    $(Action::$name => Box::pin($module::$handler(ctx, params)),)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    AllocateAddress => addresses::allocate_address,
+    AssociateAddress => addresses::associate_address,
+    DisassociateAddress => addresses::disassociate_address,
+    ReleaseAddress => addresses::release_address,
+    DescribeAddresses => addresses::describe_addresses,
+    DescribeAddressesAttribute => addresses::describe_addresses_attribute,
+    ModifyAddressAttribute => addresses::modify_address_attribute,
+    ResetAddressAttribute => addresses::reset_address_attribute,
+    CreateTags => tags::create_tags,
+    DeleteTags => tags::delete_tags,
+    DescribeTags => tags::describe_tags,
+    CreateVpc => vpcs::create_vpc,
+    DescribeVpcs => vpcs::describe_vpcs,
+    DeleteVpc => vpcs::delete_vpc,
+    ModifyVpcAttribute => vpcs::modify_vpc_attribute,
+    DescribeVpcAttribute => vpcs::describe_vpc_attribute,
+    AssociateVpcCidrBlock => vpcs::associate_vpc_cidr_block,
+    CreateSubnet => vpcs::create_subnet,
+    DescribeSubnets => vpcs::describe_subnets,
+    DeleteSubnet => vpcs::delete_subnet,
+    ModifySubnetAttribute => vpcs::modify_subnet_attribute,
+    AssociateSubnetCidrBlock => vpcs::associate_subnet_cidr_block,
+    CreateInternetGateway => vpcs::create_internet_gateway,
+    AttachInternetGateway => vpcs::attach_internet_gateway,
+    DetachInternetGateway => vpcs::detach_internet_gateway,
+    DescribeInternetGateways => vpcs::describe_internet_gateways,
+    DeleteInternetGateway => vpcs::delete_internet_gateway,
+    CreateNetworkInterface => network_interfaces::create_network_interface,
+    DescribeNetworkInterfaces => network_interfaces::describe_network_interfaces,
+    DeleteNetworkInterface => network_interfaces::delete_network_interface,
+    AttachNetworkInterface => network_interfaces::attach_network_interface,
+    DetachNetworkInterface => network_interfaces::detach_network_interface,
+    AssignPrivateIpAddresses => network_interfaces::assign_private_ip_addresses,
+    UnassignPrivateIpAddresses => network_interfaces::unassign_private_ip_addresses,
+    AssignIpv6Addresses => network_interfaces::assign_ipv6_addresses,
+    UnassignIpv6Addresses => network_interfaces::unassign_ipv6_addresses,
+    ModifyPublicIpDnsNameOptions => network_interfaces::modify_public_ip_dns_name_options,
+    RunInstances => instances::run_instances,
+    DescribeInstances => instances::describe_instances,
+    TerminateInstances => instances::terminate_instances,
+    StopInstances => instances::stop_instances,
+    StartInstances => instances::start_instances,
+}
+
+/// Runs one request's action.
+pub async fn dispatch(ctx: &Ctx, action: &str, params: Params) -> ApiResult<Output> {
+    let action = Action::parse(action).ok_or_else(|| ApiError::invalid_action(action))?;
+    action.handle(ctx, params).await
+}
+
+// ---- decoding helpers shared by the handlers ----------------------------------
+
+/// Parses an id with its kind's parser, or answers the EC2 error for a
+/// malformed one (D15).
+pub fn parse_id<T>(
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+    malformed: impl FnOnce(String) -> ApiError,
+) -> ApiResult<T> {
+    parse(value).ok_or_else(|| malformed(value.to_owned()))
+}
+
+/// InvalidParameterValue naming the parameter and the form it expects (D2, D15).
+pub fn malformed_param(param: &'static str, prefix: &'static str) -> impl FnOnce(String) -> ApiError {
+    move |value| {
+        ApiError::invalid_parameter_value(format!(
+            "Value ({value}) for parameter {param} is invalid. Expected: '{prefix}...'."
+        ))
+    }
+}
+
+pub fn malformed_code(code: fn(String) -> ApiError, prefix: &'static str) -> impl FnOnce(String) -> ApiError {
+    move |value| code(format!("Invalid id: \"{value}\" (expecting \"{prefix}...\")"))
+}
+
+/// The tags that TagSpecifications give one resource type; a specification
+/// for a type the operation does not create is refused.
+pub fn tags_for(specs: &[TagSpecification], allowed: &[&str]) -> ApiResult<Vec<(String, Tags)>> {
+    let mut out: Vec<(String, Tags)> = Vec::new();
+    for spec in specs {
+        if !allowed.contains(&spec.resource_type.as_str()) {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "'{}' is not a valid taggable resource type for this operation.",
+                spec.resource_type
+            )));
+        }
+        let tags: Tags = spec.tags.iter().cloned().collect();
+        crate::domain::tags::validate_tags(tags.iter().map(|(k, v)| (k, Some(v))))?;
+        match out.iter_mut().find(|(t, _)| *t == spec.resource_type) {
+            Some((_, existing)) => existing.extend(tags),
+            None => out.push((spec.resource_type.clone(), tags)),
+        }
+    }
+    Ok(out)
+}
+
+/// The tags for `resource_type` among already-checked specifications.
+pub fn tags_of(tags: &[(String, Tags)], resource_type: &str) -> Tags {
+    tags.iter().find(|(t, _)| t == resource_type).map(|(_, t)| t.clone()).unwrap_or_default()
+}
+
+/// `MaxResults` within `lo..=hi`, if given.
+pub fn max_results(params: &mut Params, lo: i64, hi: i64) -> ApiResult<Option<usize>> {
+    match params.take_int("MaxResults")? {
+        None => Ok(None),
+        Some(n) if (lo..=hi).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(ApiError::invalid_parameter_value(format!(
+            "Value ( {n} ) for parameter maxResults is invalid. Expecting a value between {lo} and {hi}."
+        ))),
+    }
+}
+
+/// One page of `items` after the opaque `NextToken` (an item key).
+pub fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    token: Option<&str>,
+    max: Option<usize>,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    let start = match token {
+        None => 0,
+        Some(t) => items.iter().position(|i| key(i).as_str() > t).unwrap_or(items.len()),
+    };
+    if token.is_some_and(|t| t.is_empty()) {
+        return Err(ApiError::invalid_next_token("The token '' is invalid."));
+    }
+    let Some(max) = max else {
+        return Ok((items.into_iter().skip(start).collect(), None));
+    };
+    let mut page: Vec<T> = items.into_iter().skip(start).collect();
+    let next = if page.len() > max {
+        page.truncate(max);
+        page.last().map(&key)
+    } else {
+        None
+    };
+    Ok((page, next))
+}

@@ -1,0 +1,60 @@
+//! CreateTags, DeleteTags, DescribeTags.
+
+use super::{Action, Ctx, Output, max_results, paginate};
+use crate::domain::Tags;
+use crate::domain::tags::{self as rules, ResourceId};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{Params, ReturnTrue, XmlWriter};
+
+fn resource_ids(p: &mut Params) -> ApiResult<Vec<ResourceId>> {
+    let ids = p.take_list("ResourceId")?;
+    if ids.is_empty() {
+        return Err(ApiError::missing("ResourceId"));
+    }
+    ids.iter().map(|id| ResourceId::parse(id)).collect()
+}
+
+pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let resources = resource_ids(&mut p)?;
+    let tags: Tags = p.take_tags()?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    if tags.is_empty() {
+        return Err(ApiError::missing("Tag"));
+    }
+    let dry_run = p.take_dry_run()?;
+    p.finish("CreateTags")?;
+    ctx.authorize(Action::CreateTags, dry_run)?;
+    ctx.write(move |tx| rules::create_tags(tx, &resources, &tags)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+pub async fn delete_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let resources = resource_ids(&mut p)?;
+    let tags = p.take_tags()?;
+    let dry_run = p.take_dry_run()?;
+    p.finish("DeleteTags")?;
+    ctx.authorize(Action::DeleteTags, dry_run)?;
+    ctx.write(move |tx| rules::delete_tags(tx, &resources, &tags)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+pub async fn describe_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+    let filters = p.take_filters()?;
+    let max = max_results(&mut p, 5, 1000)?;
+    let token = p.take_str("NextToken");
+    let dry_run = p.take_dry_run()?;
+    p.finish("DescribeTags")?;
+    ctx.authorize(Action::DescribeTags, dry_run)?;
+    let part = ctx.read();
+    let mut rows = rules::describe_tags(&part, &filters)?;
+    rows.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));
+    let (page, next) = paginate(rows, |r| format!("{}\u{1f}{}", r.resource_id, r.key), token.as_deref(), max)?;
+    let mut w = XmlWriter::fragment();
+    w.list("tagSet", page, |w, r| {
+        w.text("resourceId", &r.resource_id);
+        w.text("resourceType", r.resource_type);
+        w.text("key", &r.key);
+        w.text("value", &r.value);
+    });
+    w.opt_text("nextToken", next.as_deref());
+    Ok(Box::new(w))
+}

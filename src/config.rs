@@ -1,0 +1,211 @@
+//! Configuration: flags, `EIPD_*` environment variables of the same names,
+//! and a TOML file with the same settings (D18). A flag or variable beats the
+//! file; the file beats the default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::domain::{Flavor, Settings};
+use crate::store::StoreKind;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
+pub const DEFAULT_POOL: &str = "198.18.0.0/15";
+pub const DEFAULT_ADDRESS_LIMIT: u32 = 5;
+/// The embedded store's file inside the data directory.
+pub const STORE_FILE: &str = "eipd.redb";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlavorArg {
+    /// Answer as AWS does (the default).
+    Aws,
+    /// Reproduce moto's test-visible behaviour, for suites written against moto.
+    Moto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `eipd serve` options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one; the chosen
+    /// address is printed on standard output) [default: 127.0.0.1:4599]
+    #[arg(long, env = "EIPD_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Where the embedded store keeps its file [default: $XDG_DATA_HOME/eipd,
+    /// else ~/.local/share/eipd]
+    #[arg(long, env = "EIPD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Where state lives: `embedded` (a file in the data directory, survives
+    /// restarts), `memory` (throwaway) [default: embedded]
+    #[arg(long, env = "EIPD_STORE", value_name = "memory|embedded")]
+    pub store: Option<String>,
+
+    /// A TOML file with the same settings as these flags (listen, data_dir,
+    /// store, address_limit, pool, flavor, log_format)
+    #[arg(long, env = "EIPD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Elastic IP addresses per account and region (AWS's default quota is 5)
+    /// [default: 5]
+    #[arg(long, env = "EIPD_ADDRESS_LIMIT", value_name = "N")]
+    pub address_limit: Option<u32>,
+
+    /// The public IPv4 pool of every region, as CIDRs [default: 198.18.0.0/15,
+    /// the benchmarking range: no address reaches a real host]
+    #[arg(long, env = "EIPD_POOL", value_name = "CIDR[,CIDR…]", value_delimiter = ',')]
+    pub pool: Option<Vec<Ipv4Net>>,
+
+    /// Whose behaviour to reproduce where AWS and moto differ [default: aws]
+    #[arg(long, env = "EIPD_FLAVOR", value_enum)]
+    pub flavor: Option<FlavorArg>,
+
+    /// Log format on standard error [default: text]
+    #[arg(long, env = "EIPD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Commit each change in its own transaction instead of batching the
+    /// changes that arrive together (slower; for benchmarks)
+    #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
+    pub no_group_commit: bool,
+}
+
+/// The TOML config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    store: Option<String>,
+    address_limit: Option<u32>,
+    pool: Option<Vec<Ipv4Net>>,
+    flavor: Option<FlavorArg>,
+    log_format: Option<LogFormat>,
+    group_commit: Option<bool>,
+}
+
+/// The settled configuration of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub store: StoreKind,
+    pub settings: Settings,
+    pub log_format: LogFormat,
+    pub group_commit: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("eipd");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/eipd"),
+        None => PathBuf::from("eipd-data"),
+    }
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid"));
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir);
+        let store = match args.store.or(file.store).as_deref().unwrap_or("embedded") {
+            "memory" => StoreKind::Memory,
+            "embedded" => StoreKind::Embedded(data_dir.join(STORE_FILE)),
+            other if other.starts_with("postgres://") || other.starts_with("postgresql://") => {
+                bail!("--store {other}: the PostgreSQL store is not built into this eipd yet; use embedded or memory")
+            }
+            other => bail!("--store {other:?} is not a store: use memory, embedded or postgres://…"),
+        };
+        let pool = args.pool.or(file.pool).unwrap_or_else(|| vec![DEFAULT_POOL.parse().expect("valid")]);
+        if pool.is_empty() {
+            bail!("--pool needs at least one CIDR");
+        }
+        for (i, a) in pool.iter().enumerate() {
+            if pool[i + 1..].iter().any(|b| a.contains(b) || b.contains(a)) {
+                bail!("--pool CIDRs overlap ({a})");
+            }
+        }
+        let flavor = match args.flavor.or(file.flavor).unwrap_or(FlavorArg::Aws) {
+            FlavorArg::Aws => Flavor::Aws,
+            FlavorArg::Moto => Flavor::Moto,
+        };
+        let address_limit = args.address_limit.or(file.address_limit).unwrap_or(DEFAULT_ADDRESS_LIMIT);
+        let settings = Settings {
+            address_limit: (flavor == Flavor::Aws).then_some(address_limit),
+            pool: pool.into_iter().map(|n| n.trunc()).collect(),
+            flavor,
+            ..Settings::default()
+        };
+        Ok(Self {
+            listen,
+            data_dir,
+            store,
+            settings,
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            group_commit: !args.no_group_commit && file.group_commit.unwrap_or(true),
+        })
+    }
+
+    /// Makes sure the data directory exists and is writable.
+    pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
+        if let StoreKind::Embedded(_) = self.store {
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+            let probe = self.data_dir.join(".eipd-write-test");
+            std::fs::write(&probe, b"")
+                .with_context(|| format!("the data directory {} is not writable", self.data_dir.display()))?;
+            let _ = std::fs::remove_file(probe);
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("eipd.toml");
+        std::fs::write(&file, "address_limit = 9\nstore = \"memory\"\npool = [\"10.0.0.0/24\"]\n").unwrap();
+        let args = ServeArgs { config: Some(file), address_limit: Some(3), ..ServeArgs::default() };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.settings.address_limit, Some(3));
+        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(c.settings.pool, vec!["10.0.0.0/24".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_and_stores_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("eipd.toml");
+        std::fs::write(&file, "adress_limit = 9\n").unwrap();
+        assert!(Config::resolve(ServeArgs { config: Some(file), ..ServeArgs::default() }).is_err());
+        assert!(Config::resolve(ServeArgs { store: Some("disk".into()), ..ServeArgs::default() }).is_err());
+    }
+}

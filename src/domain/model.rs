@@ -1,0 +1,252 @@
+//! The records eipd keeps: what an Elastic IP binds to, as EC2 models it.
+//!
+//! Records hold only facts that cannot be derived; everything derivable (an
+//! address's instance, an interface's public IPs, DNS names) is computed from
+//! them when read, so no two records can disagree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use super::ids::*;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// An AWS account id: 12 digits.
+pub type AccountId = Arc<str>;
+/// A region name such as `us-east-1`.
+pub type Region = Arc<str>;
+
+/// Where a record lives: state is partitioned by account and region.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct Scope {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+impl Scope {
+    pub fn new(account: &str, region: &str) -> Self {
+        Self { account: Arc::from(account), region: Arc::from(region) }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    Vpc,
+    Standard,
+}
+
+impl Domain {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Vpc => "vpc",
+            Domain::Standard => "standard",
+        }
+    }
+}
+
+/// An Elastic IP address.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Address {
+    pub public_ip: Ipv4Addr,
+    /// VPC addresses only; standard (EC2-Classic) addresses have none.
+    pub allocation_id: Option<AllocationId>,
+    pub domain: Domain,
+    pub network_border_group: Region,
+    pub association: Option<Association>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+    /// The reverse-DNS record set with ModifyAddressAttribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptr_record: Option<String>,
+}
+
+/// The binding of an address to one private IPv4 of one interface.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Association {
+    pub id: AssociationId,
+    pub network_interface_id: NetworkInterfaceId,
+    pub private_ip: Ipv4Addr,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Vpc {
+    pub id: VpcId,
+    pub cidr_block: Ipv4Net,
+    pub cidr_association_id: CidrAssociationId,
+    pub is_default: bool,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+    pub instance_tenancy: String,
+    #[serde(default)]
+    pub ipv6_cidr: Option<(CidrAssociationId, Ipv6Net)>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: SubnetId,
+    pub vpc_id: VpcId,
+    pub cidr_block: Ipv4Net,
+    pub availability_zone: String,
+    pub default_for_az: bool,
+    pub map_public_ip_on_launch: bool,
+    #[serde(default)]
+    pub assign_ipv6_address_on_creation: bool,
+    #[serde(default)]
+    pub ipv6_cidr: Option<(SubnetCidrAssociationId, Ipv6Net)>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct InternetGateway {
+    pub id: InternetGatewayId,
+    pub attached_vpc: Option<VpcId>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// The public hostname type of an interface (ModifyPublicIpDnsNameOptions).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum HostnameType {
+    #[serde(rename = "public-dual-stack-dns-name")]
+    PublicDualStackDnsName,
+    #[serde(rename = "public-ipv4-dns-name")]
+    PublicIpv4DnsName,
+    #[serde(rename = "public-ipv6-dns-name")]
+    PublicIpv6DnsName,
+}
+
+impl HostnameType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public-dual-stack-dns-name" => Some(Self::PublicDualStackDnsName),
+            "public-ipv4-dns-name" => Some(Self::PublicIpv4DnsName),
+            "public-ipv6-dns-name" => Some(Self::PublicIpv6DnsName),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PublicDualStackDnsName => "public-dual-stack-dns-name",
+            Self::PublicIpv4DnsName => "public-ipv4-dns-name",
+            Self::PublicIpv6DnsName => "public-ipv6-dns-name",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    pub id: NetworkInterfaceId,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
+    pub availability_zone: String,
+    pub description: String,
+    /// Private IPv4 addresses; the first is the primary.
+    pub private_ips: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub ipv6_addresses: Vec<Ipv6Addr>,
+    pub mac_address: String,
+    pub attachment: Option<Attachment>,
+    /// The auto-assigned (non-Elastic) public IPv4 on the primary private IP.
+    #[serde(default)]
+    pub auto_public_ip: Option<Ipv4Addr>,
+    /// Whether this interface gets an auto-assigned public IPv4 when it has
+    /// none (launch-time AssociatePublicIpAddress or the subnet's
+    /// MapPublicIpOnLaunch).
+    #[serde(default)]
+    pub auto_assign_public_ip: bool,
+    #[serde(default)]
+    pub hostname_type: Option<HostnameType>,
+    pub source_dest_check: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl NetworkInterface {
+    pub fn primary_private_ip(&self) -> Ipv4Addr {
+        self.private_ips[0]
+    }
+
+    pub fn instance_id(&self) -> Option<&InstanceId> {
+        self.attachment.as_ref().map(|a| &a.instance_id)
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub instance_id: InstanceId,
+    pub device_index: u32,
+    pub attach_time: i64,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Pending => 0,
+            Self::Running => 16,
+            Self::ShuttingDown => 32,
+            Self::Terminated => 48,
+            Self::Stopping => 64,
+            Self::Stopped => 80,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub reservation_id: ReservationId,
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    /// The settled state every read shows (D16).
+    pub state: InstanceState,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
+    pub availability_zone: String,
+    pub launch_time: i64,
+    pub ami_launch_index: u32,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}

@@ -1,0 +1,612 @@
+//! The state of one account in one region, its indexes, and the transaction
+//! through which the rules change it.
+//!
+//! Maps are persistent (imbl): cloning a [`World`] is O(1), so the store can
+//! hand readers an immutable snapshot while a writer builds the next one, and
+//! can undo a failed operation by keeping the clone it started from.
+
+use std::net::Ipv4Addr;
+use std::ops::Bound;
+
+use imbl::{OrdMap, OrdSet};
+use ipnet::Ipv4Net;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::ids::*;
+use super::model::*;
+
+/// Settings the rules depend on (from the command line or config file).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Addresses per account and region (D9); `None` means no limit.
+    pub address_limit: Option<u32>,
+    /// The public IPv4 pool of every region (D8).
+    pub pool: Vec<Ipv4Net>,
+    pub flavor: Flavor,
+    /// How long an ended association id is still answered as ended (D2).
+    pub association_retention_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            address_limit: Some(5),
+            pool: vec!["198.18.0.0/15".parse().expect("valid CIDR")],
+            flavor: Flavor::Aws,
+            association_retention_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Whose behaviour to reproduce where AWS and moto differ (D1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Flavor {
+    #[default]
+    Aws,
+    Moto,
+}
+
+/// Everything eipd holds: partitions by (account, region) and the public
+/// IPv4 pools by region.
+#[derive(Clone, Default)]
+pub struct World {
+    partitions: OrdMap<Scope, Partition>,
+    pools: OrdMap<Region, RegionPool>,
+}
+
+impl World {
+    pub fn partition(&self, scope: &Scope) -> Option<&Partition> {
+        self.partitions.get(scope)
+    }
+
+    pub fn partitions(&self) -> impl Iterator<Item = (&Scope, &Partition)> {
+        self.partitions.iter()
+    }
+
+    pub fn pool(&self, region: &str) -> Option<&RegionPool> {
+        self.pools.get(region)
+    }
+
+    /// Opens a transaction on one partition (created with its default VPC on
+    /// first use) and its region's pool.
+    pub fn tx<'a>(
+        &'a mut self,
+        scope: &Scope,
+        settings: &'a Settings,
+        now: i64,
+        dirty: &'a mut Vec<(Scope, RecordKey)>,
+    ) -> Tx<'a> {
+        if !self.partitions.contains_key(scope) {
+            let fresh = Partition::with_defaults(scope);
+            dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
+            self.partitions.insert(scope.clone(), fresh);
+        }
+        let World { partitions, pools } = self;
+        let part = partitions.get_mut(scope).expect("inserted above");
+        let pool = pools.entry(scope.region.clone()).or_default();
+        Tx { scope: scope.clone(), part, pool, settings, now, dirty }
+    }
+
+    /// Loads one stored record (start-up, import).
+    pub fn load(&mut self, scope: &Scope, record: Record) {
+        let region = scope.region.clone();
+        let part = self.partitions.entry(scope.clone()).or_default();
+        for ip in record.public_ips() {
+            self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());
+        }
+        part.put(record);
+    }
+
+    pub fn remove_partition(&mut self, scope: &Scope) {
+        if let Some(part) = self.partitions.remove(scope)
+            && let Some(pool) = self.pools.get_mut(&scope.region)
+        {
+            for key in part.record_keys() {
+                if let Some(rec) = part.record(&key) {
+                    for ip in rec.public_ips() {
+                        pool.held.remove(&ip);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn address_count(&self) -> usize {
+        self.partitions.values().map(|p| p.addresses.len()).sum()
+    }
+}
+
+/// The public IPv4 addresses handed out in one region, to whichever account:
+/// one IP never has two holders (D8).
+#[derive(Clone, Default)]
+pub struct RegionPool {
+    held: OrdMap<Ipv4Addr, AccountId>,
+}
+
+impl RegionPool {
+    pub fn holder(&self, ip: Ipv4Addr) -> Option<&AccountId> {
+        self.held.get(&ip)
+    }
+
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+}
+
+/// A stored record, as the store persists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Address(Address),
+    Vpc(Vpc),
+    Subnet(Subnet),
+    InternetGateway(InternetGateway),
+    NetworkInterface(NetworkInterface),
+    Instance(Instance),
+    EndedAssociation { id: AssociationId, ended_at: i64 },
+}
+
+impl Record {
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Address(a) => RecordKey::Address(a.public_ip),
+            Record::Vpc(v) => RecordKey::Vpc(v.id.clone()),
+            Record::Subnet(s) => RecordKey::Subnet(s.id.clone()),
+            Record::InternetGateway(g) => RecordKey::InternetGateway(g.id.clone()),
+            Record::NetworkInterface(n) => RecordKey::NetworkInterface(n.id.clone()),
+            Record::Instance(i) => RecordKey::Instance(i.id.clone()),
+            Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
+        }
+    }
+
+    /// The pool IPs this record holds.
+    fn public_ips(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let ip = match self {
+            Record::Address(a) => Some(a.public_ip),
+            Record::NetworkInterface(n) => n.auto_public_ip,
+            _ => None,
+        };
+        ip.into_iter()
+    }
+}
+
+/// The identity of a record within its partition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKey {
+    Address(Ipv4Addr),
+    Vpc(VpcId),
+    Subnet(SubnetId),
+    InternetGateway(InternetGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    Instance(InstanceId),
+    EndedAssociation(AssociationId),
+}
+
+impl RecordKey {
+    /// `kind/id`, the key under which a backend stores the record.
+    pub fn encode(&self) -> String {
+        match self {
+            RecordKey::Address(ip) => format!("address/{ip}"),
+            RecordKey::Vpc(id) => format!("vpc/{id}"),
+            RecordKey::Subnet(id) => format!("subnet/{id}"),
+            RecordKey::InternetGateway(id) => format!("igw/{id}"),
+            RecordKey::NetworkInterface(id) => format!("eni/{id}"),
+            RecordKey::Instance(id) => format!("instance/{id}"),
+            RecordKey::EndedAssociation(id) => format!("ended/{id}"),
+        }
+    }
+}
+
+/// One account's resources in one region, with the indexes every lookup of
+/// the API uses (no operation scans all addresses unless asked for all).
+#[derive(Clone, Default)]
+pub struct Partition {
+    addresses: OrdMap<Ipv4Addr, Address>,
+    by_allocation: OrdMap<AllocationId, Ipv4Addr>,
+    by_association: OrdMap<AssociationId, Ipv4Addr>,
+    by_target: OrdMap<(NetworkInterfaceId, Ipv4Addr), Ipv4Addr>,
+    by_tag: OrdSet<(String, String, Ipv4Addr)>,
+    ended_associations: OrdMap<AssociationId, i64>,
+    vpcs: OrdMap<VpcId, Vpc>,
+    subnets: OrdMap<SubnetId, Subnet>,
+    internet_gateways: OrdMap<InternetGatewayId, InternetGateway>,
+    interfaces: OrdMap<NetworkInterfaceId, NetworkInterface>,
+    interfaces_by_instance: OrdSet<(InstanceId, NetworkInterfaceId)>,
+    private_ips: OrdMap<(VpcId, Ipv4Addr), NetworkInterfaceId>,
+    instances: OrdMap<InstanceId, Instance>,
+}
+
+/// The availability zones of a region, as the default VPC has one subnet in each.
+pub fn availability_zones(region: &str) -> [String; 3] {
+    [format!("{region}a"), format!("{region}b"), format!("{region}c")]
+}
+
+impl Partition {
+    /// A partition as AWS gives a new account: a default VPC (172.31.0.0/16)
+    /// with a default subnet per zone and an attached internet gateway. Ids
+    /// are derived from the scope, so reads before the first write see the
+    /// same ids the first write stores.
+    pub fn with_defaults(scope: &Scope) -> Self {
+        let seed = format!("{}/{}", scope.account, scope.region);
+        let vpc_id = VpcId::derived(&format!("{seed}/vpc"));
+        let mut part = Partition::default();
+        part.put(Record::Vpc(Vpc {
+            id: vpc_id.clone(),
+            cidr_block: "172.31.0.0/16".parse().expect("valid"),
+            cidr_association_id: CidrAssociationId::derived(&format!("{seed}/vpc-cidr")),
+            is_default: true,
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            instance_tenancy: "default".into(),
+            ipv6_cidr: None,
+            tags: Tags::new(),
+        }));
+        for (i, az) in availability_zones(&scope.region).into_iter().enumerate() {
+            part.put(Record::Subnet(Subnet {
+                id: SubnetId::derived(&format!("{seed}/subnet/{i}")),
+                vpc_id: vpc_id.clone(),
+                cidr_block: Ipv4Net::new(Ipv4Addr::new(172, 31, (i * 16) as u8, 0), 20).expect("valid"),
+                availability_zone: az,
+                default_for_az: true,
+                map_public_ip_on_launch: true,
+                assign_ipv6_address_on_creation: false,
+                ipv6_cidr: None,
+                tags: Tags::new(),
+            }));
+        }
+        part.put(Record::InternetGateway(InternetGateway {
+            id: InternetGatewayId::derived(&format!("{seed}/igw")),
+            attached_vpc: Some(vpc_id),
+            tags: Tags::new(),
+        }));
+        part
+    }
+
+    // ---- reads -------------------------------------------------------------
+
+    pub fn address(&self, ip: Ipv4Addr) -> Option<&Address> {
+        self.addresses.get(&ip)
+    }
+
+    pub fn address_by_allocation(&self, id: &AllocationId) -> Option<&Address> {
+        self.by_allocation.get(id).and_then(|ip| self.addresses.get(ip))
+    }
+
+    pub fn address_by_association(&self, id: &AssociationId) -> Option<&Address> {
+        self.by_association.get(id).and_then(|ip| self.addresses.get(ip))
+    }
+
+    /// The Elastic IP on one private IP of an interface.
+    pub fn address_on(&self, eni: &NetworkInterfaceId, private_ip: Ipv4Addr) -> Option<&Address> {
+        self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.addresses.get(ip))
+    }
+
+    /// The Elastic IPs on an interface, by private IP.
+    pub fn addresses_on_interface<'a>(&'a self, eni: &NetworkInterfaceId) -> impl Iterator<Item = &'a Address> + 'a {
+        let lo = (eni.clone(), Ipv4Addr::UNSPECIFIED);
+        let hi = (eni.clone(), Ipv4Addr::BROADCAST);
+        self.by_target.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, ip)| self.addresses.get(ip))
+    }
+
+    /// Addresses whose tag `key` has exactly `value`.
+    pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> + 'a {
+        let lo = (key.to_owned(), value.to_owned(), Ipv4Addr::UNSPECIFIED);
+        let hi = (key.to_owned(), value.to_owned(), Ipv4Addr::BROADCAST);
+        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, _, ip)| self.addresses.get(ip))
+    }
+
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.addresses.values()
+    }
+
+    /// Addresses after `after` in IP order (pagination).
+    pub fn addresses_after(&self, after: Option<Ipv4Addr>) -> impl Iterator<Item = &Address> {
+        let lower = match after {
+            Some(ip) => Bound::Excluded(ip),
+            None => Bound::Unbounded,
+        };
+        self.addresses.range((lower, Bound::Unbounded)).map(|(_, a)| a)
+    }
+
+    pub fn address_count(&self) -> usize {
+        self.addresses.len()
+    }
+
+    pub fn association_ended_at(&self, id: &AssociationId) -> Option<i64> {
+        self.ended_associations.get(id).copied()
+    }
+
+    pub fn vpc(&self, id: &VpcId) -> Option<&Vpc> {
+        self.vpcs.get(id)
+    }
+
+    pub fn vpcs(&self) -> impl Iterator<Item = &Vpc> {
+        self.vpcs.values()
+    }
+
+    pub fn default_vpc(&self) -> Option<&Vpc> {
+        self.vpcs.values().find(|v| v.is_default)
+    }
+
+    pub fn subnet(&self, id: &SubnetId) -> Option<&Subnet> {
+        self.subnets.get(id)
+    }
+
+    pub fn subnets(&self) -> impl Iterator<Item = &Subnet> {
+        self.subnets.values()
+    }
+
+    pub fn internet_gateway(&self, id: &InternetGatewayId) -> Option<&InternetGateway> {
+        self.internet_gateways.get(id)
+    }
+
+    pub fn internet_gateways(&self) -> impl Iterator<Item = &InternetGateway> {
+        self.internet_gateways.values()
+    }
+
+    /// The internet gateway attached to a VPC, if any.
+    pub fn gateway_of(&self, vpc: &VpcId) -> Option<&InternetGateway> {
+        self.internet_gateways.values().find(|g| g.attached_vpc.as_ref() == Some(vpc))
+    }
+
+    pub fn interface(&self, id: &NetworkInterfaceId) -> Option<&NetworkInterface> {
+        self.interfaces.get(id)
+    }
+
+    pub fn interfaces(&self) -> impl Iterator<Item = &NetworkInterface> {
+        self.interfaces.values()
+    }
+
+    /// An instance's interfaces, by device index.
+    pub fn interfaces_of(&self, instance: &InstanceId) -> Vec<&NetworkInterface> {
+        let lo = (instance.clone(), NetworkInterfaceId::parse("eni-00000000").expect("valid"));
+        let mut out: Vec<&NetworkInterface> = self
+            .interfaces_by_instance
+            .range((Bound::Included(lo), Bound::Unbounded))
+            .take_while(|(i, _)| i == instance)
+            .filter_map(|(_, eni)| self.interfaces.get(eni))
+            .collect();
+        out.sort_by_key(|n| n.attachment.as_ref().map_or(u32::MAX, |a| a.device_index));
+        out
+    }
+
+    /// The interface holding a private IPv4 in a VPC.
+    pub fn interface_with_private_ip(&self, vpc: &VpcId, ip: Ipv4Addr) -> Option<&NetworkInterfaceId> {
+        self.private_ips.get(&(vpc.clone(), ip))
+    }
+
+    pub fn instance(&self, id: &InstanceId) -> Option<&Instance> {
+        self.instances.get(id)
+    }
+
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.values()
+    }
+
+    /// Every record key, for persisting a new partition or exporting.
+    pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
+        self.addresses
+            .keys()
+            .map(|ip| RecordKey::Address(*ip))
+            .chain(self.vpcs.keys().map(|k| RecordKey::Vpc(k.clone())))
+            .chain(self.subnets.keys().map(|k| RecordKey::Subnet(k.clone())))
+            .chain(self.internet_gateways.keys().map(|k| RecordKey::InternetGateway(k.clone())))
+            .chain(self.interfaces.keys().map(|k| RecordKey::NetworkInterface(k.clone())))
+            .chain(self.instances.keys().map(|k| RecordKey::Instance(k.clone())))
+            .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
+    }
+
+    /// The record under a key, as it is now (None once deleted).
+    pub fn record(&self, key: &RecordKey) -> Option<Record> {
+        Some(match key {
+            RecordKey::Address(ip) => Record::Address(self.addresses.get(ip)?.clone()),
+            RecordKey::Vpc(id) => Record::Vpc(self.vpcs.get(id)?.clone()),
+            RecordKey::Subnet(id) => Record::Subnet(self.subnets.get(id)?.clone()),
+            RecordKey::InternetGateway(id) => Record::InternetGateway(self.internet_gateways.get(id)?.clone()),
+            RecordKey::NetworkInterface(id) => Record::NetworkInterface(self.interfaces.get(id)?.clone()),
+            RecordKey::Instance(id) => Record::Instance(self.instances.get(id)?.clone()),
+            RecordKey::EndedAssociation(id) => {
+                Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
+            }
+        })
+    }
+
+    // ---- writes (indexes kept in step) -------------------------------------
+
+    fn put(&mut self, record: Record) {
+        self.delete(&record.key());
+        match record {
+            Record::Address(a) => {
+                if let Some(id) = &a.allocation_id {
+                    self.by_allocation.insert(id.clone(), a.public_ip);
+                }
+                if let Some(assoc) = &a.association {
+                    self.by_association.insert(assoc.id.clone(), a.public_ip);
+                    self.by_target.insert((assoc.network_interface_id.clone(), assoc.private_ip), a.public_ip);
+                }
+                for (k, v) in &a.tags {
+                    self.by_tag.insert((k.clone(), v.clone(), a.public_ip));
+                }
+                self.addresses.insert(a.public_ip, a);
+            }
+            Record::Vpc(v) => {
+                self.vpcs.insert(v.id.clone(), v);
+            }
+            Record::Subnet(s) => {
+                self.subnets.insert(s.id.clone(), s);
+            }
+            Record::InternetGateway(g) => {
+                self.internet_gateways.insert(g.id.clone(), g);
+            }
+            Record::NetworkInterface(n) => {
+                if let Some(att) = &n.attachment {
+                    self.interfaces_by_instance.insert((att.instance_id.clone(), n.id.clone()));
+                }
+                for ip in &n.private_ips {
+                    self.private_ips.insert((n.vpc_id.clone(), *ip), n.id.clone());
+                }
+                self.interfaces.insert(n.id.clone(), n);
+            }
+            Record::Instance(i) => {
+                self.instances.insert(i.id.clone(), i);
+            }
+            Record::EndedAssociation { id, ended_at } => {
+                self.ended_associations.insert(id, ended_at);
+            }
+        }
+    }
+
+    fn delete(&mut self, key: &RecordKey) {
+        match key {
+            RecordKey::Address(ip) => {
+                if let Some(a) = self.addresses.remove(ip) {
+                    if let Some(id) = &a.allocation_id {
+                        self.by_allocation.remove(id);
+                    }
+                    if let Some(assoc) = &a.association {
+                        self.by_association.remove(&assoc.id);
+                        self.by_target.remove(&(assoc.network_interface_id.clone(), assoc.private_ip));
+                    }
+                    for (k, v) in &a.tags {
+                        self.by_tag.remove(&(k.clone(), v.clone(), a.public_ip));
+                    }
+                }
+            }
+            RecordKey::Vpc(id) => {
+                self.vpcs.remove(id);
+            }
+            RecordKey::Subnet(id) => {
+                self.subnets.remove(id);
+            }
+            RecordKey::InternetGateway(id) => {
+                self.internet_gateways.remove(id);
+            }
+            RecordKey::NetworkInterface(id) => {
+                if let Some(n) = self.interfaces.remove(id) {
+                    if let Some(att) = &n.attachment {
+                        self.interfaces_by_instance.remove(&(att.instance_id.clone(), n.id.clone()));
+                    }
+                    for ip in &n.private_ips {
+                        self.private_ips.remove(&(n.vpc_id.clone(), *ip));
+                    }
+                }
+            }
+            RecordKey::Instance(id) => {
+                self.instances.remove(id);
+            }
+            RecordKey::EndedAssociation(id) => {
+                self.ended_associations.remove(id);
+            }
+        }
+    }
+}
+
+/// One operation's view of its partition and region pool. Every change goes
+/// through here, so the store learns exactly which records to persist.
+pub struct Tx<'a> {
+    pub scope: Scope,
+    part: &'a mut Partition,
+    pool: &'a mut RegionPool,
+    pub settings: &'a Settings,
+    /// Seconds since the Unix epoch, fixed for the whole operation.
+    pub now: i64,
+    dirty: &'a mut Vec<(Scope, RecordKey)>,
+}
+
+impl Tx<'_> {
+    pub fn part(&self) -> &Partition {
+        self.part
+    }
+
+    pub fn pool(&self) -> &RegionPool {
+        self.pool
+    }
+
+    pub fn put(&mut self, record: Record) {
+        self.dirty.push((self.scope.clone(), record.key()));
+        self.part.put(record);
+    }
+
+    pub fn delete(&mut self, key: RecordKey) {
+        self.part.delete(&key);
+        self.dirty.push((self.scope.clone(), key));
+    }
+
+    /// Takes a random free IP of the pool for this account.
+    pub fn take_public_ip(&mut self) -> Option<Ipv4Addr> {
+        let total: u64 = self.settings.pool.iter().map(|n| 1u64 << (32 - n.prefix_len())).sum();
+        if total == 0 || self.pool.held.len() as u64 >= total {
+            return None;
+        }
+        // Random probe, then walk forward: O(1) expected while the pool has room.
+        let start = rand::rng().random_range(0..total);
+        for step in 0..total {
+            let ip = nth_pool_ip(&self.settings.pool, (start + step) % total);
+            if !self.pool.held.contains_key(&ip) {
+                self.pool.held.insert(ip, self.scope.account.clone());
+                return Some(ip);
+            }
+        }
+        None
+    }
+
+    /// Takes a specific pool IP; false when it is outside the pool or held.
+    pub fn claim_public_ip(&mut self, ip: Ipv4Addr) -> bool {
+        if !self.settings.pool.iter().any(|n| n.contains(&ip)) || self.pool.held.contains_key(&ip) {
+            return false;
+        }
+        self.pool.held.insert(ip, self.scope.account.clone());
+        true
+    }
+
+    pub fn release_public_ip(&mut self, ip: Ipv4Addr) {
+        self.pool.held.remove(&ip);
+    }
+}
+
+fn nth_pool_ip(pool: &[Ipv4Net], mut n: u64) -> Ipv4Addr {
+    for net in pool {
+        let size = 1u64 << (32 - net.prefix_len());
+        if n < size {
+            return Ipv4Addr::from(u32::from(net.network()) + n as u32);
+        }
+        n -= size;
+    }
+    unreachable!("n is below the pool's total size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_partition_is_stable_and_complete() {
+        let scope = Scope::new("123456789012", "us-east-1");
+        let a = Partition::with_defaults(&scope);
+        let b = Partition::with_defaults(&scope);
+        let vpc = a.default_vpc().expect("default vpc");
+        assert_eq!(Some(&vpc.id), b.default_vpc().map(|v| &v.id));
+        assert_eq!(a.subnets().count(), 3);
+        assert!(a.gateway_of(&vpc.id).is_some());
+    }
+
+    #[test]
+    fn pool_never_gives_one_ip_twice() {
+        let settings = Settings { pool: vec!["10.0.0.0/29".parse().unwrap()], ..Settings::default() };
+        let mut world = World::default();
+        let mut dirty = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for account in ["111111111111", "222222222222"] {
+            let scope = Scope::new(account, "r");
+            let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+            for _ in 0..4 {
+                assert!(seen.insert(tx.take_public_ip().expect("room")));
+            }
+        }
+        let scope = Scope::new("333333333333", "r");
+        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+        assert_eq!(tx.take_public_ip(), None);
+        assert!(!tx.claim_public_ip("10.0.0.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,12 @@
+//! eipd: a local, durable, fast implementation of the Amazon EC2 Elastic IP
+//! address API. A request flows server → auth → protocol → api → domain →
+//! store; see ../shared/DESIGN.md and docs/.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod protocol;
+pub mod server;
+pub mod store;

@@ -1,0 +1,377 @@
+//! Decoding of the EC2 Query wire format.
+//!
+//! A request is a flat list of `Name=value` pairs where lists are flattened as
+//! `Prefix.N` (1-based) and structures as `Prefix.N.Member`. [`Params`] holds
+//! them and hands them out with `take_*` methods: whatever an operation did not
+//! take is, by construction, a parameter it does not understand (D14).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::model_params;
+
+/// Largest list index accepted in `X.N`: AWS caps lists far below this, and a
+/// bound keeps `Filter.99999999.Name` from allocating.
+pub const MAX_LIST_INDEX: usize = 1000;
+/// Most parameters one request may carry.
+pub const MAX_PARAMS: usize = 5000;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+    action: Option<String>,
+}
+
+/// One `Filter.N`: a name and its values (OR across values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagSpecification {
+    pub resource_type: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Decodes an `application/x-www-form-urlencoded` body (or query string).
+    /// Duplicate keys are refused: AWS does not define which one wins.
+    pub fn decode(body: &[u8]) -> ApiResult<Self> {
+        if std::str::from_utf8(body).is_err() {
+            return Err(ApiError::malformed_query_string("The request body is not valid UTF-8"));
+        }
+        let mut values = HashMap::new();
+        for (key, value) in form_urlencoded::parse(body) {
+            if values.len() >= MAX_PARAMS {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "The request has more than {MAX_PARAMS} parameters"
+                )));
+            }
+            if key.is_empty() {
+                continue;
+            }
+            let key = key.into_owned();
+            if values.contains_key(&key) {
+                return Err(ApiError::invalid_parameter_value(format!("The parameter {key} is given more than once")));
+            }
+            values.insert(key, value.into_owned());
+        }
+        let action = values.remove("Action");
+        values.remove("Version");
+        Ok(Self { values, action })
+    }
+
+    /// Adds the pairs of a second source (the URL query string of a POST).
+    pub fn merge(&mut self, other: Params) -> ApiResult<()> {
+        if let Some(action) = other.action {
+            if self.action.as_ref().is_some_and(|a| *a != action) {
+                return Err(ApiError::invalid_parameter_value("The parameter Action is given more than once"));
+            }
+            self.action = Some(action);
+        }
+        for (k, v) in other.values {
+            if self.values.contains_key(&k) {
+                return Err(ApiError::invalid_parameter_value(format!("The parameter {k} is given more than once")));
+            }
+            self.values.insert(k, v);
+        }
+        Ok(())
+    }
+
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
+    /// Removes and returns a raw value, for the auth layer's `X-Amz-*` pairs.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.values.remove(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn take_str(&mut self, name: &str) -> Option<String> {
+        self.values.remove(name)
+    }
+
+    /// A string that must be present and non-empty.
+    pub fn require_str(&mut self, name: &str) -> ApiResult<String> {
+        match self.take_str(name) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::missing(name)),
+        }
+    }
+
+    pub fn take_bool(&mut self, name: &str) -> ApiResult<Option<bool>> {
+        match self.values.remove(name) {
+            None => Ok(None),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(ApiError::invalid_parameter_value(format!(
+                    "Value ({v}) for parameter {name} is invalid. Expected a boolean (true or false)."
+                ))),
+            },
+        }
+    }
+
+    pub fn take_dry_run(&mut self) -> ApiResult<bool> {
+        Ok(self.take_bool("DryRun")?.unwrap_or(false))
+    }
+
+    pub fn take_int(&mut self, name: &str) -> ApiResult<Option<i64>> {
+        match self.values.remove(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                ApiError::invalid_parameter_value(format!(
+                    "Value ({v}) for parameter {name} is invalid. Expected an integer."
+                ))
+            }),
+        }
+    }
+
+    /// An IPv4 address in dotted-quad form.
+    pub fn take_ipv4(&mut self, name: &str) -> ApiResult<Option<Ipv4Addr>> {
+        match self.values.remove(name) {
+            None => Ok(None),
+            Some(v) => parse_ipv4(name, &v).map(Some),
+        }
+    }
+
+    /// `Prefix.N` for N = 1, 2, … in numeric order.
+    pub fn take_list(&mut self, prefix: &str) -> ApiResult<Vec<String>> {
+        let entries = self.take_prefixed(prefix)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for ((_, rest), value) in entries {
+            if !rest.is_empty() {
+                return Err(ApiError::unknown_parameter(&format!("{prefix}.N{rest}")));
+            }
+            out.push(value);
+        }
+        Ok(out)
+    }
+
+    /// `Prefix.N.Member…` grouped by N, in numeric order: each group maps the
+    /// remainder after `Prefix.N.` to its value.
+    pub fn take_structs(&mut self, prefix: &str) -> ApiResult<Vec<BTreeMap<String, String>>> {
+        let entries = self.take_prefixed(prefix)?;
+        let mut groups: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
+        for ((n, rest), value) in entries {
+            let Some(member) = rest.strip_prefix('.') else {
+                return Err(ApiError::unknown_parameter(&format!("{prefix}.{n}")));
+            };
+            groups.entry(n).or_default().insert(member.to_owned(), value);
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// `Filter.N.Name` and `Filter.N.Value.M`.
+    pub fn take_filters(&mut self) -> ApiResult<Vec<Filter>> {
+        let mut filters = Vec::new();
+        for group in self.take_structs("Filter")? {
+            let mut name = None;
+            let mut values: BTreeMap<usize, String> = BTreeMap::new();
+            for (member, value) in group {
+                if member == "Name" {
+                    name = Some(value);
+                } else if let Some(n) = member.strip_prefix("Value.") {
+                    values.insert(parse_index("Filter.N.Value", n)?, value);
+                } else {
+                    return Err(ApiError::unknown_parameter(&format!("Filter.N.{member}")));
+                }
+            }
+            let Some(name) = name else {
+                return Err(ApiError::invalid_filter("null"));
+            };
+            filters.push(Filter { name, values: values.into_values().collect() });
+        }
+        Ok(filters)
+    }
+
+    /// `TagSpecification.N.ResourceType` and `TagSpecification.N.Tag.M.Key/Value`.
+    pub fn take_tag_specifications(&mut self) -> ApiResult<Vec<TagSpecification>> {
+        let mut specs = Vec::new();
+        for group in self.take_structs("TagSpecification")? {
+            let mut resource_type = None;
+            let mut tags: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
+            for (member, value) in group {
+                if member == "ResourceType" {
+                    resource_type = Some(value);
+                } else if let Some(rest) = member.strip_prefix("Tag.") {
+                    let (n, field) = rest.split_once('.').unwrap_or((rest, ""));
+                    let slot = tags.entry(parse_index("TagSpecification.N.Tag", n)?).or_default();
+                    match field {
+                        "Key" => slot.0 = Some(value),
+                        "Value" => slot.1 = Some(value),
+                        _ => {
+                            return Err(ApiError::unknown_parameter(&format!("TagSpecification.N.Tag.N.{field}")));
+                        }
+                    }
+                } else {
+                    return Err(ApiError::unknown_parameter(&format!("TagSpecification.N.{member}")));
+                }
+            }
+            let resource_type = resource_type.ok_or_else(|| {
+                ApiError::missing_parameter("The request must contain the parameter TagSpecification.N.ResourceType")
+            })?;
+            let tags = tags
+                .into_values()
+                .map(|(k, v)| {
+                    k.map(|k| (k, v.unwrap_or_default()))
+                        .ok_or_else(|| ApiError::missing_parameter("The request must contain the parameter Tag.N.Key"))
+                })
+                .collect::<ApiResult<_>>()?;
+            specs.push(TagSpecification { resource_type, tags });
+        }
+        Ok(specs)
+    }
+
+    /// `Tag.N.Key` / `Tag.N.Value` (CreateTags, DeleteTags). A missing value is
+    /// `None`, which DeleteTags distinguishes from an empty one.
+    pub fn take_tags(&mut self) -> ApiResult<Vec<(String, Option<String>)>> {
+        let mut tags = Vec::new();
+        for group in self.take_structs("Tag")? {
+            let mut key = None;
+            let mut value = None;
+            for (member, v) in group {
+                match member.as_str() {
+                    "Key" => key = Some(v),
+                    "Value" => value = Some(v),
+                    _ => return Err(ApiError::unknown_parameter(&format!("Tag.N.{member}"))),
+                }
+            }
+            let key = key.ok_or_else(|| ApiError::missing("Tag.N.Key"))?;
+            tags.push((key, value));
+        }
+        Ok(tags)
+    }
+
+    /// Every `Prefix.N…` entry, removed, keyed by (N, remainder) in order.
+    fn take_prefixed(&mut self, prefix: &str) -> ApiResult<BTreeMap<(usize, String), String>> {
+        let dotted = format!("{prefix}.");
+        let keys: Vec<String> = self.values.keys().filter(|k| k.starts_with(&dotted)).cloned().collect();
+        let mut out = BTreeMap::new();
+        for key in keys {
+            let value = self.values.remove(&key).unwrap_or_default();
+            let rest = &key[dotted.len()..];
+            let end = rest.find('.').unwrap_or(rest.len());
+            let n = parse_index(prefix, &rest[..end])?;
+            out.insert((n, rest[end..].to_owned()), value);
+        }
+        Ok(out)
+    }
+
+    /// Ends decoding: any parameter no one took is refused (D14), naming it.
+    pub fn finish(self, action: &str) -> ApiResult<()> {
+        let Some(name) = self.values.keys().min() else {
+            return Ok(());
+        };
+        let top = name.split('.').next().unwrap_or(name);
+        if model_params::defines(action, top) {
+            Err(ApiError::unsupported_parameter(name))
+        } else {
+            Err(ApiError::unknown_parameter(name))
+        }
+    }
+}
+
+fn parse_index(prefix: &str, n: &str) -> ApiResult<usize> {
+    match n.parse::<usize>() {
+        Ok(i) if (1..=MAX_LIST_INDEX).contains(&i) => Ok(i),
+        _ => Err(ApiError::invalid_parameter_value(format!(
+            "The list index '{n}' in {prefix}.N is invalid: expected 1 to {MAX_LIST_INDEX}"
+        ))),
+    }
+}
+
+pub fn parse_ipv4(name: &str, value: &str) -> ApiResult<Ipv4Addr> {
+    value.parse::<Ipv4Addr>().map_err(|_| {
+        ApiError::invalid_parameter_value(format!(
+            "Value ({value}) for parameter {name} is invalid. Expected an IPv4 address."
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_lists_in_numeric_order() {
+        let mut p = Params::decode(
+            b"Action=DescribeAddresses&Version=2016-11-15&AllocationId.10=c&AllocationId.2=b&AllocationId.1=a",
+        )
+        .unwrap();
+        assert_eq!(p.action(), Some("DescribeAddresses"));
+        assert_eq!(p.take_list("AllocationId").unwrap(), vec!["a", "b", "c"]);
+        p.finish("DescribeAddresses").unwrap();
+    }
+
+    #[test]
+    fn decodes_filters() {
+        let mut p = Params::decode(
+            b"Filter.1.Name=domain&Filter.1.Value.1=vpc&Filter.1.Value.2=standard&Filter.2.Name=tag%3AOwner&Filter.2.Value.1=x",
+        )
+        .unwrap();
+        let f = p.take_filters().unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].name, "domain");
+        assert_eq!(f[0].values, vec!["vpc", "standard"]);
+        assert_eq!(f[1].name, "tag:Owner");
+    }
+
+    #[test]
+    fn filter_without_name_is_null_filter() {
+        let mut p = Params::decode(b"Filter.1.Value.1=vpc").unwrap();
+        assert_eq!(p.take_filters().unwrap_err().message, "The filter 'null' is invalid");
+    }
+
+    #[test]
+    fn decodes_tag_specifications() {
+        let mut p = Params::decode(
+            b"TagSpecification.1.ResourceType=elastic-ip&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v&TagSpecification.1.Tag.2.Key=e",
+        )
+        .unwrap();
+        let specs = p.take_tag_specifications().unwrap();
+        assert_eq!(specs[0].resource_type, "elastic-ip");
+        assert_eq!(specs[0].tags, vec![("k".into(), "v".into()), ("e".into(), String::new())]);
+    }
+
+    #[test]
+    fn absurd_index_is_refused_without_allocating() {
+        let mut p = Params::decode(b"AllocationId.99999999999999999999=a").unwrap();
+        assert_eq!(p.take_list("AllocationId").unwrap_err().code, "InvalidParameterValue");
+        let mut p = Params::decode(b"AllocationId.0=a").unwrap();
+        assert!(p.take_list("AllocationId").is_err());
+    }
+
+    #[test]
+    fn leftovers_are_unknown_or_unsupported() {
+        let p = Params::decode(b"Bogus=1").unwrap();
+        let e = p.finish("DisassociateAddress").unwrap_err();
+        assert_eq!(e.code, "UnknownParameter");
+        assert_eq!(e.message, "The parameter Bogus is not recognized");
+        let p = Params::decode(b"IpamPoolId=x").unwrap();
+        let e = p.finish("AllocateAddress").unwrap_err();
+        assert_eq!(e.code, "InvalidParameterValue");
+    }
+
+    #[test]
+    fn duplicates_and_bad_utf8_are_refused() {
+        assert!(Params::decode(b"A=1&A=2").is_err());
+        assert!(Params::decode(b"A=\xff").is_err());
+        assert!(Params::decode(b"A=%FF").is_ok(), "percent-decoding is lossy, not refused");
+    }
+
+    #[test]
+    fn booleans_and_ints() {
+        let mut p = Params::decode(b"DryRun=TRUE&MaxResults=5&X=maybe").unwrap();
+        assert!(p.take_dry_run().unwrap());
+        assert_eq!(p.take_int("MaxResults").unwrap(), Some(5));
+        assert!(p.take_bool("X").is_err());
+    }
+}

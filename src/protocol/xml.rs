@@ -1,0 +1,171 @@
+//! The EC2 XML response writer.
+//!
+//! Responses are small and flat, so a streaming writer into one `String` is
+//! both the simplest and the fastest form; quick-xml does the escaping.
+
+use std::fmt::{Display, Write};
+
+use quick_xml::escape::escape;
+
+use crate::error::ApiError;
+
+pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+pub struct XmlWriter {
+    out: String,
+}
+
+/// A typed operation output that knows its elements.
+pub trait ToXml {
+    fn write_xml(&self, w: &mut XmlWriter);
+}
+
+impl XmlWriter {
+    fn new() -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+        out.push('\n');
+        Self { out }
+    }
+
+    /// A writer for the members of an output, built while reading a
+    /// snapshot; it is itself the output (`ToXml`).
+    pub fn fragment() -> Self {
+        Self { out: String::with_capacity(1024) }
+    }
+
+    pub fn start(&mut self, name: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    pub fn end(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    /// `<name>text</name>`, escaped.
+    pub fn text(&mut self, name: &str, value: &str) {
+        self.start(name);
+        self.out.push_str(&escape(value));
+        self.end(name);
+    }
+
+    /// `<name>value</name>` for numbers, booleans, addresses and ids.
+    pub fn display(&mut self, name: &str, value: impl Display) {
+        self.start(name);
+        let _ = write!(self.out, "{value}");
+        self.end(name);
+    }
+
+    /// A bare value, for lists of strings (`<item>value</item>`).
+    pub fn raw_display(&mut self, value: impl Display) {
+        let _ = write!(self.out, "{value}");
+    }
+
+    pub fn opt_text(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.text(name, v);
+        }
+    }
+
+    pub fn opt_display(&mut self, name: &str, value: Option<impl Display>) {
+        if let Some(v) = value {
+            self.display(name, v);
+        }
+    }
+
+    /// `<name><item>…</item>…</name>`: EC2 wraps every list this way.
+    pub fn list<T>(&mut self, name: &str, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut Self, T)) {
+        self.start(name);
+        for item in items {
+            self.start("item");
+            each(self, item);
+            self.end("item");
+        }
+        self.end(name);
+    }
+
+    /// A nested structure `<name>…</name>`.
+    pub fn nested(&mut self, name: &str, body: impl FnOnce(&mut Self)) {
+        self.start(name);
+        body(self);
+        self.end(name);
+    }
+
+    pub fn tag_set<'a>(&mut self, name: &str, tags: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        self.list(name, tags, |w, (k, v)| {
+            w.text("key", k);
+            w.text("value", v);
+        });
+    }
+}
+
+impl ToXml for XmlWriter {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.out.push_str(&self.out);
+    }
+}
+
+/// `<{Action}Response xmlns=…><requestId>…</requestId>…</{Action}Response>`.
+pub fn success_document(action: &str, request_id: &str, output: &dyn ToXml) -> String {
+    let mut w = XmlWriter::new();
+    let _ = write!(w.out, r#"<{action}Response xmlns="{XMLNS}">"#);
+    w.text("requestId", request_id);
+    output.write_xml(&mut w);
+    let _ = write!(w.out, "</{action}Response>");
+    w.out
+}
+
+/// EC2's error document: `<Response><Errors><Error>…</Error></Errors><RequestID>`.
+pub fn error_document(error: &ApiError, request_id: &str) -> String {
+    let mut w = XmlWriter::new();
+    w.start("Response");
+    w.start("Errors");
+    w.start("Error");
+    w.text("Code", error.code);
+    w.text("Message", &error.message);
+    w.end("Error");
+    w.end("Errors");
+    w.text("RequestID", request_id);
+    w.end("Response");
+    w.out
+}
+
+/// The output of operations that answer only `<return>true</return>` (D10).
+pub struct ReturnTrue;
+
+impl ToXml for ReturnTrue {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("return", true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_document_has_ec2_shape() {
+        let doc = error_document(&ApiError::missing("AssociationId"), "r-1");
+        assert!(doc.contains("<Response><Errors><Error><Code>MissingParameter</Code>"));
+        assert!(doc.ends_with("<RequestID>r-1</RequestID></Response>"));
+    }
+
+    #[test]
+    fn escapes_text() {
+        struct T;
+        impl ToXml for T {
+            fn write_xml(&self, w: &mut XmlWriter) {
+                w.text("v", "<a&b>");
+            }
+        }
+        let doc = success_document("X", "id", &T);
+        assert!(doc.contains("<v>&lt;a&amp;b&gt;</v>"));
+        assert!(
+            doc.contains(r#"<XResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>id</requestId>"#)
+        );
+    }
+}

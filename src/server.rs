@@ -1,0 +1,218 @@
+//! The HTTP side: request ids, body limits, timeouts, logging, and the one
+//! place where an outcome becomes an HTTP response.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, Ctx};
+use crate::auth;
+use crate::domain::Flavor;
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::Params;
+use crate::protocol::xml::{error_document, success_document};
+use crate::store::Store;
+
+/// Largest request body accepted (EC2 refuses far smaller documents).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a client may take to send its headers, and then its body.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", any(ec2))
+        .route("/health", get(health))
+        .route("/moto-api/reset", post(reset))
+        .fallback(not_found)
+        .with_state(Arc::new(state))
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let app = router(state);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+        let _ = TokioExecutor::new();
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml;charset=UTF-8"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    xml_response(status, request_id, error_document(error, request_id))
+}
+
+/// Reads the body within the size and time limits.
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(ApiError::new("RequestTimeout", 400, "The request body was not received in time.")),
+        Ok(Err(_)) => Err(ApiError::new(
+            "RequestEntityTooLarge",
+            413,
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// Query-protocol requests come as a form POST (or, as EC2 also allows, a GET
+/// with the parameters in the query string).
+fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+    let value = value.to_str().unwrap_or("").to_ascii_lowercase();
+    if value.starts_with("application/x-www-form-urlencoded") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "UnsupportedMediaType",
+            415,
+            format!("The content type '{value}' is not supported: send application/x-www-form-urlencoded."),
+        ))
+    }
+}
+
+async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let (parts, body) = request.into_parts();
+    let outcome = async {
+        if parts.method != Method::POST && parts.method != Method::GET {
+            return Err(ApiError::new(
+                "MethodNotAllowed",
+                405,
+                format!("The method {} is not allowed: use POST.", parts.method),
+            ));
+        }
+        let body = read_body(body).await?;
+        let mut params = if parts.method == Method::POST {
+            check_content_type(&parts.headers)?;
+            Params::decode(&body)?
+        } else {
+            Params::default()
+        };
+        if let Some(query) = parts.uri.query() {
+            params.merge(Params::decode(query.as_bytes())?)?;
+        }
+        let principal = auth::authenticate(&parts.headers, &mut params)?;
+        let action = params.action().map(str::to_owned).ok_or_else(ApiError::missing_action)?;
+        let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone() };
+        let output = api::dispatch(&ctx, &action, params).await?;
+        Ok((action, output))
+    }
+    .await;
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    match outcome {
+        Ok((action, output)) => {
+            tracing::debug!(%request_id, %action, status = 200, elapsed_us, "request");
+            xml_response(StatusCode::OK, &request_id, success_document(&action, &request_id, output.as_ref()))
+        }
+        Err(error) => {
+            if error.status >= 500 {
+                tracing::error!(%request_id, code = error.code, message = %error.message, elapsed_us, "request failed");
+            } else {
+                tracing::debug!(%request_id, code = error.code, status = error.status, elapsed_us, "request refused");
+            }
+            error_response(&error, &request_id)
+        }
+    }
+}
+
+async fn health(State(app): State<Arc<AppState>>) -> Response {
+    let stats = app.store.stats();
+    let body = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": app.started.elapsed().as_secs(),
+        "addresses": stats.addresses,
+        "partitions": stats.partitions,
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// `POST /moto-api/reset`: wipes every account's state (D1).
+async fn reset(State(app): State<Arc<AppState>>) -> Response {
+    let request_id = new_request_id();
+    match app.store.reset().await {
+        Ok(()) => {
+            tracing::info!("state reset through /moto-api/reset");
+            let flavor = if app.store.settings().flavor == Flavor::Moto { "moto" } else { "aws" };
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({"status": "ok", "flavor": flavor}).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => error_response(&e, &request_id),
+    }
+}
+
+async fn not_found(request: Request) -> Result<Response, Infallible> {
+    let request_id = new_request_id();
+    let error = ApiError::new("NotFound", 404, format!("No such endpoint: {}", request.uri().path()));
+    Ok(error_response(&error, &request_id))
+}
+
+/// Binds the listener, with a message a person can act on.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: the port is taken (is another eipd running? choose another with --listen HOST:PORT)"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })
+}

@@ -1,0 +1,252 @@
+//! Transactions over the records, kept in memory, in an embedded database
+//! file, or (later) in PostgreSQL.
+//!
+//! One writer thread applies operations to a private copy of the [`World`],
+//! persists the records they changed in one database transaction (group
+//! commit: one fsync for every operation waiting at that moment), and only
+//! then publishes the new world to readers and answers the callers. Readers
+//! take the published snapshot without locks, so they never wait for the
+//! writer and never see a change that is not yet durable. An operation that
+//! fails is undone by dropping its copy: nothing half-done is ever seen.
+
+mod embedded;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::oneshot;
+
+use crate::domain::{RecordKey, Scope, Settings, Tx, World};
+use crate::error::{ApiError, ApiResult};
+
+pub use embedded::{EmbeddedStore, FORMAT_VERSION};
+
+/// Where records are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Nothing survives the process: for throwaway test servers.
+    Memory,
+    /// A redb file in the data directory (the default).
+    Embedded(PathBuf),
+}
+
+/// How a backend makes a batch of changes durable.
+trait Persistence: Send {
+    /// Writes the current value of every changed record (or its absence) in
+    /// one atomic, durable transaction.
+    fn commit(&mut self, world: &World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
+    /// Removes every record.
+    fn wipe(&mut self) -> anyhow::Result<()>;
+}
+
+struct NoPersistence;
+
+impl Persistence for NoPersistence {
+    fn commit(&mut self, _: &World, _: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn wipe(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+/// The records an operation changed, by partition.
+type Changed = Vec<(Scope, RecordKey)>;
+type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
+
+enum Job {
+    /// Runs an operation; `true` when it succeeded and its changes stay.
+    Op(Operation),
+    /// Wipes everything (the moto reset endpoint).
+    Reset(oneshot::Sender<Result<(), ApiError>>),
+}
+
+/// Figures of the store for logs and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct StoreStats {
+    pub addresses: usize,
+    pub partitions: usize,
+}
+
+/// The handle every request uses: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    current: Arc<ArcSwap<World>>,
+    jobs: mpsc::SyncSender<Job>,
+    settings: Arc<Settings>,
+}
+
+/// Most operations one group commit takes.
+const MAX_BATCH: usize = 1024;
+/// Queue depth before callers wait for the writer.
+const QUEUE_DEPTH: usize = 16 * 1024;
+
+impl Store {
+    /// Opens a store and starts its writer thread. `group_commit` false makes
+    /// every operation its own database transaction (for benchmarks).
+    pub fn open(kind: &StoreKind, settings: Settings, group_commit: bool) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let (world, persistence): (World, Box<dyn Persistence>) = match kind {
+            StoreKind::Memory => (World::default(), Box::new(NoPersistence)),
+            StoreKind::Embedded(path) => {
+                let (store, world) = EmbeddedStore::open(path)?;
+                (world, Box::new(store))
+            }
+        };
+        tracing::info!(
+            addresses = world.address_count(),
+            partitions = world.partitions().count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "store loaded"
+        );
+        let current = Arc::new(ArcSwap::from_pointee(world));
+        let settings = Arc::new(settings);
+        let (jobs, queue) = mpsc::sync_channel(QUEUE_DEPTH);
+        let batch = if group_commit { MAX_BATCH } else { 1 };
+        let (writer_current, writer_settings) = (current.clone(), settings.clone());
+        std::thread::Builder::new()
+            .name("eipd-writer".into())
+            .spawn(move || writer(queue, writer_current, writer_settings, persistence, batch))?;
+        Ok(Self { current, jobs, settings })
+    }
+
+    /// The latest durable state, for reads.
+    pub fn snapshot(&self) -> Arc<World> {
+        self.current.load_full()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let world = self.snapshot();
+        StoreStats { addresses: world.address_count(), partitions: world.partitions().count() }
+    }
+
+    /// Runs `op` as one transaction on `scope`: all of its changes become
+    /// durable and visible together, or none do.
+    pub async fn write<R, F>(&self, scope: Scope, op: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
+    {
+        let (done, answer) = oneshot::channel::<ApiResult<R>>();
+        let job =
+            Job::Op(Box::new(move |world: &mut World, settings: &Settings, dirty: &mut Vec<(Scope, RecordKey)>| {
+                let now = now_secs();
+                let mut tx = world.tx(&scope, settings, now, dirty);
+                let result = op(&mut tx);
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |persisted: Result<(), ApiError>| {
+                    let _ = done.send(persisted.and(result));
+                });
+                (ok, reply)
+            }));
+        self.submit(job)?;
+        answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
+    }
+
+    /// Wipes all state (durably).
+    pub async fn reset(&self) -> ApiResult<()> {
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Reset(done))?;
+        answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
+    }
+
+    fn submit(&self, job: Job) -> ApiResult<()> {
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => Err(ApiError::server_busy()),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(ApiError::internal_error("the store writer stopped")),
+        }
+    }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn writer(
+    queue: mpsc::Receiver<Job>,
+    current: Arc<ArcSwap<World>>,
+    settings: Arc<Settings>,
+    mut persistence: Box<dyn Persistence>,
+    max_batch: usize,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut world = World::clone(&current.load());
+        let mut dirty = Vec::new();
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let mut resets = Vec::new();
+        for job in batch {
+            match job {
+                Job::Op(op) => {
+                    let before = world.clone();
+                    let mark = dirty.len();
+                    let (ok, reply) = op(&mut world, &settings, &mut dirty);
+                    if !ok {
+                        world = before;
+                        dirty.truncate(mark);
+                    }
+                    replies.push(reply);
+                }
+                Job::Reset(done) => {
+                    // Commit what came before the reset, then wipe.
+                    let outcome = commit(&mut *persistence, &world, &mut dirty)
+                        .and_then(|()| persistence.wipe().map_err(storage_error));
+                    if outcome.is_ok() {
+                        world = World::default();
+                    }
+                    resets.push((done, outcome));
+                }
+            }
+        }
+        let outcome = commit(&mut *persistence, &world, &mut dirty);
+        if outcome.is_ok() {
+            current.store(Arc::new(world));
+        }
+        for reply in replies {
+            reply(outcome.clone());
+        }
+        for (done, result) in resets {
+            let _ = done.send(result.and(outcome.clone()));
+        }
+    }
+}
+
+fn commit(
+    persistence: &mut dyn Persistence,
+    world: &World,
+    dirty: &mut Vec<(Scope, RecordKey)>,
+) -> Result<(), ApiError> {
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    dirty.sort();
+    dirty.dedup();
+    let started = Instant::now();
+    let result = persistence.commit(world, dirty).map_err(storage_error);
+    if started.elapsed() > Duration::from_millis(500) {
+        tracing::warn!(records = dirty.len(), elapsed_ms = started.elapsed().as_millis() as u64, "slow commit");
+    }
+    dirty.clear();
+    result
+}
+
+fn storage_error(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %e, "store commit failed");
+    ApiError::internal_error("The store could not commit the change; nothing was changed.")
+}

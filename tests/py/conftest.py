@@ -1,0 +1,60 @@
+"""Fixtures: one eipd server for the whole session, a fresh account (and client) per test."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eipd_helpers import Server, make_client, random_account  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = Server("--store", "memory")
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture(scope="session")
+def endpoint(server) -> str:
+    return server.url
+
+
+@pytest.fixture
+def account() -> str:
+    """A fresh 12-digit account id (decisions D11) so that every test starts empty."""
+    return random_account()
+
+
+@pytest.fixture
+def ec2(endpoint, account):
+    return make_client(endpoint, account, "us-east-1")
+
+
+@pytest.fixture
+def new_client(endpoint):
+    """Factory: new_client(account=None, region='us-east-1') -> (account, client)."""
+
+    def make(account: str | None = None, region: str = "us-east-1"):
+        acct = account or random_account()
+        return acct, make_client(endpoint, acct, region)
+
+    return make
+
+
+@pytest.fixture
+def start_server():
+    """Factory for extra servers with their own flags; all are stopped after the test."""
+    started = []
+
+    def start(*args: str) -> Server:
+        srv = Server(*args)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.cleanup()

@@ -1,0 +1,146 @@
+"""The network side the addresses hang on: default VPC, VPCs, subnets, IGWs, ENIs, instances."""
+import ipaddress
+import re
+
+from eipd_helpers import (
+    AMI, default_subnets, default_vpc, describe_eni, describe_instance, expect_error, in_pool,
+    make_vpc, run_instance,
+)
+
+
+def test_default_vpc_subnets_and_igw(ec2):
+    vpc = default_vpc(ec2)
+    assert vpc["CidrBlock"] == "172.31.0.0/16"
+    assert vpc["IsDefault"] is True
+    assert re.match(r"^vpc-[0-9a-f]+$", vpc["VpcId"])
+    subnets = default_subnets(ec2)
+    for s in subnets:
+        assert s["VpcId"] == vpc["VpcId"]
+        assert s["MapPublicIpOnLaunch"] is True
+        assert s["DefaultForAz"] is True
+        assert ipaddress.ip_network(s["CidrBlock"]).subnet_of(ipaddress.ip_network("172.31.0.0/16"))
+    igws = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    assert len(igws) == 1
+    assert igws[0]["Attachments"][0]["VpcId"] == vpc["VpcId"]
+    assert igws[0]["Attachments"][0]["State"] in ("available", "attached")
+
+
+def test_default_vpc_is_per_region(new_client):
+    acct, east = new_client(region="us-east-1")
+    _, west = new_client(acct, region="us-west-2")
+    ve, vw = default_vpc(east), default_vpc(west)
+    assert ve["VpcId"] != vw["VpcId"]
+    zones = {s["AvailabilityZone"] for s in default_subnets(west)}
+    assert zones and all(z.startswith("us-west-2") for z in zones)
+
+
+def test_create_vpc_subnet_igw(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]
+    assert vpc["CidrBlock"] == "10.20.0.0/16"
+    assert vpc.get("IsDefault") in (False, None)
+    vpc_id = vpc["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.20.3.0/24")["Subnet"]
+    assert subnet["VpcId"] == vpc_id and subnet["CidrBlock"] == "10.20.3.0/24"
+    assert subnet["MapPublicIpOnLaunch"] is False
+    assert re.match(r"^subnet-[0-9a-f]+$", subnet["SubnetId"])
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    assert re.match(r"^igw-[0-9a-f]+$", igw_id)
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+
+    vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert [v["VpcId"] for v in vpcs] == [vpc_id]
+    subs = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    assert [s["SubnetId"] for s in subs] == [subnet["SubnetId"]]
+    igw = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
+    assert [a["VpcId"] for a in igw["Attachments"]] == [vpc_id]
+    # both VPCs are listed
+    all_ids = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert {vpc_id, default_vpc(ec2)["VpcId"]} <= all_ids
+
+
+def test_create_describe_delete_network_interface(ec2, account):
+    _, subnet_id = make_vpc(ec2, "10.30.0.0/16", "10.30.1.0/24")
+    eni = ec2.create_network_interface(SubnetId=subnet_id, Description="e2e")["NetworkInterface"]
+    eni_id = eni["NetworkInterfaceId"]
+    assert re.match(r"^eni-[0-9a-f]+$", eni_id)
+    assert ipaddress.ip_address(eni["PrivateIpAddress"]) in ipaddress.ip_network("10.30.1.0/24")
+    assert eni["OwnerId"] == account
+    got = describe_eni(ec2, eni_id)
+    assert got["SubnetId"] == subnet_id
+    assert got["Status"] == "available"
+    assert "Association" not in got
+    ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+    expect_error(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound",
+                 NetworkInterfaceIds=[eni_id])
+
+
+def test_network_interface_with_explicit_private_ip(ec2):
+    _, subnet_id = make_vpc(ec2, "10.31.0.0/16", "10.31.1.0/24")
+    eni = ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress="10.31.1.77")
+    assert eni["NetworkInterface"]["PrivateIpAddress"] == "10.31.1.77"
+
+
+def test_run_instances_default_vpc(ec2):
+    r = ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2)
+    assert len(r["Instances"]) == 2
+    assert all(i["State"]["Name"] == "pending" for i in r["Instances"])
+    subnet_ids = {s["SubnetId"] for s in default_subnets(ec2)}
+    vpc_id = default_vpc(ec2)["VpcId"]
+    for i in r["Instances"]:
+        inst = describe_instance(ec2, i["InstanceId"])
+        assert re.match(r"^i-[0-9a-f]+$", inst["InstanceId"])
+        assert inst["State"]["Name"] == "running"
+        assert inst["ImageId"] == AMI
+        assert inst["VpcId"] == vpc_id and inst["SubnetId"] in subnet_ids
+        # default subnets auto-assign a public IP from the pool (D8)
+        assert in_pool(inst["PublicIpAddress"])
+        assert ipaddress.ip_address(inst["PrivateIpAddress"]) in ipaddress.ip_network("172.31.0.0/16")
+        enis = inst["NetworkInterfaces"]
+        assert len(enis) == 1
+        eni = describe_eni(ec2, enis[0]["NetworkInterfaceId"])
+        assert eni["Attachment"]["InstanceId"] == inst["InstanceId"]
+        assert eni["PrivateIpAddress"] == inst["PrivateIpAddress"]
+        assert eni["Association"]["PublicIp"] == inst["PublicIpAddress"]
+    ips = {describe_instance(ec2, i["InstanceId"])["PublicIpAddress"] for i in r["Instances"]}
+    assert len(ips) == 2
+
+
+def test_run_instance_in_custom_subnet_has_no_public_ip(ec2):
+    vpc_id, subnet_id = make_vpc(ec2, "10.40.0.0/16", "10.40.1.0/24")
+    inst = run_instance(ec2, subnet_id)
+    assert inst["SubnetId"] == subnet_id and inst["VpcId"] == vpc_id
+    assert ipaddress.ip_address(inst["PrivateIpAddress"]) in ipaddress.ip_network("10.40.1.0/24")
+    assert not inst.get("PublicIpAddress")
+
+
+def test_terminate_instances(ec2):
+    inst = run_instance(ec2)
+    eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    r = ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    assert r["TerminatingInstances"][0]["InstanceId"] == inst["InstanceId"]
+    assert describe_instance(ec2, inst["InstanceId"])["State"]["Name"] == "terminated"
+    # the primary interface is deleted with the instance
+    left = ec2.describe_network_interfaces(
+        Filters=[{"Name": "network-interface-id", "Values": [eni_id]}])["NetworkInterfaces"]
+    assert left == []
+
+
+def test_describe_instances_filters_by_instance_id(ec2):
+    a = run_instance(ec2)
+    b = run_instance(ec2)
+    res = ec2.describe_instances(
+        Filters=[{"Name": "instance-id", "Values": [a["InstanceId"]]}])["Reservations"]
+    assert [i["InstanceId"] for r in res for i in r["Instances"]] == [a["InstanceId"]]
+    res = ec2.describe_instances()["Reservations"]
+    assert {a["InstanceId"], b["InstanceId"]} <= {i["InstanceId"] for r in res for i in r["Instances"]}
+
+
+def test_network_not_found_and_malformed(ec2):
+    expect_error(ec2.describe_instances, "InvalidInstanceID.NotFound", InstanceIds=["i-0123456789abcdef0"])
+    expect_error(ec2.describe_instances, "InvalidInstanceID.Malformed", InstanceIds=["nope"])
+    expect_error(ec2.describe_vpcs, "InvalidVpcID.NotFound", VpcIds=["vpc-0123456789abcdef0"])
+    expect_error(ec2.create_subnet, "InvalidVpcID.NotFound",
+                 VpcId="vpc-0123456789abcdef0", CidrBlock="10.0.0.0/24")
+    expect_error(ec2.run_instances, "InvalidSubnetID.NotFound",
+                 ImageId=AMI, MinCount=1, MaxCount=1, SubnetId="subnet-0123456789abcdef0")
