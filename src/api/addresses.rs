@@ -8,15 +8,22 @@ use crate::domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
     DescribeAddresses, DisassociateAddress, ReleaseAddress,
 };
-use crate::domain::{Address, AllocationId, AssociationId, Domain, InstanceId, NetworkInterfaceId};
+use crate::domain::{Address, AllocationId, AssociationId, Domain, Flavor, InstanceId, NetworkInterfaceId};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
-fn allocation_id(value: &str) -> ApiResult<AllocationId> {
+fn allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
+    if ctx.flavor() == Flavor::Moto {
+        // moto answers a malformed id as an unknown one (D1).
+        return AllocationId::parse(value).ok_or_else(|| ApiError::invalid_allocation_id_not_found(value));
+    }
     parse_id(value, AllocationId::parse, malformed_param("AllocationId", "eipalloc-"))
 }
 
-fn association_id(value: &str) -> ApiResult<AssociationId> {
+fn association_id(ctx: &Ctx, value: &str) -> ApiResult<AssociationId> {
+    if ctx.flavor() == Flavor::Moto {
+        return AssociationId::parse(value).ok_or_else(|| ApiError::invalid_association_id_not_found(value));
+    }
     parse_id(value, AssociationId::parse, malformed_param("AssociationId", "eipassoc-"))
 }
 
@@ -26,11 +33,11 @@ fn public_ip(value: &str) -> ApiResult<Ipv4Addr> {
 }
 
 /// `AllocationId` or the deprecated `PublicIp`, exactly one of them.
-fn address_ref(params: &mut Params) -> ApiResult<AddressRef> {
+fn address_ref(ctx: &Ctx, params: &mut Params) -> ApiResult<AddressRef> {
     let allocation = params.take_str("AllocationId").filter(|s| !s.is_empty());
     let ip = params.take_str("PublicIp").filter(|s| !s.is_empty());
     match (allocation, ip) {
-        (Some(id), None) => Ok(AddressRef::Allocation(allocation_id(&id)?)),
+        (Some(id), None) => Ok(AddressRef::Allocation(allocation_id(ctx, &id)?)),
         (None, Some(ip)) => Ok(AddressRef::PublicIp(public_ip(&ip)?)),
         (Some(_), Some(_)) => Err(ApiError::invalid_parameter_combination(
             "The parameters AllocationId and PublicIp cannot be used together",
@@ -45,6 +52,8 @@ pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let domain = match p.take_str("Domain").as_deref() {
         None | Some("vpc") => Domain::Vpc,
         Some("standard") => Domain::Standard,
+        // moto takes a missing, empty or unknown Domain as vpc (D1).
+        Some(_) if ctx.flavor() == Flavor::Moto => Domain::Vpc,
         Some(other) => {
             return Err(ApiError::invalid_parameter_value(format!(
                 "Value ({other}) for parameter Domain is invalid. Expected: 'vpc' or 'standard'."
@@ -85,7 +94,7 @@ impl ToXml for AllocateAddressOutput {
 // ---- AssociateAddress -------------------------------------------------------------
 
 pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let address = address_ref(&mut p)?;
+    let address = address_ref(ctx, &mut p)?;
     let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
     let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
     let target = match (instance, interface) {
@@ -111,7 +120,8 @@ pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
         }
     };
     let private_ip = p.take_ipv4("PrivateIpAddress")?;
-    let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(true);
+    // Reassociation is automatic in AWS; moto's default refuses it (D1, D7).
+    let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(ctx.flavor() == Flavor::Aws);
     let dry_run = p.take_dry_run()?;
     p.finish("AssociateAddress")?;
     ctx.authorize(Action::AssociateAddress, dry_run)?;
@@ -136,7 +146,7 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
     let dry_run = p.take_dry_run()?;
     p.finish("DisassociateAddress")?;
     let input = match (association, ip) {
-        (Some(id), None) => DisassociateAddress::Association(association_id(&id)?),
+        (Some(id), None) => DisassociateAddress::Association(association_id(ctx, &id)?),
         (None, Some(ip)) => DisassociateAddress::PublicIp(public_ip(&ip)?),
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_parameter_combination(
@@ -153,7 +163,7 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
 // ---- ReleaseAddress -----------------------------------------------------------------
 
 pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let address = address_ref(&mut p)?;
+    let address = address_ref(ctx, &mut p)?;
     let network_border_group = p.take_str("NetworkBorderGroup");
     let dry_run = p.take_dry_run()?;
     p.finish("ReleaseAddress")?;
@@ -168,7 +178,7 @@ pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let public_ips = p.take_list("PublicIp")?.iter().map(|v| public_ip(v)).collect::<ApiResult<Vec<_>>>()?;
     let allocation_ids =
-        p.take_list("AllocationId")?.iter().map(|v| allocation_id(v)).collect::<ApiResult<Vec<_>>>()?;
+        p.take_list("AllocationId")?.iter().map(|v| allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeAddresses")?;
@@ -177,11 +187,12 @@ pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let part = ctx.read();
     let mut w = XmlWriter::fragment();
     let views = rules::describe_addresses(&part, ctx.account(), &input)?;
-    w.list("addressesSet", views, |w, v| write_address(w, &v));
+    let moto = ctx.flavor() == Flavor::Moto;
+    w.list("addressesSet", views, |w, v| write_address(w, &v, moto));
     Ok(Box::new(w))
 }
 
-fn write_address(w: &mut XmlWriter, v: &AddressView) {
+fn write_address(w: &mut XmlWriter, v: &AddressView, moto: bool) {
     let a = v.address;
     w.display("publicIp", a.public_ip);
     w.opt_display("allocationId", a.allocation_id.as_ref());
@@ -192,6 +203,11 @@ fn write_address(w: &mut XmlWriter, v: &AddressView) {
         w.display("networkInterfaceId", &assoc.network_interface_id);
         w.text("networkInterfaceOwnerId", v.owner);
         w.display("privateIpAddress", assoc.private_ip);
+    }
+    if moto && a.association.is_none() {
+        // moto's suites read these as "" when unassociated (D1).
+        w.text("instanceId", "");
+        w.text("networkInterfaceId", "");
     }
     w.tag_set("tagSet", &a.tags);
     w.text("publicIpv4Pool", "amazon");
@@ -211,7 +227,7 @@ fn check_attribute(value: Option<String>) -> ApiResult<()> {
 }
 
 pub async fn describe_addresses_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("AllocationId")?.iter().map(|v| allocation_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("AllocationId")?.iter().map(|v| allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     check_attribute(p.take_str("Attribute"))?;
     let max = max_results(&mut p, 1, 1000)?;
     let token = p.take_str("NextToken");
@@ -279,7 +295,7 @@ fn domain_name(value: &str) -> ApiResult<String> {
 }
 
 pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = allocation_id(&p.require_str("AllocationId")?)?;
+    let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     let name = domain_name(&p.require_str("DomainName")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("ModifyAddressAttribute")?;
@@ -289,7 +305,7 @@ pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Out
 }
 
 pub async fn reset_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = allocation_id(&p.require_str("AllocationId")?)?;
+    let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     check_attribute(p.take_str("Attribute"))?;
     let dry_run = p.take_dry_run()?;
     p.finish("ResetAddressAttribute")?;

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::auth::Principal;
-use crate::domain::{Partition, Scope, Tags, Tx};
+use crate::domain::{Flavor, Partition, Scope, Tags, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, TagSpecification, ToXml};
 use crate::store::Store;
@@ -57,6 +57,10 @@ impl Ctx {
     pub fn read(&self) -> Partition {
         let world = self.store.snapshot();
         world.partition(self.scope()).cloned().unwrap_or_else(|| Partition::with_defaults(self.scope()))
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.store.settings().flavor
     }
 
     pub fn account(&self) -> &str {

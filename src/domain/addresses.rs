@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::filter::{Filterable, Filters, has_wildcard, tag_filter_values};
 use super::ids::*;
 use super::model::*;
-use super::state::{Partition, Record, RecordKey, RegionPool, Tx};
+use super::state::{Flavor, Partition, Record, RecordKey, RegionPool, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::Filter;
 
@@ -77,7 +77,8 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
     }
     let public_ip = match input.address {
         Some(ip) => {
-            if !tx.claim_public_ip(ip) {
+            let moto = tx.settings.flavor == Flavor::Moto;
+            if !tx.claim_public_ip(ip) && !(moto && tx.claim_any_free_ip(ip)) {
                 return Err(ApiError::invalid_address_not_found(&ip.to_string()));
             }
             ip
@@ -124,14 +125,16 @@ fn find_address(part: &Partition, pool: &RegionPool, account: &str, by: &Address
 /// the same target again mints a new association id (D7).
 pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<AssociationId> {
     let account = tx.scope.account.clone();
+    let moto = tx.settings.flavor == Flavor::Moto;
     let address = find_address(tx.part(), tx.pool(), &account, &input.address)?;
-    if address.domain == Domain::Standard || matches!(input.address, AddressRef::PublicIp(_)) {
+    let by_ip = matches!(input.address, AddressRef::PublicIp(_));
+    if address.domain == Domain::Standard || (by_ip && !moto) {
         // Every instance and interface lives in a VPC (D4).
         return Err(ApiError::invalid_parameter_combination(
             "You must specify an allocation id when mapping an address to a VPC instance",
         ));
     }
-    let eni = resolve_target(tx.part(), &input.target)?;
+    let eni = resolve_target(tx.part(), &input.target, moto)?;
     let private_ip = match input.private_ip {
         Some(ip) if !eni.private_ips.contains(&ip) => {
             return Err(ApiError::invalid_parameter_value(format!("{ip} is not mapped to the interface {}", eni.id)));
@@ -139,7 +142,7 @@ pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<Asso
         Some(ip) => ip,
         None => eni.primary_private_ip(),
     };
-    if tx.part().gateway_of(&eni.vpc_id).is_none() {
+    if !moto && tx.part().gateway_of(&eni.vpc_id).is_none() {
         return Err(ApiError::gateway_not_attached(eni.id.as_str(), eni.vpc_id.as_str()));
     }
     if let Some(current) = &address.association {
@@ -171,14 +174,15 @@ pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<Asso
 
 /// The interface an association lands on: the named one, or an instance's
 /// only interface.
-fn resolve_target(part: &Partition, target: &AssociationTarget) -> ApiResult<NetworkInterface> {
+fn resolve_target(part: &Partition, target: &AssociationTarget, moto: bool) -> ApiResult<NetworkInterface> {
     match target {
         AssociationTarget::Interface(id) => {
             part.interface(id).cloned().ok_or_else(|| ApiError::invalid_network_interface_id_not_found(id.as_str()))
         }
         AssociationTarget::Instance(id) => {
             let instance = part.instance(id).ok_or_else(|| ApiError::invalid_instance_id_not_found(id.as_str()))?;
-            if !matches!(instance.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending) {
+            let usable = matches!(instance.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending);
+            if !usable && !moto {
                 return Err(ApiError::incorrect_instance_state(format!(
                     "The instance '{id}' is not in a valid state for this operation."
                 )));
@@ -186,6 +190,8 @@ fn resolve_target(part: &Partition, target: &AssociationTarget) -> ApiResult<Net
             let interfaces = part.interfaces_of(id);
             match interfaces.as_slice() {
                 [only] => Ok((*only).clone()),
+                // moto takes the instance's first interface.
+                [first, ..] if moto => Ok((*first).clone()),
                 [] => Err(ApiError::incorrect_instance_state(format!("The instance '{id}' has no network interface."))),
                 _ => Err(ApiError::invalid_instance_id(format!(
                     "There are multiple interfaces attached to instance '{id}'. Please specify an \
@@ -207,6 +213,9 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
             let account = tx.scope.account.clone();
             let address = find_address(tx.part(), tx.pool(), &account, &AddressRef::PublicIp(ip))?;
             if address.domain == Domain::Vpc {
+                if tx.settings.flavor == Flavor::Moto {
+                    return end_association(tx, address.public_ip);
+                }
                 return Err(ApiError::invalid_parameter_value(
                     "You must specify an association id when unmapping an address from a VPC instance",
                 ));
@@ -296,7 +305,8 @@ pub(crate) fn restore_auto_public_ip(tx: &mut Tx, mut eni: NetworkInterface) -> 
 pub fn release_address(tx: &mut Tx, input: ReleaseAddress) -> ApiResult<()> {
     let account = tx.scope.account.clone();
     let address = find_address(tx.part(), tx.pool(), &account, &input.address)?;
-    if matches!(input.address, AddressRef::PublicIp(_)) && address.domain == Domain::Vpc {
+    let moto = tx.settings.flavor == Flavor::Moto;
+    if matches!(input.address, AddressRef::PublicIp(_)) && address.domain == Domain::Vpc && !moto {
         return Err(ApiError::invalid_parameter_value(
             "You must specify an allocation id when releasing a VPC elastic IP address",
         ));
@@ -312,7 +322,7 @@ pub fn release_address(tx: &mut Tx, input: ReleaseAddress) -> ApiResult<()> {
             .interface(&association.network_interface_id)
             .and_then(|eni| tx.part().vpc(&eni.vpc_id))
             .is_some_and(|vpc| vpc.is_default);
-        if !in_default_vpc {
+        if !in_default_vpc && !moto {
             return Err(ApiError::invalid_ip_address_in_use(address.public_ip));
         }
         check_not_last_dual_stack_ipv4(tx.part(), &address, &tx.scope.region)?;

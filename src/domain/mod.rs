@@ -4,6 +4,8 @@
 pub mod addresses;
 pub mod filter;
 pub mod ids;
+#[cfg(test)]
+mod invariants;
 pub mod model;
 pub mod network;
 pub mod state;

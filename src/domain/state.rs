@@ -560,6 +560,15 @@ impl Tx<'_> {
         true
     }
 
+    /// Takes any free IP, in the pool or not (moto's `Address=`, D1).
+    pub fn claim_any_free_ip(&mut self, ip: Ipv4Addr) -> bool {
+        if self.pool.held.contains_key(&ip) {
+            return false;
+        }
+        self.pool.held.insert(ip, self.scope.account.clone());
+        true
+    }
+
     pub fn release_public_ip(&mut self, ip: Ipv4Addr) {
         self.pool.held.remove(&ip);
     }
