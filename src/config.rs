@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
+use crate::auth::AuthMode;
 use crate::domain::{Flavor, Settings};
 use crate::store::StoreKind;
 
@@ -54,7 +55,8 @@ pub struct ServeArgs {
     pub store: Option<String>,
 
     /// A TOML file with the same settings as these flags (listen, data_dir,
-    /// store, address_limit, pool, flavor, log_format)
+    /// store, address_limit, pool, flavor, log_format, auth, credentials,
+    /// group_commit)
     #[arg(long, env = "EIPD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -76,6 +78,17 @@ pub struct ServeArgs {
     #[arg(long, env = "EIPD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// `open` accepts any well-formed SigV4 signature (keys in --credentials
+    /// are still verified); `strict` accepts only the configured keys, with
+    /// verified signatures and clocks [default: open]
+    #[arg(long, env = "EIPD_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+
+    /// A TOML file of users: [[user]] name, access_key_id,
+    /// secret_access_key, account_id, and an optional IAM policy (JSON)
+    #[arg(long, env = "EIPD_CREDENTIALS", value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
     /// Commit each change in its own transaction instead of batching the
     /// changes that arrive together (slower; for benchmarks)
     #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
@@ -94,6 +107,8 @@ struct FileConfig {
     flavor: Option<FlavorArg>,
     log_format: Option<LogFormat>,
     group_commit: Option<bool>,
+    auth: Option<AuthMode>,
+    credentials: Option<PathBuf>,
 }
 
 /// The settled configuration of a server.
@@ -105,6 +120,8 @@ pub struct Config {
     pub settings: Settings,
     pub log_format: LogFormat,
     pub group_commit: bool,
+    pub auth: AuthMode,
+    pub credentials: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -160,6 +177,8 @@ impl Config {
             settings,
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             group_commit: !args.no_group_commit && file.group_commit.unwrap_or(true),
+            auth: args.auth.or(file.auth).unwrap_or_default(),
+            credentials: args.credentials.or(file.credentials),
         })
     }
 

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+use eipd::auth::Authenticator;
 use eipd::config::{Config, LogFormat, ServeArgs};
 use eipd::server::{self, AppState};
 use eipd::store::{Store, StoreKind};
@@ -74,13 +77,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let started = Instant::now();
         let listener = server::bind(config.listen).await?;
+        let auth = Authenticator::load(config.auth, config.credentials.as_deref())?;
         let store = Store::open(&config.store, config.settings.clone(), config.group_commit)?;
         let local = listener.local_addr()?;
         let where_data = match &config.store {
             StoreKind::Memory => "memory (nothing is kept after exit)".to_owned(),
             StoreKind::Embedded(path) => format!("embedded at {}", path.display()),
         };
-        tracing::info!(listen = %local, store = %where_data, "eipd ready");
+        tracing::info!(listen = %local, store = %where_data, auth = ?config.auth, users = auth.user_count(), "eipd ready");
         let mut stdout = std::io::stdout();
         writeln!(stdout, "eipd listening on http://{local} (store: {where_data})")?;
         stdout.flush()?;
@@ -90,7 +94,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        server::run(listener, AppState { store, started }, stopped).await
+        server::run(listener, AppState { store, auth: Arc::new(auth), started }, stopped).await
     })
 }
 

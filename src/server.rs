@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, Ctx};
-use crate::auth;
+use crate::auth::{AuthMode, Authenticator, RequestParts};
 use crate::domain::Flavor;
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::Params;
@@ -34,6 +34,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub auth: Arc<Authenticator>,
     pub started: Instant,
 }
 
@@ -148,7 +149,14 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
         if let Some(query) = parts.uri.query() {
             params.merge(Params::decode(query.as_bytes())?)?;
         }
-        let principal = auth::authenticate(&parts.headers, &mut params)?;
+        let request = RequestParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body: &body,
+        };
+        let principal = app.auth.authenticate(&request, &mut params)?;
         let action = params.action().map(str::to_owned).ok_or_else(ApiError::missing_action)?;
         let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone() };
         let output = api::dispatch(&ctx, &action, params).await?;
@@ -187,6 +195,10 @@ async fn health(State(app): State<Arc<AppState>>) -> Response {
 /// `POST /moto-api/reset`: wipes every account's state (D1).
 async fn reset(State(app): State<Arc<AppState>>) -> Response {
     let request_id = new_request_id();
+    if app.auth.mode == AuthMode::Strict {
+        let e = ApiError::new("AccessDenied", 403, "The reset endpoint is disabled under --auth strict.");
+        return error_response(&e, &request_id);
+    }
     match app.store.reset().await {
         Ok(()) => {
             tracing::info!("state reset through /moto-api/reset");

@@ -46,6 +46,38 @@ fn address_ref(ctx: &Ctx, params: &mut Params) -> ApiResult<AddressRef> {
     }
 }
 
+/// The ARN of the address a request names (`elastic-ip/*` when named by IP).
+fn address_arn(ctx: &Ctx, address: &AddressRef) -> String {
+    match address {
+        AddressRef::Allocation(id) => ctx.arn("elastic-ip", id.as_str()),
+        AddressRef::PublicIp(ip) => {
+            let part = ctx.read();
+            let id =
+                part.address(*ip).and_then(|a| a.allocation_id.as_ref()).map_or("*".to_owned(), ToString::to_string);
+            ctx.arn("elastic-ip", &id)
+        }
+    }
+}
+
+/// The resources a DisassociateAddress touches: the address, its interface
+/// and instance, read from the snapshot (an unknown association is `*`).
+fn disassociate_arns(ctx: &Ctx, input: &DisassociateAddress) -> Vec<String> {
+    let part = ctx.read();
+    let address = match input {
+        DisassociateAddress::Association(id) => part.address_by_association(id),
+        DisassociateAddress::PublicIp(ip) => part.address(*ip),
+    };
+    let Some(address) = address else { return vec![ctx.arn("elastic-ip", "*")] };
+    let mut arns = vec![ctx.arn("elastic-ip", address.allocation_id.as_ref().map_or("*", AllocationId::as_str))];
+    if let Some(eni) = address.association.as_ref().and_then(|a| part.interface(&a.network_interface_id)) {
+        arns.push(ctx.arn("network-interface", eni.id.as_str()));
+        if let Some(instance) = eni.instance_id() {
+            arns.push(ctx.arn("instance", instance.as_str()));
+        }
+    }
+    arns
+}
+
 // ---- AllocateAddress --------------------------------------------------------------
 
 pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
@@ -72,7 +104,7 @@ pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["elastic-ip"])?;
     let dry_run = p.take_dry_run()?;
     p.finish("AllocateAddress")?;
-    ctx.authorize(Action::AllocateAddress, dry_run)?;
+    ctx.authorize_on(Action::AllocateAddress, &[ctx.arn("elastic-ip", "*")], dry_run)?;
     let input = AllocateAddress { domain, address, network_border_group, tags: tags_of(&tags, "elastic-ip") };
     let address = ctx.write(move |tx| rules::allocate_address(tx, input)).await?;
     Ok(Box::new(AllocateAddressOutput(address)))
@@ -124,7 +156,11 @@ pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(ctx.flavor() == Flavor::Aws);
     let dry_run = p.take_dry_run()?;
     p.finish("AssociateAddress")?;
-    ctx.authorize(Action::AssociateAddress, dry_run)?;
+    let target_arn = match &target {
+        AssociationTarget::Instance(id) => ctx.arn("instance", id.as_str()),
+        AssociationTarget::Interface(id) => ctx.arn("network-interface", id.as_str()),
+    };
+    ctx.authorize_on(Action::AssociateAddress, &[address_arn(ctx, &address), target_arn], dry_run)?;
     let input = AssociateAddress { address, target, private_ip, allow_reassociation };
     let id = ctx.write(move |tx| rules::associate_address(tx, input)).await?;
     Ok(Box::new(AssociateAddressOutput(id)))
@@ -155,7 +191,7 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
         }
         (None, None) => return Err(ApiError::missing("AssociationId")),
     };
-    ctx.authorize(Action::DisassociateAddress, dry_run)?;
+    ctx.authorize_on(Action::DisassociateAddress, &disassociate_arns(ctx, &input), dry_run)?;
     ctx.write(move |tx| rules::disassociate_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -167,7 +203,7 @@ pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let network_border_group = p.take_str("NetworkBorderGroup");
     let dry_run = p.take_dry_run()?;
     p.finish("ReleaseAddress")?;
-    ctx.authorize(Action::ReleaseAddress, dry_run)?;
+    ctx.authorize_on(Action::ReleaseAddress, &[address_arn(ctx, &address)], dry_run)?;
     let input = ReleaseAddress { address, network_border_group };
     ctx.write(move |tx| rules::release_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
@@ -299,7 +335,7 @@ pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     let name = domain_name(&p.require_str("DomainName")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("ModifyAddressAttribute")?;
-    ctx.authorize(Action::ModifyAddressAttribute, dry_run)?;
+    ctx.authorize_on(Action::ModifyAddressAttribute, &[ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }
@@ -309,7 +345,7 @@ pub async fn reset_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     check_attribute(p.take_str("Attribute"))?;
     let dry_run = p.take_dry_run()?;
     p.finish("ResetAddressAttribute")?;
-    ctx.authorize(Action::ResetAddressAttribute, dry_run)?;
+    ctx.authorize_on(Action::ResetAddressAttribute, &[ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::reset_address_attribute(tx, &id)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }

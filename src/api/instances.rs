@@ -275,6 +275,10 @@ fn state_change_ids(p: &mut Params) -> ApiResult<Vec<InstanceId>> {
     Ok(ids)
 }
 
+fn instance_arns(ctx: &Ctx, ids: &[InstanceId]) -> Vec<String> {
+    ids.iter().map(|id| ctx.arn("instance", id.as_str())).collect()
+}
+
 fn write_changes(changes: &[StateChange]) -> XmlWriter {
     let mut w = XmlWriter::fragment();
     w.list("instancesSet", changes, |w, c| {
@@ -297,7 +301,7 @@ pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> 
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
     p.finish("TerminateInstances")?;
-    ctx.authorize(Action::TerminateInstances, dry_run)?;
+    ctx.authorize_on(Action::TerminateInstances, &instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::terminate_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -309,7 +313,7 @@ pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
     p.finish("StopInstances")?;
-    ctx.authorize(Action::StopInstances, dry_run)?;
+    ctx.authorize_on(Action::StopInstances, &instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::stop_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -319,7 +323,7 @@ pub async fn start_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     p.take_str("AdditionalInfo");
     let dry_run = p.take_dry_run()?;
     p.finish("StartInstances")?;
-    ctx.authorize(Action::StartInstances, dry_run)?;
+    ctx.authorize_on(Action::StartInstances, &instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }

@@ -12,7 +12,7 @@ pub mod vpcs;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::auth::Principal;
+use crate::auth::{Decision, Principal};
 use crate::domain::{Flavor, Partition, Scope, Tags, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, TagSpecification, ToXml};
@@ -33,14 +33,41 @@ impl Ctx {
         &self.principal.scope
     }
 
+    /// Authorization, then DryRun (D6), for an action without resource-level
+    /// permissions (IAM's resource `*`).
+    pub fn authorize(&self, action: Action, dry_run: bool) -> ApiResult<()> {
+        self.authorize_on(action, &[], dry_run)
+    }
+
     /// Authorization, then DryRun (D6): reached after the input decoded and
-    /// validated, before any resource is looked up. A principal without a
-    /// policy may do everything in its account.
-    pub fn authorize(&self, _action: Action, dry_run: bool) -> ApiResult<()> {
+    /// validated, before any NotFound. A principal without a policy may do
+    /// everything in its account; with one, IAM's evaluation decides.
+    pub fn authorize_on(&self, action: Action, resources: &[String], dry_run: bool) -> ApiResult<()> {
+        if let Some(policy) = self.principal.user.as_ref().and_then(|u| u.policy.as_ref()) {
+            let name = format!("ec2:{}", action.name());
+            let decision = policy.evaluate(&name, resources);
+            if decision != Decision::Allow {
+                let because = if decision == Decision::ExplicitDeny {
+                    "with an explicit deny in an identity-based policy"
+                } else {
+                    "because no identity-based policy allows the action"
+                };
+                return Err(ApiError::unauthorized_operation(format!(
+                    "You are not authorized to perform this operation. User: {} is not authorized to perform: {name} on resource: {} {because}",
+                    self.principal.arn(),
+                    resources.first().map_or("*", String::as_str),
+                )));
+            }
+        }
         if dry_run {
             return Err(ApiError::dry_run_operation());
         }
         Ok(())
+    }
+
+    /// The ARN of one of the caller's resources: `arn:aws:ec2:REGION:ACCOUNT:KIND/ID`.
+    pub fn arn(&self, kind: &str, id: &str) -> String {
+        format!("arn:aws:ec2:{}:{}:{kind}/{id}", self.region(), self.account())
     }
 
     /// Runs a domain operation as one transaction on the caller's partition.

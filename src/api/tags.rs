@@ -14,6 +14,10 @@ fn resource_ids(p: &mut Params) -> ApiResult<Vec<ResourceId>> {
     ids.iter().map(|id| ResourceId::parse(id)).collect()
 }
 
+fn resource_arns(ctx: &Ctx, resources: &[ResourceId]) -> Vec<String> {
+    resources.iter().map(|r| ctx.arn(r.resource_type(), r.as_str())).collect()
+}
+
 pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let resources = resource_ids(&mut p)?;
     let tags: Tags = p.take_tags()?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
@@ -22,7 +26,7 @@ pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     }
     let dry_run = p.take_dry_run()?;
     p.finish("CreateTags")?;
-    ctx.authorize(Action::CreateTags, dry_run)?;
+    ctx.authorize_on(Action::CreateTags, &resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::create_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -32,7 +36,7 @@ pub async fn delete_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let tags = p.take_tags()?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteTags")?;
-    ctx.authorize(Action::DeleteTags, dry_run)?;
+    ctx.authorize_on(Action::DeleteTags, &resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::delete_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }

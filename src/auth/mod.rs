@@ -1,11 +1,26 @@
 //! Who is calling, and in which region: SigV4 credentials to a principal.
 //!
-//! Open mode (the default, decisions D11/D13): any well-formed SigV4
-//! Authorization header or presigned query is accepted; an access key id of
-//! exactly 12 digits is the account id, any other key is account
-//! 000000000000; the region is the credential scope's.
+//! Two modes (decisions D11, D13). Open (the default, what moto and
+//! LocalStack users expect): any well-formed SigV4 Authorization header or
+//! presigned query is accepted without a clock check; an access key id of
+//! exactly 12 digits is the account id, any other unknown key is account
+//! 000000000000; keys configured in the credentials file are still verified.
+//! Strict: only configured keys, with verified signatures and clocks.
 
+pub mod policy;
+pub mod sigv4;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
 use axum::http::HeaderMap;
+use serde::Deserialize;
+
+pub use policy::{Decision, Policy};
+use sigv4::SignedRequest;
 
 use crate::domain::Scope;
 use crate::error::{ApiError, ApiResult};
@@ -14,11 +29,58 @@ use crate::protocol::Params;
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Accept any well-formed signature; verify only configured keys.
+    #[default]
+    Open,
+    /// Accept only configured keys with valid signatures and clocks.
+    Strict,
+}
+
+/// One configured user (`[[user]]` in the credentials file).
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub access_key_id: String,
+    secret_access_key: String,
+    pub account_id: String,
+    pub policy: Option<Arc<Policy>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    name: String,
+    access_key_id: String,
+    secret_access_key: String,
+    account_id: String,
+    policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    #[serde(default)]
+    user: Vec<UserEntry>,
+}
+
 /// The authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Principal {
     pub access_key_id: String,
     pub scope: Scope,
+    /// The configured user, if the key is one.
+    pub user: Option<Arc<User>>,
+}
+
+impl Principal {
+    /// `arn:aws:iam::ACCOUNT:user/NAME`, for messages.
+    pub fn arn(&self) -> String {
+        let name = self.user.as_ref().map_or("eipd-default", |u| u.name.as_str());
+        format!("arn:aws:iam::{}:user/{name}", self.scope.account)
+    }
 }
 
 /// The parts of a SigV4 credential scope: `AKID/DATE/REGION/SERVICE/aws4_request`.
@@ -55,9 +117,32 @@ impl Credential {
     }
 }
 
-/// Finds the credential of a request: the `Authorization` header, or the
-/// `X-Amz-*` query parameters of a presigned URL (removed from `params`).
-pub fn credential(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Credential>> {
+/// A request as the authenticator sees it.
+pub struct RequestParts<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// The signature a request carries.
+struct Signature {
+    credential: Credential,
+    signed_headers: Vec<String>,
+    signature: String,
+    amz_date: String,
+    presigned: bool,
+    expires: Option<u64>,
+}
+
+fn incomplete(what: &str) -> ApiError {
+    ApiError::incomplete_signature(format!("Authorization header requires '{what}' parameter."))
+}
+
+/// Finds the signature: the `Authorization` header, or the `X-Amz-*` query
+/// parameters of a presigned URL (removed from `params`).
+fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signature>> {
     if let Some(value) = headers.get("authorization") {
         let value = value
             .to_str()
@@ -67,43 +152,63 @@ pub fn credential(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<
                 "Authorization header requires the AWS4-HMAC-SHA256 algorithm.",
             ));
         };
-        let mut cred = None;
-        let (mut signed, mut signature) = (false, false);
+        let (mut credential, mut signed, mut signature) = (None, None, None);
         for field in rest.split(',') {
             let field = field.trim();
             if let Some(v) = field.strip_prefix("Credential=") {
-                cred = Some(Credential::parse(v)?);
-            } else if field.starts_with("SignedHeaders=") {
-                signed = true;
-            } else if field.starts_with("Signature=") {
-                signature = true;
+                credential = Some(Credential::parse(v)?);
+            } else if let Some(v) = field.strip_prefix("SignedHeaders=") {
+                signed = Some(v.split(';').map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>());
+            } else if let Some(v) = field.strip_prefix("Signature=") {
+                signature = Some(v.to_owned());
             }
         }
-        return match cred {
-            Some(c) if signed && signature => Ok(Some(c)),
-            _ => Err(ApiError::incomplete_signature(
-                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.",
-            )),
-        };
+        let credential = credential.ok_or_else(|| incomplete("Credential"))?;
+        let signed_headers = signed.ok_or_else(|| incomplete("SignedHeaders"))?;
+        let signature = signature.ok_or_else(|| incomplete("Signature"))?;
+        let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or_else(|| {
+            ApiError::incomplete_signature(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            )
+        })?;
+        return Ok(Some(Signature {
+            credential,
+            signed_headers,
+            signature,
+            amz_date,
+            presigned: false,
+            expires: None,
+        }));
     }
     if let Some(value) = params.remove("X-Amz-Credential") {
-        let cred = Credential::parse(&value)?;
+        let credential = Credential::parse(&value)?;
         let algorithm = params.remove("X-Amz-Algorithm");
         let signature = params.remove("X-Amz-Signature");
-        for extra in ["X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires", "X-Amz-Security-Token"] {
-            params.remove(extra);
-        }
-        if algorithm.as_deref() != Some("AWS4-HMAC-SHA256") || signature.is_none() {
+        let amz_date = params.remove("X-Amz-Date");
+        let signed = params.remove("X-Amz-SignedHeaders");
+        let expires = params.remove("X-Amz-Expires");
+        params.remove("X-Amz-Security-Token");
+        let (Some("AWS4-HMAC-SHA256"), Some(signature), Some(amz_date), Some(signed)) =
+            (algorithm.as_deref(), signature, amz_date, signed)
+        else {
             return Err(ApiError::incomplete_signature(
-                "A presigned request needs X-Amz-Algorithm=AWS4-HMAC-SHA256, X-Amz-Credential and X-Amz-Signature.",
+                "A presigned request needs X-Amz-Algorithm=AWS4-HMAC-SHA256, X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders and X-Amz-Signature.",
             ));
-        }
-        return Ok(Some(cred));
+        };
+        let expires = match expires {
+            Some(e) => Some(
+                e.parse::<u64>()
+                    .map_err(|_| ApiError::incomplete_signature("X-Amz-Expires must be a number of seconds."))?,
+            ),
+            None => None,
+        };
+        let signed_headers = signed.split(';').map(|h| h.to_ascii_lowercase()).collect();
+        return Ok(Some(Signature { credential, signed_headers, signature, amz_date, presigned: true, expires }));
     }
     Ok(None)
 }
 
-/// The account an access key id stands for in open mode (D11).
+/// The account an unconfigured access key id stands for in open mode (D11).
 pub fn open_mode_account(access_key_id: &str) -> &str {
     if access_key_id.len() == 12 && access_key_id.bytes().all(|b| b.is_ascii_digit()) {
         access_key_id
@@ -112,15 +217,102 @@ pub fn open_mode_account(access_key_id: &str) -> &str {
     }
 }
 
-/// Authenticates a request in open mode.
-pub fn authenticate(headers: &HeaderMap, params: &mut Params) -> ApiResult<Principal> {
-    match credential(headers, params)? {
-        Some(cred) => Ok(Principal {
-            scope: Scope::new(open_mode_account(&cred.access_key_id), &cred.region),
-            access_key_id: cred.access_key_id,
-        }),
-        // Unsigned requests (curl) are taken as the default account, as moto does.
-        None => Ok(Principal { access_key_id: String::new(), scope: Scope::new(DEFAULT_ACCOUNT, DEFAULT_REGION) }),
+/// Turns requests into principals.
+#[derive(Clone, Debug, Default)]
+pub struct Authenticator {
+    pub mode: AuthMode,
+    users: HashMap<String, Arc<User>>,
+}
+
+impl Authenticator {
+    pub fn new(mode: AuthMode, users: Vec<User>) -> Self {
+        Self { mode, users: users.into_iter().map(|u| (u.access_key_id.clone(), Arc::new(u))).collect() }
+    }
+
+    /// Reads the credentials file (`--credentials`).
+    pub fn load(mode: AuthMode, file: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = file else {
+            if mode == AuthMode::Strict {
+                bail!("--auth strict needs --credentials FILE: with no configured keys no request could pass");
+            }
+            return Ok(Self::new(mode, Vec::new()));
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the credentials file {}", path.display()))?;
+        let parsed: CredentialsFile =
+            toml::from_str(&text).with_context(|| format!("the credentials file {} is not valid", path.display()))?;
+        let mut users = Vec::new();
+        for entry in parsed.user {
+            if entry.account_id.len() != 12 || !entry.account_id.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("user {}: account_id must be 12 digits, not {:?}", entry.name, entry.account_id);
+            }
+            if users.iter().any(|u: &User| u.access_key_id == entry.access_key_id) {
+                bail!("user {}: the access key id {} is configured twice", entry.name, entry.access_key_id);
+            }
+            let policy = match entry.policy {
+                Some(doc) => Some(Arc::new(
+                    Policy::parse(&doc)
+                        .map_err(|e| anyhow::anyhow!("user {}: the policy is not usable: {e}", entry.name))?,
+                )),
+                None => None,
+            };
+            users.push(User {
+                name: entry.name,
+                access_key_id: entry.access_key_id,
+                secret_access_key: entry.secret_access_key,
+                account_id: entry.account_id,
+                policy,
+            });
+        }
+        Ok(Self::new(mode, users))
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Authenticates a request (D13).
+    pub fn authenticate(&self, req: &RequestParts, params: &mut Params) -> ApiResult<Principal> {
+        let Some(sig) = signature(req.headers, params)? else {
+            return match self.mode {
+                AuthMode::Strict => Err(ApiError::missing_authentication_token()),
+                // Unsigned requests (curl) are the default account, as in moto.
+                AuthMode::Open => Ok(Principal {
+                    access_key_id: String::new(),
+                    scope: Scope::new(DEFAULT_ACCOUNT, DEFAULT_REGION),
+                    user: None,
+                }),
+            };
+        };
+        let Some(user) = self.users.get(&sig.credential.access_key_id) else {
+            return match self.mode {
+                AuthMode::Strict => Err(ApiError::signature_does_not_match()),
+                AuthMode::Open => Ok(Principal {
+                    scope: Scope::new(open_mode_account(&sig.credential.access_key_id), &sig.credential.region),
+                    access_key_id: sig.credential.access_key_id,
+                    user: None,
+                }),
+            };
+        };
+        let signed = SignedRequest {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+            credential: sig.credential.clone(),
+            signed_headers: sig.signed_headers,
+            signature: sig.signature,
+            amz_date: sig.amz_date,
+            presigned: sig.presigned,
+            expires: sig.expires,
+        };
+        sigv4::verify(&signed, &user.secret_access_key, SystemTime::now(), self.mode == AuthMode::Strict)?;
+        Ok(Principal {
+            access_key_id: sig.credential.access_key_id,
+            scope: Scope::new(&user.account_id, &sig.credential.region),
+            user: Some(user.clone()),
+        })
     }
 }
 
@@ -128,8 +320,12 @@ pub fn authenticate(headers: &HeaderMap, params: &mut Params) -> ApiResult<Princ
 mod tests {
     use super::*;
 
+    fn parts(headers: &HeaderMap) -> RequestParts<'_> {
+        RequestParts { method: "POST", path: "/", query: "", headers, body: b"" }
+    }
+
     #[test]
-    fn parses_the_authorization_header() {
+    fn open_mode_reads_account_and_region() {
         let mut headers = HeaderMap::new();
         headers.insert(
             "authorization",
@@ -137,7 +333,8 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let p = authenticate(&headers, &mut Params::default()).unwrap();
+        headers.insert("x-amz-date", "20261125T000000Z".parse().unwrap());
+        let p = Authenticator::default().authenticate(&parts(&headers), &mut Params::default()).unwrap();
         assert_eq!(&*p.scope.account, "123456789012");
         assert_eq!(&*p.scope.region, "eu-west-1");
     }
@@ -158,8 +355,26 @@ mod tests {
         ] {
             let mut headers = HeaderMap::new();
             headers.insert("authorization", bad.parse().unwrap());
-            let e = authenticate(&headers, &mut Params::default()).unwrap_err();
+            headers.insert("x-amz-date", "20261125T000000Z".parse().unwrap());
+            let e = Authenticator::default().authenticate(&parts(&headers), &mut Params::default()).unwrap_err();
             assert_eq!(e.code, "IncompleteSignature", "{bad}");
         }
+    }
+
+    #[test]
+    fn strict_mode_refuses_unsigned_and_unknown() {
+        let strict = Authenticator::new(AuthMode::Strict, Vec::new());
+        let e = strict.authenticate(&parts(&HeaderMap::new()), &mut Params::default()).unwrap_err();
+        assert_eq!((e.code, e.status), ("MissingAuthenticationToken", 403));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDUNKNOWN/20261125/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=1"
+                .parse()
+                .unwrap(),
+        );
+        headers.insert("x-amz-date", "20261125T000000Z".parse().unwrap());
+        let e = strict.authenticate(&parts(&headers), &mut Params::default()).unwrap_err();
+        assert_eq!((e.code, e.status), ("AuthFailure", 401));
     }
 }

@@ -78,7 +78,8 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
     let public_ip = match input.address {
         Some(ip) => {
             let moto = tx.settings.flavor == Flavor::Moto;
-            if !tx.claim_public_ip(ip) && !(moto && tx.claim_any_free_ip(ip)) {
+            let claimed = tx.claim_public_ip(ip) || (moto && tx.claim_any_free_ip(ip));
+            if !claimed {
                 return Err(ApiError::invalid_address_not_found(&ip.to_string()));
             }
             ip
@@ -181,7 +182,8 @@ fn resolve_target(part: &Partition, target: &AssociationTarget, moto: bool) -> A
         }
         AssociationTarget::Instance(id) => {
             let instance = part.instance(id).ok_or_else(|| ApiError::invalid_instance_id_not_found(id.as_str()))?;
-            let usable = matches!(instance.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending);
+            let usable =
+                matches!(instance.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending);
             if !usable && !moto {
                 return Err(ApiError::incorrect_instance_state(format!(
                     "The instance '{id}' is not in a valid state for this operation."
