@@ -56,7 +56,7 @@ pub struct ServeArgs {
 
     /// A TOML file with the same settings as these flags (listen, data_dir,
     /// store, address_limit, pool, flavor, log_format, auth, credentials,
-    /// group_commit)
+    /// association_retention, group_commit)
     #[arg(long, env = "EIPD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -89,6 +89,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EIPD_CREDENTIALS", value_name = "FILE")]
     pub credentials: Option<PathBuf>,
 
+    /// How long an ended association id is still answered as ended by
+    /// DisassociateAddress (idempotency), in seconds [default: 604800, 7 days]
+    #[arg(long, env = "EIPD_ASSOCIATION_RETENTION", value_name = "SECONDS")]
+    pub association_retention: Option<u64>,
+
     /// Commit each change in its own transaction instead of batching the
     /// changes that arrive together (slower; for benchmarks)
     #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
@@ -109,6 +114,7 @@ struct FileConfig {
     group_commit: Option<bool>,
     auth: Option<AuthMode>,
     credentials: Option<PathBuf>,
+    association_retention: Option<u64>,
 }
 
 /// The settled configuration of a server.
@@ -168,7 +174,10 @@ impl Config {
             address_limit: (flavor == Flavor::Aws).then_some(address_limit),
             pool: pool.into_iter().map(|n| n.trunc()).collect(),
             flavor,
-            ..Settings::default()
+            association_retention_secs: args
+                .association_retention
+                .or(file.association_retention)
+                .map_or(Settings::default().association_retention_secs, |s| s.min(i64::MAX as u64) as i64),
         };
         Ok(Self {
             listen,

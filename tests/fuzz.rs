@@ -23,14 +23,50 @@ use rand::{Rng, SeedableRng};
 use tower::ServiceExt;
 
 const NAMES: &[&str] = &[
-    "AllocationId", "AssociationId", "PublicIp", "InstanceId", "NetworkInterfaceId", "PrivateIpAddress",
-    "AllowReassociation", "DryRun", "Domain", "Address", "NetworkBorderGroup", "PublicIpv4Pool", "Attribute",
-    "DomainName", "MaxResults", "NextToken", "SubnetId", "VpcId", "CidrBlock", "ImageId", "MinCount", "MaxCount",
-    "InternetGatewayId", "DeviceIndex", "AttachmentId", "HostnameType", "SecondaryPrivateIpAddressCount",
-    "Ipv6AddressCount", "Description", "AmazonProvidedIpv6CidrBlock", "Ipv6CidrBlock", "Bogus",
-    "EnableDnsHostnames.Value", "MapPublicIpOnLaunch.Value",
+    "AllocationId",
+    "AssociationId",
+    "PublicIp",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "PrivateIpAddress",
+    "AllowReassociation",
+    "DryRun",
+    "Domain",
+    "Address",
+    "NetworkBorderGroup",
+    "PublicIpv4Pool",
+    "Attribute",
+    "DomainName",
+    "MaxResults",
+    "NextToken",
+    "SubnetId",
+    "VpcId",
+    "CidrBlock",
+    "ImageId",
+    "MinCount",
+    "MaxCount",
+    "InternetGatewayId",
+    "DeviceIndex",
+    "AttachmentId",
+    "HostnameType",
+    "SecondaryPrivateIpAddressCount",
+    "Ipv6AddressCount",
+    "Description",
+    "AmazonProvidedIpv6CidrBlock",
+    "Ipv6CidrBlock",
+    "Bogus",
+    "EnableDnsHostnames.Value",
+    "MapPublicIpOnLaunch.Value",
 ];
-const LISTS: &[&str] = &["AllocationId", "PublicIp", "InstanceId", "NetworkInterfaceId", "ResourceId", "PrivateIpAddress", "Ipv6Addresses"];
+const LISTS: &[&str] = &[
+    "AllocationId",
+    "PublicIp",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "ResourceId",
+    "PrivateIpAddress",
+    "Ipv6Addresses",
+];
 
 fn value(rng: &mut StdRng, known: &[String]) -> String {
     match rng.random_range(0..14) {
@@ -62,7 +98,12 @@ fn random_body(rng: &mut StdRng, known: &[String]) -> Vec<u8> {
         // Raw bytes, sometimes not UTF-8, sometimes absurd indexes.
         return match rng.random_range(0..3) {
             0 => (0..rng.random_range(0..300)).map(|_| rng.random::<u8>()).collect(),
-            1 => format!("Action=DescribeAddresses&Filter.{}.Name=domain&Filter.1.Value.{}=vpc", rng.random::<u64>(), rng.random::<u32>()).into_bytes(),
+            1 => format!(
+                "Action=DescribeAddresses&Filter.{}.Name=domain&Filter.1.Value.{}=vpc",
+                rng.random::<u64>(),
+                rng.random::<u32>()
+            )
+            .into_bytes(),
             _ => b"Action=DescribeAddresses&Action=DescribeAddresses&%zz=%&&&==".to_vec(),
         };
     }
@@ -81,11 +122,17 @@ fn random_body(rng: &mut StdRng, known: &[String]) -> Vec<u8> {
     }
     if rng.random_bool(0.3) {
         let n = rng.random_range(1..3);
-        pairs.push((format!("Filter.{n}.Name"), ["domain", "tag:k", "public-ip", "nope", "instance-id"][rng.random_range(0..5)].into()));
+        pairs.push((
+            format!("Filter.{n}.Name"),
+            ["domain", "tag:k", "public-ip", "nope", "instance-id"][rng.random_range(0..5)].into(),
+        ));
         pairs.push((format!("Filter.{n}.Value.1"), value(rng, known)));
     }
     if rng.random_bool(0.2) {
-        pairs.push(("TagSpecification.1.ResourceType".into(), ["elastic-ip", "instance", "vpc", "bad"][rng.random_range(0..4)].into()));
+        pairs.push((
+            "TagSpecification.1.ResourceType".into(),
+            ["elastic-ip", "instance", "vpc", "bad"][rng.random_range(0..4)].into(),
+        ));
         pairs.push(("TagSpecification.1.Tag.1.Key".into(), value(rng, known)));
         pairs.push(("TagSpecification.1.Tag.1.Value".into(), value(rng, known)));
     }
@@ -122,7 +169,8 @@ fn check_xml(body: &str) -> Result<(), String> {
 }
 
 async fn run(seconds: u64, seed: u64) -> u64 {
-    let store = Store::open(&StoreKind::Memory, Settings { address_limit: Some(50), ..Settings::default() }, true).unwrap();
+    let store =
+        Store::open(&StoreKind::Memory, Settings { address_limit: Some(50), ..Settings::default() }, true).unwrap();
     let app = router(AppState { store, auth: Arc::new(Authenticator::default()), started: Instant::now() });
     let mut rng = StdRng::seed_from_u64(seed);
     let mut known = Vec::new();

@@ -101,6 +101,8 @@ pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
         )));
     }
     let network_border_group = p.take_str("NetworkBorderGroup");
+    // Validated with the other parameters, before DryRun (D6).
+    rules::check_network_border_group(ctx.region(), network_border_group.as_deref())?;
     let tags = tags_for(&p.take_tag_specifications()?, &["elastic-ip"])?;
     let dry_run = p.take_dry_run()?;
     p.finish("AllocateAddress")?;

@@ -172,7 +172,6 @@ pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
     let id = vpc_id(&p.require_str("VpcId")?)?;
     let support = attribute_value(&mut p, "EnableDnsSupport")?;
     let hostnames = attribute_value(&mut p, "EnableDnsHostnames")?;
-    let dry_run = p.take_dry_run()?;
     p.finish("ModifyVpcAttribute")?;
     let (attribute, value) = match (support, hostnames) {
         (Some(v), None) => (VpcAttribute::EnableDnsSupport, v),
@@ -183,7 +182,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
             ));
         }
     };
-    ctx.authorize(Action::ModifyVpcAttribute, dry_run)?;
+    ctx.authorize(Action::ModifyVpcAttribute, false)?;
     ctx.write(move |tx| rules::modify_vpc_attribute(tx, &id, attribute, value)).await?;
     Ok(Box::new(ReturnTrue))
 }

@@ -32,6 +32,16 @@ pub struct AllocateAddress {
     pub tags: Tags,
 }
 
+/// An address's network border group is its region (eipd has no Local Zones).
+pub fn check_network_border_group(region: &str, group: Option<&str>) -> ApiResult<()> {
+    match group {
+        Some(group) if group != region => Err(ApiError::invalid_parameter_value(format!(
+            "The network border group '{group}' is not valid in region {region}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AssociateAddress {
     pub address: AddressRef,
@@ -63,13 +73,7 @@ pub struct DescribeAddresses {
 /// by `Address=`), within the account's quota (D8, D9).
 pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Address> {
     let region = tx.scope.region.clone();
-    if let Some(group) = &input.network_border_group
-        && **group != *region
-    {
-        return Err(ApiError::invalid_parameter_value(format!(
-            "The network border group '{group}' is not valid in region {region}"
-        )));
-    }
+    check_network_border_group(&region, input.network_border_group.as_deref())?;
     if let Some(limit) = tx.settings.address_limit
         && tx.part().address_count() >= limit as usize
     {

@@ -1,1 +1,12 @@
-fn main() {}
+//! End-to-end tests of eipd through the Rust aws-sdk-ec2 (and raw HTTP where
+//! the SDK will not go). Most tests share one in-memory server and use a
+//! fresh 12-digit account each (D11); tests about processes start their own.
+
+mod common;
+mod disassociate;
+mod dual_stack;
+mod durability;
+mod errors;
+mod invariants;
+mod lifecycle;
+mod server;
