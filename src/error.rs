@@ -206,6 +206,16 @@ impl ApiError {
         ))
     }
 
+    /// moto's text for an unknown allocation id (D1); `ids` is a Python repr.
+    pub fn moto_allocation_not_found(ids: &str) -> Self {
+        Self::invalid_allocation_id_not_found_raw(format!("Allocation ID '{ids}' not found."))
+    }
+
+    /// moto's text for an unknown association id (D1).
+    pub fn moto_association_not_found(ids: &str) -> Self {
+        Self::invalid_association_id_not_found_raw(format!("Association ID '{ids}' not found."))
+    }
+
     pub fn server_busy() -> Self {
         Self::new("Unavailable", 503, "The service is unavailable. Try again shortly.")
     }

@@ -42,6 +42,9 @@ fn address_ref(ctx: &Ctx, params: &mut Params) -> ApiResult<AddressRef> {
         (Some(_), Some(_)) => Err(ApiError::invalid_parameter_combination(
             "The parameters AllocationId and PublicIp cannot be used together",
         )),
+        (None, None) if ctx.flavor() == Flavor::Moto => {
+            Err(ApiError::missing_parameter("Invalid request, expect PublicIp/AllocationId parameter."))
+        }
         (None, None) => Err(ApiError::missing("AllocationId")),
     }
 }
@@ -128,7 +131,6 @@ impl ToXml for AllocateAddressOutput {
 // ---- AssociateAddress -------------------------------------------------------------
 
 pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let address = address_ref(ctx, &mut p)?;
     let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
     let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
     let target = match (instance, interface) {
@@ -147,12 +149,16 @@ pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
                 "You can specify either an instance ID or a network interface ID, but not both",
             ));
         }
+        (None, None) if ctx.flavor() == Flavor::Moto => {
+            return Err(ApiError::missing_parameter("Invalid request, expect InstanceId/NetworkId parameter."));
+        }
         (None, None) => {
             return Err(ApiError::missing_parameter(
                 "Either an instance ID or a network interface ID must be specified",
             ));
         }
     };
+    let address = address_ref(ctx, &mut p)?;
     let private_ip = p.take_ipv4("PrivateIpAddress")?;
     // Reassociation is automatic in AWS; moto's default refuses it (D1, D7).
     let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(ctx.flavor() == Flavor::Aws);
@@ -191,6 +197,9 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
                 "The parameters AssociationId and PublicIp cannot be used together",
             ));
         }
+        (None, None) if ctx.flavor() == Flavor::Moto => {
+            return Err(ApiError::missing_parameter("Invalid request, expect PublicIp/AssociationId parameter."));
+        }
         (None, None) => return Err(ApiError::missing("AssociationId")),
     };
     ctx.authorize_on(Action::DisassociateAddress, &disassociate_arns(ctx, &input), dry_run)?;
@@ -214,7 +223,12 @@ pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 // ---- DescribeAddresses ------------------------------------------------------------
 
 pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let public_ips = p.take_list("PublicIp")?.iter().map(|v| public_ip(v)).collect::<ApiResult<Vec<_>>>()?;
+    let public_ips = p.take_list("PublicIp")?;
+    if ctx.flavor() == Flavor::Aws {
+        for ip in &public_ips {
+            public_ip(ip)?;
+        }
+    }
     let allocation_ids =
         p.take_list("AllocationId")?.iter().map(|v| allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
@@ -224,7 +238,7 @@ pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     ctx.authorize(Action::DescribeAddresses, dry_run)?;
     let part = ctx.read();
     let mut w = XmlWriter::fragment();
-    let views = rules::describe_addresses(&part, ctx.account(), &input)?;
+    let views = rules::describe_addresses(&part, ctx.account(), ctx.flavor(), &input)?;
     let moto = ctx.flavor() == Flavor::Moto;
     w.list("addressesSet", views, |w, v| write_address(w, &v, moto));
     Ok(Box::new(w))

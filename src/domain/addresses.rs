@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::filter::{Filterable, Filters, has_wildcard, tag_filter_values};
 use super::ids::*;
 use super::model::*;
-use super::state::{Flavor, Partition, Record, RecordKey, RegionPool, Tx};
+use super::state::{Flavor, Partition, Record, RecordKey, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::Filter;
 
@@ -64,7 +64,9 @@ pub struct ReleaseAddress {
 
 #[derive(Clone, Debug, Default)]
 pub struct DescribeAddresses {
-    pub public_ips: Vec<Ipv4Addr>,
+    /// As given: the AWS flavour refuses malformed ones while decoding; to
+    /// moto they are simply not found.
+    pub public_ips: Vec<String>,
     pub allocation_ids: Vec<AllocationId>,
     pub filters: Vec<Filter>,
 }
@@ -103,6 +105,7 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
         network_border_group: region,
         association: None,
         tags: input.tags,
+        seq: tx.part().next_address_seq(),
         ptr_record: None,
     };
     tx.put(Record::Address(address.clone()));
@@ -111,27 +114,45 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
 
 /// The account's address named by a request, or the error EC2 gives: unknown
 /// ids are NotFound; a public IP held by another account is AuthFailure (D12).
-fn find_address(part: &Partition, pool: &RegionPool, account: &str, by: &AddressRef) -> ApiResult<Address> {
+fn find_address(tx: &Tx, by: &AddressRef) -> ApiResult<Address> {
+    let (part, pool, account) = (tx.part(), tx.pool(), &*tx.scope.account);
+    let moto = tx.settings.flavor == Flavor::Moto;
     match by {
-        AddressRef::Allocation(id) => part
-            .address_by_allocation(id)
-            .cloned()
-            .ok_or_else(|| ApiError::invalid_allocation_id_not_found(id.as_str())),
+        AddressRef::Allocation(id) => part.address_by_allocation(id).cloned().ok_or_else(|| {
+            if moto {
+                ApiError::moto_allocation_not_found(&python_list(&[id.as_str()]))
+            } else {
+                ApiError::invalid_allocation_id_not_found(id.as_str())
+            }
+        }),
         AddressRef::PublicIp(ip) => match part.address(*ip) {
             Some(a) => Ok(a.clone()),
+            None if moto => Err(ApiError::invalid_address_not_found_raw(format!(
+                "Address '{}' not found.",
+                python_list(&[&ip.to_string()])
+            ))),
             None if pool.holder(*ip).is_some_and(|holder| &**holder != account) => Err(ApiError::address_not_yours(ip)),
             None => Err(ApiError::invalid_address_not_found(&ip.to_string())),
         },
     }
 }
 
+/// Python's repr of a list of strings, as moto writes ids in its messages (D1).
+pub fn python_list(items: &[&str]) -> String {
+    format!("[{}]", items.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "))
+}
+
+/// Python's repr of a set of strings.
+pub fn python_set(items: &[&str]) -> String {
+    format!("{{{}}}", items.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "))
+}
+
 /// AssociateAddress: binds a VPC address to one private IPv4 of an interface.
 /// Reassociation is automatic unless AllowReassociation=false; associating to
 /// the same target again mints a new association id (D7).
 pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<AssociationId> {
-    let account = tx.scope.account.clone();
     let moto = tx.settings.flavor == Flavor::Moto;
-    let address = find_address(tx.part(), tx.pool(), &account, &input.address)?;
+    let address = find_address(tx, &input.address)?;
     let by_ip = matches!(input.address, AddressRef::PublicIp(_));
     if address.domain == Domain::Standard || (by_ip && !moto) {
         // Every instance and interface lives in a VPC (D4).
@@ -153,6 +174,12 @@ pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<Asso
     if let Some(current) = &address.association {
         let same_target = current.network_interface_id == eni.id && current.private_ip == private_ip;
         if !same_target && !input.allow_reassociation {
+            if moto {
+                return Err(ApiError::resource_already_associated_raw(format!(
+                    "Resource {} is already associated.",
+                    address.public_ip
+                )));
+            }
             let allocation = address.allocation_id.as_ref().map_or("", AllocationId::as_str);
             return Err(ApiError::resource_already_associated(allocation, current.id.as_str()));
         }
@@ -216,8 +243,7 @@ fn resolve_target(part: &Partition, target: &AssociationTarget, moto: bool) -> A
 pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResult<()> {
     match input {
         DisassociateAddress::PublicIp(ip) => {
-            let account = tx.scope.account.clone();
-            let address = find_address(tx.part(), tx.pool(), &account, &AddressRef::PublicIp(ip))?;
+            let address = find_address(tx, &AddressRef::PublicIp(ip))?;
             if address.domain == Domain::Vpc {
                 if tx.settings.flavor == Flavor::Moto {
                     return end_association(tx, address.public_ip);
@@ -233,6 +259,9 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
             let Some(address) = tx.part().address_by_association(&id).cloned() else {
                 return match tx.part().association_ended_at(&id) {
                     Some(ended) if tx.now - ended <= tx.settings.association_retention_secs => Ok(()),
+                    _ if tx.settings.flavor == Flavor::Moto => {
+                        Err(ApiError::moto_association_not_found(&python_list(&[id.as_str()])))
+                    }
                     _ => Err(ApiError::invalid_association_id_not_found(id.as_str())),
                 };
             };
@@ -309,8 +338,7 @@ pub(crate) fn restore_auto_public_ip(tx: &mut Tx, mut eni: NetworkInterface) -> 
 /// ones (D4); an associated address is refused, except in the default VPC,
 /// where it is disassociated first (D5).
 pub fn release_address(tx: &mut Tx, input: ReleaseAddress) -> ApiResult<()> {
-    let account = tx.scope.account.clone();
-    let address = find_address(tx.part(), tx.pool(), &account, &input.address)?;
+    let address = find_address(tx, &input.address)?;
     let moto = tx.settings.flavor == Flavor::Moto;
     if matches!(input.address, AddressRef::PublicIp(_)) && address.domain == Domain::Vpc && !moto {
         return Err(ApiError::invalid_parameter_value(
@@ -458,36 +486,48 @@ impl Filterable for AddressView<'_> {
 pub fn describe_addresses<'a>(
     part: &'a Partition,
     owner: &'a str,
+    flavor: Flavor,
     input: &DescribeAddresses,
 ) -> ApiResult<Vec<AddressView<'a>>> {
     let filters = Filters::new(&input.filters, is_address_filter)?;
-    let mut named: Vec<&Address> = Vec::new();
-    let missing: Vec<String> = input
+    let missing: Vec<&str> = input
         .allocation_ids
         .iter()
         .filter(|id| part.address_by_allocation(id).is_none())
-        .map(ToString::to_string)
+        .map(AllocationId::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::invalid_allocation_id_not_found(&missing.join(", ")));
+        return Err(match flavor {
+            Flavor::Moto => ApiError::moto_allocation_not_found(&python_set(&missing)),
+            Flavor::Aws => ApiError::invalid_allocation_id_not_found(&missing.join(", ")),
+        });
     }
-    let missing: Vec<String> =
-        input.public_ips.iter().filter(|ip| part.address(**ip).is_none()).map(ToString::to_string).collect();
+    let by_ip = |ip: &String| ip.parse().ok().and_then(|ip| part.address(ip));
+    let missing: Vec<&str> = input.public_ips.iter().filter(|ip| by_ip(ip).is_none()).map(String::as_str).collect();
     if !missing.is_empty() {
-        return Err(ApiError::invalid_address_not_found(&missing.join(", ")));
+        return Err(match flavor {
+            Flavor::Moto => {
+                ApiError::invalid_address_not_found_raw(format!("Address '{}' not found.", python_set(&missing)))
+            }
+            Flavor::Aws => ApiError::invalid_address_not_found(&missing.join(", ")),
+        });
     }
-    named.extend(input.allocation_ids.iter().filter_map(|id| part.address_by_allocation(id)));
-    named.extend(input.public_ips.iter().filter_map(|ip| part.address(*ip)));
+    let mut named: Vec<&Address> =
+        input.allocation_ids.iter().filter_map(|id| part.address_by_allocation(id)).collect();
+    named.extend(input.public_ips.iter().filter_map(by_ip));
     let candidates: Box<dyn Iterator<Item = &Address>> = if !named.is_empty() {
-        named.sort_by_key(|a| a.public_ip);
-        named.dedup_by_key(|a| a.public_ip);
         Box::new(named.into_iter())
     } else if let Some(found) = indexed_candidates(part, &filters) {
         Box::new(found.into_iter())
     } else {
         Box::new(part.addresses())
     };
-    Ok(candidates.map(|a| AddressView::new(part, owner, a)).filter(|v| filters.matches(v)).collect())
+    let mut found: Vec<AddressView> =
+        candidates.map(|a| AddressView::new(part, owner, a)).filter(|v| filters.matches(v)).collect();
+    // In the order they were allocated, each once.
+    found.sort_by_key(|v| (v.address.seq, v.address.public_ip));
+    found.dedup_by_key(|v| v.address.public_ip);
+    Ok(found)
 }
 
 /// Candidates from an index for the first exact-valued filter that has one.

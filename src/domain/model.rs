@@ -61,6 +61,10 @@ pub struct Address {
     pub association: Option<Association>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+    /// Allocation order within the partition: DescribeAddresses lists
+    /// addresses in the order they were allocated.
+    #[serde(default)]
+    pub seq: u64,
     /// The reverse-DNS record set with ModifyAddressAttribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ptr_record: Option<String>,

@@ -207,6 +207,8 @@ pub struct Partition {
     by_association: OrdMap<AssociationId, Ipv4Addr>,
     by_target: OrdMap<(NetworkInterfaceId, Ipv4Addr), Ipv4Addr>,
     by_tag: OrdSet<(String, String, Ipv4Addr)>,
+    /// The highest allocation sequence number handed out.
+    last_address_seq: u64,
     ended_associations: OrdMap<AssociationId, i64>,
     vpcs: OrdMap<VpcId, Vpc>,
     subnets: OrdMap<SubnetId, Subnet>,
@@ -311,6 +313,11 @@ impl Partition {
 
     pub fn address_count(&self) -> usize {
         self.addresses.len()
+    }
+
+    /// The sequence number the next allocated address gets.
+    pub fn next_address_seq(&self) -> u64 {
+        self.last_address_seq + 1
     }
 
     pub fn association_ended_at(&self, id: &AssociationId) -> Option<i64> {
@@ -428,6 +435,7 @@ impl Partition {
                 for (k, v) in &a.tags {
                     self.by_tag.insert((k.clone(), v.clone(), a.public_ip));
                 }
+                self.last_address_seq = self.last_address_seq.max(a.seq);
                 self.addresses.insert(a.public_ip, a);
             }
             Record::Vpc(v) => {
