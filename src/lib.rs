@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use eipd::auth::Authenticator;
 use eipd::config::{Config, LogFormat, ServeArgs};
+use eipd::metrics::Metrics;
 use eipd::server::{self, AppState};
 use eipd::store::{Store, StoreKind};
 use tracing_subscriber::EnvFilter;
@@ -94,7 +95,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        server::run(listener, AppState { store, auth: Arc::new(auth), started }, stopped).await
+        server::run(listener, AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::new()), started }, stopped).await
     })
 }
 

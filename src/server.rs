@@ -17,10 +17,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, Ctx};
+use crate::api::{self, Action, Ctx};
 use crate::auth::{AuthMode, Authenticator, RequestParts};
 use crate::domain::Flavor;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::protocol::Params;
 use crate::protocol::xml::{error_document, success_document};
 use crate::store::Store;
@@ -35,6 +36,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
 
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", any(ec2))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/moto-api/reset", post(reset))
         .fallback(not_found)
         .with_state(Arc::new(state))
@@ -131,6 +134,8 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
+    // The action as far as it was understood, for metrics of refused requests.
+    let mut body_action = String::new();
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
             return Err(ApiError::new(
@@ -158,12 +163,18 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
         };
         let principal = app.auth.authenticate(&request, &mut params)?;
         let action = params.action().map(str::to_owned).ok_or_else(ApiError::missing_action)?;
+        body_action.clone_from(&action);
         let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone() };
         let output = api::dispatch(&ctx, &action, params).await?;
         Ok((action, output))
     }
     .await;
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let elapsed_us = elapsed.as_micros() as u64;
+    match &outcome {
+        Ok((action, _)) => app.metrics.observe(action, "OK", elapsed),
+        Err(error) => app.metrics.observe(&metric_action(&body_action), error.code, elapsed),
+    }
     match outcome {
         Ok((action, output)) => {
             tracing::debug!(%request_id, %action, status = 200, elapsed_us, "request");
@@ -178,6 +189,20 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
             error_response(&error, &request_id)
         }
     }
+}
+
+/// A known action's name, or `unknown`: labels stay bounded whatever clients send.
+fn metric_action(action: &str) -> String {
+    match Action::parse(action) {
+        Some(a) => a.name().to_owned(),
+        None => "unknown".to_owned(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let stats = app.store.stats();
+    let body = app.metrics.render(stats.addresses, stats.partitions);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> Response {

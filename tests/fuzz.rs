@@ -16,6 +16,7 @@ use axum::http::{Request, StatusCode};
 use eipd::api::Action;
 use eipd::auth::Authenticator;
 use eipd::domain::Settings;
+use eipd::metrics::Metrics;
 use eipd::server::{AppState, router};
 use eipd::store::{Store, StoreKind};
 use rand::rngs::StdRng;
@@ -171,7 +172,12 @@ fn check_xml(body: &str) -> Result<(), String> {
 async fn run(seconds: u64, seed: u64) -> u64 {
     let store =
         Store::open(&StoreKind::Memory, Settings { address_limit: Some(50), ..Settings::default() }, true).unwrap();
-    let app = router(AppState { store, auth: Arc::new(Authenticator::default()), started: Instant::now() });
+    let app = router(AppState {
+        store,
+        auth: Arc::new(Authenticator::default()),
+        metrics: Arc::new(Metrics::new()),
+        started: Instant::now(),
+    });
     let mut rng = StdRng::seed_from_u64(seed);
     let mut known = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -1,0 +1,90 @@
+//! Prometheus metrics (`GET /metrics`): requests by action and code, their
+//! latency, and the size of the store.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    action: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<ActionLabels, Histogram>,
+    addresses: Gauge,
+    partitions: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("eipd");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "EC2 API requests by action and answer code (OK on success)", requests.clone());
+        let latency = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~1.6 s.
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        registry.register("request_duration_seconds", "Time to answer an EC2 API request", latency.clone());
+        let addresses = Gauge::default();
+        registry.register("addresses", "Elastic IP addresses held, all accounts and regions", addresses.clone());
+        let partitions = Gauge::default();
+        registry.register("partitions", "Account and region pairs with state", partitions.clone());
+        Self { registry, requests, latency, addresses, partitions }
+    }
+
+    /// Counts one answered request. Unknown actions are counted as `unknown`
+    /// so a hostile client cannot grow the label set without bound.
+    pub fn observe(&self, action: &str, code: &str, elapsed: Duration) {
+        let action = action.to_owned();
+        self.requests.get_or_create(&RequestLabels { action: action.clone(), code: code.to_owned() }).inc();
+        self.latency.get_or_create(&ActionLabels { action }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, with the store's size as of now.
+    pub fn render(&self, addresses: usize, partitions: usize) -> String {
+        self.addresses.set(addresses as i64);
+        self.partitions.set(partitions as i64);
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let m = Metrics::new();
+        m.observe("DisassociateAddress", "OK", Duration::from_micros(120));
+        m.observe("DisassociateAddress", "InvalidAssociationID.NotFound", Duration::from_micros(80));
+        let text = m.render(7, 2);
+        assert!(text.contains(r#"eipd_requests_total{action="DisassociateAddress",code="OK"} 1"#), "{text}");
+        assert!(text.contains(r#"code="InvalidAssociationID.NotFound"} 1"#));
+        assert!(text.contains("eipd_request_duration_seconds_count{action=\"DisassociateAddress\"} 2"));
+        assert!(text.contains("eipd_addresses 7"));
+        assert!(text.contains("eipd_partitions 2"));
+    }
+}
