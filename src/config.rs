@@ -50,8 +50,9 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Where state lives: `embedded` (a file in the data directory, survives
-    /// restarts), `memory` (throwaway) [default: embedded]
-    #[arg(long, env = "EIPD_STORE", value_name = "memory|embedded")]
+    /// restarts), `memory` (throwaway), or `postgres://USER@HOST/DB` (shared
+    /// by several eipd nodes) [default: embedded]
+    #[arg(long, env = "EIPD_STORE", value_name = "memory|embedded|postgres://…")]
     pub store: Option<String>,
 
     /// A TOML file with the same settings as these flags (listen, data_dir,
@@ -152,7 +153,7 @@ impl Config {
             "memory" => StoreKind::Memory,
             "embedded" => StoreKind::Embedded(data_dir.join(STORE_FILE)),
             other if other.starts_with("postgres://") || other.starts_with("postgresql://") => {
-                bail!("--store {other}: the PostgreSQL store is not built into this eipd yet; use embedded or memory")
+                StoreKind::Postgres(other.to_owned())
             }
             other => bail!("--store {other:?} is not a store: use memory, embedded or postgres://…"),
         };

@@ -84,6 +84,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let where_data = match &config.store {
             StoreKind::Memory => "memory (nothing is kept after exit)".to_owned(),
             StoreKind::Embedded(path) => format!("embedded at {}", path.display()),
+            StoreKind::Postgres(url) => format!("postgres at {}", eipd::store::redact_url(url)),
         };
         tracing::info!(listen = %local, store = %where_data, auth = ?config.auth, users = auth.user_count(), "eipd ready");
         let mut stdout = std::io::stdout();

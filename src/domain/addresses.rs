@@ -246,6 +246,7 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
             let address = find_address(tx, &AddressRef::PublicIp(ip))?;
             if address.domain == Domain::Vpc {
                 if tx.settings.flavor == Flavor::Moto {
+                    check_not_last_dual_stack_ipv4(tx.part(), &address, &tx.scope.region)?;
                     return end_association(tx, address.public_ip);
                 }
                 return Err(ApiError::invalid_parameter_value(

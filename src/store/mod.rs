@@ -31,6 +31,20 @@ pub enum StoreKind {
     Memory,
     /// A redb file in the data directory (the default).
     Embedded(PathBuf),
+    /// A PostgreSQL database shared by several eipd nodes.
+    Postgres(String),
+}
+
+/// A connection URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// How a backend makes a batch of changes durable.
@@ -97,6 +111,7 @@ impl Store {
                 let (store, world) = EmbeddedStore::open(path)?;
                 (world, Box::new(store))
             }
+            StoreKind::Postgres(_) => anyhow::bail!("the PostgreSQL store is not built yet"),
         };
         tracing::info!(
             addresses = world.address_count(),
