@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::auth::AuthMode;
 use crate::domain::{Flavor, Settings};
+use crate::faults::{FaultConfig, FaultSpec, parse_duration_ms};
 use crate::store::StoreKind;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
@@ -57,7 +58,7 @@ pub struct ServeArgs {
 
     /// A TOML file with the same settings as these flags (listen, data_dir,
     /// store, address_limit, pool, flavor, log_format, auth, credentials,
-    /// association_retention, group_commit)
+    /// association_retention, group_commit, faults, consistency_delay)
     #[arg(long, env = "EIPD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -99,6 +100,34 @@ pub struct ServeArgs {
     /// changes that arrive together (slower; for benchmarks)
     #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
     pub no_group_commit: bool,
+
+    /// Fault injection (off by default; repeatable): ACTION:FAULT=VALUE[,…]
+    /// where ACTION is an EC2 action or `*`, and FAULT is `throttle=RATE`
+    /// (503 RequestLimitExceeded), `error=RATE` (500 InternalError) or
+    /// `latency=DURATION[-DURATION]`. RATE is 0.5 or 50%. E.g.
+    /// --fault 'AllocateAddress:throttle=0.5' --fault '*:latency=20ms'. The
+    /// variable takes several, separated by `;`. Changeable at run time
+    /// through /eipd-api/faults
+    #[arg(
+        long = "fault",
+        env = "EIPD_FAULTS",
+        value_name = "ACTION:FAULT=VALUE",
+        value_delimiter = ';',
+        help_heading = "Fault injection"
+    )]
+    pub faults: Vec<FaultSpec>,
+
+    /// After a successful change by an account in a region, its Describe*
+    /// calls show the state as of this long ago (eventual consistency, as
+    /// EC2 documents it), e.g. 500ms or 2s [default: 0, off]
+    #[arg(
+        long,
+        env = "EIPD_CONSISTENCY_DELAY",
+        value_name = "DURATION",
+        value_parser = parse_duration_ms,
+        help_heading = "Fault injection"
+    )]
+    pub consistency_delay: Option<u64>,
 }
 
 /// The TOML config file.
@@ -116,6 +145,16 @@ struct FileConfig {
     auth: Option<AuthMode>,
     credentials: Option<PathBuf>,
     association_retention: Option<u64>,
+    faults: Option<Vec<String>>,
+    consistency_delay: Option<DurationValue>,
+}
+
+/// A duration in the config file: `"500ms"`, `"2s"`, or a number of milliseconds.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Millis(u64),
+    Text(String),
 }
 
 /// The settled configuration of a server.
@@ -129,6 +168,8 @@ pub struct Config {
     pub group_commit: bool,
     pub auth: AuthMode,
     pub credentials: Option<PathBuf>,
+    /// Fault injection at start (all off by default).
+    pub faults: FaultConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -171,6 +212,24 @@ impl Config {
             FlavorArg::Moto => Flavor::Moto,
         };
         let address_limit = args.address_limit.or(file.address_limit).unwrap_or(DEFAULT_ADDRESS_LIMIT);
+        let fault_specs = if !args.faults.is_empty() {
+            args.faults
+        } else {
+            let mut specs = Vec::new();
+            for spec in file.faults.iter().flatten() {
+                specs.push(spec.parse::<FaultSpec>().map_err(|e| anyhow::anyhow!("the config file's faults: {e}"))?);
+            }
+            specs
+        };
+        let consistency_delay_ms = match (args.consistency_delay, file.consistency_delay) {
+            (Some(ms), _) => ms,
+            (None, Some(DurationValue::Millis(ms))) => parse_duration_ms(&ms.to_string())
+                .map_err(|e| anyhow::anyhow!("the config file's consistency_delay: {e}"))?,
+            (None, Some(DurationValue::Text(text))) => {
+                parse_duration_ms(&text).map_err(|e| anyhow::anyhow!("the config file's consistency_delay: {e}"))?
+            }
+            (None, None) => 0,
+        };
         let settings = Settings {
             address_limit: (flavor == Flavor::Aws).then_some(address_limit),
             pool: pool.into_iter().map(|n| n.trunc()).collect(),
@@ -189,6 +248,7 @@ impl Config {
             group_commit: !args.no_group_commit && file.group_commit.unwrap_or(true),
             auth: args.auth.or(file.auth).unwrap_or_default(),
             credentials: args.credentials.or(file.credentials),
+            faults: FaultConfig::from_specs(fault_specs, consistency_delay_ms),
         })
     }
 
@@ -227,6 +287,31 @@ mod tests {
         assert_eq!(c.store, StoreKind::Memory);
         assert_eq!(c.settings.pool, vec!["10.0.0.0/24".parse::<Ipv4Net>().unwrap()]);
         assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn faults_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("eipd.toml");
+        std::fs::write(
+            &file,
+            "faults = [\"AllocateAddress:throttle=0.5\", \"*:latency=5ms\"]\nconsistency_delay = \"1s\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs { config: Some(file.clone()), ..ServeArgs::default() }).unwrap();
+        assert_eq!(c.faults.consistency_delay_ms, 1000);
+        assert_eq!(c.faults.rule_for("AllocateAddress").throttle, Some(0.5));
+        let flag = "ReleaseAddress:error=1".parse().unwrap();
+        let args =
+            ServeArgs { config: Some(file), faults: vec![flag], consistency_delay: Some(20), ..ServeArgs::default() };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.faults.consistency_delay_ms, 20);
+        assert_eq!(c.faults.rule_for("AllocateAddress").throttle, None);
+        assert_eq!(c.faults.rule_for("ReleaseAddress").internal_error, Some(1.0));
+        assert!(Config::resolve(ServeArgs::default()).unwrap().faults.is_off());
+        std::fs::write(dir.path().join("bad.toml"), "faults = [\"Nope:throttle=1\"]\n").unwrap();
+        let bad = ServeArgs { config: Some(dir.path().join("bad.toml")), ..ServeArgs::default() };
+        assert!(Config::resolve(bad).is_err());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod faults;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

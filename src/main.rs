@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use eipd::auth::Authenticator;
 use eipd::config::{Config, LogFormat, ServeArgs};
+use eipd::faults::Faults;
 use eipd::metrics::Metrics;
 use eipd::server::{self, AppState};
 use eipd::store::{Store, StoreKind};
@@ -87,6 +88,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             StoreKind::Postgres(url) => format!("postgres at {}", eipd::store::redact_url(url)),
         };
         tracing::info!(listen = %local, store = %where_data, auth = ?config.auth, users = auth.user_count(), "eipd ready");
+        if !config.faults.is_off() {
+            tracing::warn!(
+                faults = ?config.faults.specs(),
+                consistency_delay_ms = config.faults.consistency_delay_ms,
+                "fault injection is on"
+            );
+        }
         let mut stdout = std::io::stdout();
         writeln!(stdout, "eipd listening on http://{local} (store: {where_data})")?;
         stdout.flush()?;
@@ -96,7 +104,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        server::run(listener, AppState { store, auth: Arc::new(auth), metrics: Arc::new(Metrics::new()), started }, stopped).await
+        let state = AppState {
+            store,
+            auth: Arc::new(auth),
+            metrics: Arc::new(Metrics::new()),
+            started,
+            faults: Arc::new(Faults::new(config.faults)),
+        };
+        server::run(listener, state, stopped).await
     })
 }
 

@@ -21,6 +21,7 @@ use crate::api::{self, Action, Ctx};
 use crate::auth::{AuthMode, Authenticator, RequestParts};
 use crate::domain::Flavor;
 use crate::error::{ApiError, ApiResult};
+use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::protocol::Params;
 use crate::protocol::xml::{error_document, success_document};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// Fault injection (off unless configured).
+    pub faults: Arc<Faults>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -46,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/moto-api/reset", post(reset))
+        .merge(crate::dashboard::routes())
+        .merge(crate::faults::routes())
         .fallback(not_found)
         .with_state(Arc::new(state))
 }
@@ -136,6 +141,8 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // The action as far as it was understood, for metrics of refused requests.
     let mut body_action = String::new();
+    // Whether the error was injected by fault injection (logged quietly).
+    let mut injected = false;
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
             return Err(ApiError::new(
@@ -164,8 +171,18 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
         let principal = app.auth.authenticate(&request, &mut params)?;
         let action = params.action().map(str::to_owned).ok_or_else(ApiError::missing_action)?;
         body_action.clone_from(&action);
-        let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone() };
+        if let Err(e) = app.faults.inject(&action).await {
+            injected = true;
+            return Err(e);
+        }
+        let scope = principal.scope.clone();
+        let stale = app.faults.stale_view(&scope, &action);
+        let before = app.faults.before_mutation(&scope, &action, &app.store);
+        let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone(), stale };
         let output = api::dispatch(&ctx, &action, params).await?;
+        if let Some(before) = before {
+            app.faults.mutated(scope, before);
+        }
         Ok((action, output))
     }
     .await;
@@ -181,7 +198,9 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
             xml_response(StatusCode::OK, &request_id, success_document(&action, &request_id, output.as_ref()))
         }
         Err(error) => {
-            if error.status >= 500 {
+            if injected {
+                tracing::debug!(%request_id, code = error.code, status = error.status, elapsed_us, "injected fault");
+            } else if error.status >= 500 {
                 tracing::error!(%request_id, code = error.code, message = %error.message, elapsed_us, "request failed");
             } else {
                 tracing::debug!(%request_id, code = error.code, status = error.status, elapsed_us, "request refused");
@@ -226,6 +245,7 @@ async fn reset(State(app): State<Arc<AppState>>) -> Response {
     }
     match app.store.reset().await {
         Ok(()) => {
+            app.faults.forget_history();
             tracing::info!("state reset through /moto-api/reset");
             let flavor = if app.store.settings().flavor == Flavor::Moto { "moto" } else { "aws" };
             (
@@ -236,6 +256,16 @@ async fn reset(State(app): State<Arc<AppState>>) -> Response {
         }
         Err(e) => error_response(&e, &request_id),
     }
+}
+
+/// The 403 answer of an endpoint that shows or changes every account (the
+/// dashboard, fault injection) under `--auth strict`; `None` in open mode.
+pub(crate) fn refused_under_strict(app: &AppState, what: &str) -> Option<Response> {
+    if app.auth.mode != AuthMode::Strict {
+        return None;
+    }
+    let e = ApiError::new("AccessDenied", 403, format!("{what} is disabled under --auth strict."));
+    Some(error_response(&e, &new_request_id()))
 }
 
 async fn not_found(request: Request) -> Result<Response, Infallible> {

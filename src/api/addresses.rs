@@ -54,7 +54,7 @@ fn address_arn(ctx: &Ctx, address: &AddressRef) -> String {
     match address {
         AddressRef::Allocation(id) => ctx.arn("elastic-ip", id.as_str()),
         AddressRef::PublicIp(ip) => {
-            let part = ctx.read();
+            let part = ctx.cached();
             let id =
                 part.address(*ip).and_then(|a| a.allocation_id.as_ref()).map_or("*".to_owned(), ToString::to_string);
             ctx.arn("elastic-ip", &id)
@@ -65,7 +65,7 @@ fn address_arn(ctx: &Ctx, address: &AddressRef) -> String {
 /// The resources a DisassociateAddress touches: the address, its interface
 /// and instance, read from the snapshot (an unknown association is `*`).
 fn disassociate_arns(ctx: &Ctx, input: &DisassociateAddress) -> Vec<String> {
-    let part = ctx.read();
+    let part = ctx.cached();
     let address = match input {
         DisassociateAddress::Association(id) => part.address_by_association(id),
         DisassociateAddress::PublicIp(ip) => part.address(*ip),
@@ -236,7 +236,7 @@ pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     p.finish("DescribeAddresses")?;
     let input = DescribeAddresses { public_ips, allocation_ids, filters };
     ctx.authorize(Action::DescribeAddresses, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let mut w = XmlWriter::fragment();
     let views = rules::describe_addresses(&part, ctx.account(), ctx.flavor(), &input)?;
     let moto = ctx.flavor() == Flavor::Moto;
@@ -286,7 +286,7 @@ pub async fn describe_addresses_attribute(ctx: &Ctx, mut p: Params) -> ApiResult
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeAddressesAttribute")?;
     ctx.authorize(Action::DescribeAddressesAttribute, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let attributes: Vec<AddressAttribute> = if ids.is_empty() {
         part.addresses().filter_map(AddressAttribute::of).collect()
     } else {

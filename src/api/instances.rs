@@ -161,7 +161,7 @@ pub async fn run_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
         interface_tags: tags_of(&tags, "network-interface"),
     };
     let instances = ctx.write(move |tx| rules::run_instances(tx, input)).await?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
     let mut w = XmlWriter::fragment();
     let reservation = instances.first().map(|i| i.reservation_id.to_string()).unwrap_or_default();
@@ -240,7 +240,7 @@ pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeInstances")?;
     ctx.authorize(Action::DescribeInstances, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let missing: Vec<&str> = ids.iter().filter(|id| part.instance(id).is_none()).map(InstanceId::as_str).collect();
     if !missing.is_empty() {
         return Err(ApiError::invalid_instance_id_not_found(&missing.join(", ")));

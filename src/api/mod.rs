@@ -23,6 +23,9 @@ pub struct Ctx {
     pub store: Store,
     pub principal: Principal,
     pub request_id: String,
+    /// An older state of the caller's partition that reads show instead of
+    /// the latest (fault injection's consistency delay; `None` normally).
+    pub stale: Option<Partition>,
 }
 
 pub type Output = Box<dyn ToXml + Send>;
@@ -79,9 +82,20 @@ impl Ctx {
         self.store.write(self.scope().clone(), op).await
     }
 
-    /// The caller's partition as last committed (a new account's defaults
-    /// when it has none yet).
-    pub fn read(&self) -> Partition {
+    /// The caller's partition as last committed, by any node of a fleet (a
+    /// new account's defaults when it has none yet).
+    pub async fn read(&self) -> ApiResult<Partition> {
+        if let Some(stale) = &self.stale {
+            return Ok(stale.clone());
+        }
+        let world = self.store.read(&self.scope().region).await?;
+        Ok(world.partition(self.scope()).cloned().unwrap_or_else(|| Partition::with_defaults(self.scope())))
+    }
+
+    /// The caller's partition as this node last saw it, without asking the
+    /// store: for naming resources in authorization, where a moment's lag
+    /// cannot matter (the operation itself reads the latest state).
+    pub fn cached(&self) -> Partition {
         let world = self.store.snapshot();
         world.partition(self.scope()).cloned().unwrap_or_else(|| Partition::with_defaults(self.scope()))
     }

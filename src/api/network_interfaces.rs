@@ -90,7 +90,7 @@ pub async fn create_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
         tags: tags_of(&tags, "network-interface"),
     };
     let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec)).await?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let mut w = XmlWriter::fragment();
     let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
     w.nested("networkInterface", |w| r.interface(w, &eni));
@@ -171,7 +171,7 @@ pub async fn describe_network_interfaces(ctx: &Ctx, mut p: Params) -> ApiResult<
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeNetworkInterfaces")?;
     ctx.authorize(Action::DescribeNetworkInterfaces, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     for id in &ids {
         rules::interface(&part, id)?;
     }

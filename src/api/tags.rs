@@ -48,7 +48,7 @@ pub async fn describe_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeTags")?;
     ctx.authorize(Action::DescribeTags, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let mut rows = rules::describe_tags(&part, &filters)?;
     rows.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));
     let (page, next) = paginate(rows, |r| format!("{}\u{1f}{}", r.resource_id, r.key), token.as_deref(), max)?;

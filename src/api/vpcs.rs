@@ -142,7 +142,7 @@ pub async fn describe_vpcs(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeVpcs")?;
     ctx.authorize(Action::DescribeVpcs, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     for id in &ids {
         rules::vpc(&part, id)?;
     }
@@ -193,7 +193,7 @@ pub async fn describe_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outpu
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeVpcAttribute")?;
     ctx.authorize(Action::DescribeVpcAttribute, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let vpc = rules::vpc(&part, &id)?;
     let value = match attribute.as_str() {
         "enableDnsSupport" => vpc.enable_dns_support,
@@ -311,7 +311,7 @@ pub async fn create_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     ctx.authorize(Action::CreateSubnet, dry_run)?;
     let input = CreateSubnet { vpc_id, cidr_block, availability_zone, ipv6_cidr_block, tags: tags_of(&tags, "subnet") };
     let subnet = ctx.write(move |tx| rules::create_subnet(tx, input)).await?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     let mut w = XmlWriter::fragment();
     w.nested("subnet", |w| write_subnet(w, &subnet, &part, ctx.account(), ctx.region()));
     Ok(Box::new(w))
@@ -325,7 +325,7 @@ pub async fn describe_subnets(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeSubnets")?;
     ctx.authorize(Action::DescribeSubnets, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     for id in &ids {
         rules::subnet(&part, id)?;
     }
@@ -468,7 +468,7 @@ pub async fn describe_internet_gateways(ctx: &Ctx, mut p: Params) -> ApiResult<O
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeInternetGateways")?;
     ctx.authorize(Action::DescribeInternetGateways, dry_run)?;
-    let part = ctx.read();
+    let part = ctx.read().await?;
     for id in &ids {
         rules::internet_gateway(&part, id)?;
     }

@@ -53,6 +53,10 @@ pub enum Flavor {
 pub struct World {
     partitions: OrdMap<Scope, Partition>,
     pools: OrdMap<Region, RegionPool>,
+    /// For a store shared by several nodes: the store's version of each
+    /// region that this World reflects. Kept here so that a World and the
+    /// version it is at are always replaced together.
+    pub synced: OrdMap<Region, i64>,
 }
 
 impl World {
@@ -82,7 +86,7 @@ impl World {
             dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
             self.partitions.insert(scope.clone(), fresh);
         }
-        let World { partitions, pools } = self;
+        let World { partitions, pools, .. } = self;
         let part = partitions.get_mut(scope).expect("inserted above");
         let pool = pools.entry(scope.region.clone()).or_default();
         Tx { scope: scope.clone(), part, pool, settings, now, dirty }
@@ -98,17 +102,20 @@ impl World {
         part.put(record);
     }
 
-    pub fn remove_partition(&mut self, scope: &Scope) {
-        if let Some(part) = self.partitions.remove(scope)
-            && let Some(pool) = self.pools.get_mut(&scope.region)
-        {
-            for key in part.record_keys() {
-                if let Some(rec) = part.record(&key) {
-                    for ip in rec.public_ips() {
-                        pool.held.remove(&ip);
-                    }
+    /// Replaces (or, with `None`, removes) one stored record, keeping the
+    /// region's pool in step: what another node committed, applied here.
+    pub fn replace(&mut self, scope: &Scope, key: &RecordKey, record: Option<Record>) {
+        if let Some(part) = self.partitions.get_mut(scope) {
+            if let Some(old) = part.record(key) {
+                let pool = self.pools.entry(scope.region.clone()).or_default();
+                for ip in old.public_ips() {
+                    pool.held.remove(&ip);
                 }
             }
+            part.delete(key);
+        }
+        if let Some(record) = record {
+            self.load(scope, record);
         }
     }
 
@@ -184,6 +191,21 @@ pub enum RecordKey {
 }
 
 impl RecordKey {
+    /// The inverse of [`RecordKey::encode`].
+    pub fn decode(s: &str) -> Option<Self> {
+        let (kind, id) = s.split_once('/')?;
+        Some(match kind {
+            "address" => RecordKey::Address(id.parse().ok()?),
+            "vpc" => RecordKey::Vpc(VpcId::parse(id)?),
+            "subnet" => RecordKey::Subnet(SubnetId::parse(id)?),
+            "igw" => RecordKey::InternetGateway(InternetGatewayId::parse(id)?),
+            "eni" => RecordKey::NetworkInterface(NetworkInterfaceId::parse(id)?),
+            "instance" => RecordKey::Instance(InstanceId::parse(id)?),
+            "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
+            _ => return None,
+        })
+    }
+
     /// `kind/id`, the key under which a backend stores the record.
     pub fn encode(&self) -> String {
         match self {
@@ -474,7 +496,13 @@ impl Partition {
                     }
                     if let Some(assoc) = &a.association {
                         self.by_association.remove(&assoc.id);
-                        self.by_target.remove(&(assoc.network_interface_id.clone(), assoc.private_ip));
+                        // Only this address's entry: records of one change may be
+                        // applied in any order (a catch-up), and the target may
+                        // already belong to the address that replaced this one.
+                        let target = (assoc.network_interface_id.clone(), assoc.private_ip);
+                        if self.by_target.get(&target) == Some(ip) {
+                            self.by_target.remove(&target);
+                        }
                     }
                     for (k, v) in &a.tags {
                         self.by_tag.remove(&(k.clone(), v.clone(), a.public_ip));
@@ -496,7 +524,10 @@ impl Partition {
                         self.interfaces_by_instance.remove(&(att.instance_id.clone(), n.id.clone()));
                     }
                     for ip in &n.private_ips {
-                        self.private_ips.remove(&(n.vpc_id.clone(), *ip));
+                        let key = (n.vpc_id.clone(), *ip);
+                        if self.private_ips.get(&key) == Some(&n.id) {
+                            self.private_ips.remove(&key);
+                        }
                     }
                 }
             }

@@ -105,7 +105,10 @@ impl EmbeddedStore {
 }
 
 impl Persistence for EmbeddedStore {
-    fn commit(&mut self, world: &World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        if changed.is_empty() {
+            return Ok(());
+        }
         let write = self.db.begin_write()?;
         {
             let mut table = write.open_table(RECORDS)?;

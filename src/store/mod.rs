@@ -10,6 +10,7 @@
 //! fails is undone by dropping its copy: nothing half-done is ever seen.
 
 mod embedded;
+mod postgres;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
-use crate::domain::{RecordKey, Scope, Settings, Tx, World};
+use crate::domain::{RecordKey, Region, Scope, Settings, Tx, World};
 use crate::error::{ApiError, ApiResult};
 
 pub use embedded::{EmbeddedStore, FORMAT_VERSION};
+use postgres::PostgresStore;
 
 /// Where records are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,9 +51,22 @@ pub fn redact_url(url: &str) -> String {
 
 /// How a backend makes a batch of changes durable.
 trait Persistence: Send {
+    /// Opens the transaction of a batch of operations on `regions` and brings
+    /// `world` up to date with changes other nodes made (shared stores).
+    fn begin(&mut self, _world: &mut World, _regions: &[Region]) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Writes the current value of every changed record (or its absence) in
-    /// one atomic, durable transaction.
-    fn commit(&mut self, world: &World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
+    /// one atomic, durable transaction, and ends the transaction `begin` opened.
+    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
+    /// Brings `world` up to date for a read of `region` (shared stores).
+    fn refresh(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Whether reads must ask the backend first (other nodes write too).
+    fn shared(&self) -> bool {
+        false
+    }
     /// Removes every record.
     fn wipe(&mut self) -> anyhow::Result<()>;
 }
@@ -59,7 +74,7 @@ trait Persistence: Send {
 struct NoPersistence;
 
 impl Persistence for NoPersistence {
-    fn commit(&mut self, _: &World, _: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+    fn commit(&mut self, _: &mut World, _: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -74,8 +89,10 @@ type Changed = Vec<(Scope, RecordKey)>;
 type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
 
 enum Job {
-    /// Runs an operation; `true` when it succeeded and its changes stay.
-    Op(Operation),
+    /// Runs an operation on a scope; `true` when it succeeded and its changes stay.
+    Op(Scope, Operation),
+    /// Catches up with other nodes before a read of a region (shared stores).
+    Refresh(Region, oneshot::Sender<Result<(), ApiError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), ApiError>>),
 }
@@ -93,6 +110,8 @@ pub struct Store {
     current: Arc<ArcSwap<World>>,
     jobs: mpsc::SyncSender<Job>,
     settings: Arc<Settings>,
+    /// Reads ask the backend first: other nodes write to it too.
+    shared: bool,
 }
 
 /// Most operations one group commit takes.
@@ -111,7 +130,15 @@ impl Store {
                 let (store, world) = EmbeddedStore::open(path)?;
                 (world, Box::new(store))
             }
-            StoreKind::Postgres(_) => anyhow::bail!("the PostgreSQL store is not built yet"),
+            StoreKind::Postgres(url) => {
+                // The blocking client runs its own runtime: connect from a plain
+                // thread, as the writer thread that will own it is one.
+                let url = url.clone();
+                let (store, world) = std::thread::spawn(move || PostgresStore::open(&url))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
+                (world, Box::new(store))
+            }
         };
         tracing::info!(
             addresses = world.address_count(),
@@ -122,17 +149,32 @@ impl Store {
         let current = Arc::new(ArcSwap::from_pointee(world));
         let settings = Arc::new(settings);
         let (jobs, queue) = mpsc::sync_channel(QUEUE_DEPTH);
-        let batch = if group_commit { MAX_BATCH } else { 1 };
+        let shared = persistence.shared();
+        // A shared store locks regions in the database: one operation per
+        // transaction keeps nodes from waiting on each other's batches.
+        let batch = if group_commit && !shared { MAX_BATCH } else { 1 };
         let (writer_current, writer_settings) = (current.clone(), settings.clone());
         std::thread::Builder::new()
             .name("eipd-writer".into())
             .spawn(move || writer(queue, writer_current, writer_settings, persistence, batch))?;
-        Ok(Self { current, jobs, settings })
+        Ok(Self { current, jobs, settings, shared })
     }
 
-    /// The latest durable state, for reads.
+    /// The latest durable state this node has, for reads that need not see
+    /// other nodes' latest changes (metrics, health).
     pub fn snapshot(&self) -> Arc<World> {
         self.current.load_full()
+    }
+
+    /// The latest durable state for a read of `region`, including what other
+    /// nodes committed before this call (read-your-writes across a fleet).
+    pub async fn read(&self, region: &Region) -> ApiResult<Arc<World>> {
+        if self.shared {
+            let (done, answer) = oneshot::channel();
+            self.submit(Job::Refresh(region.clone(), done))?;
+            answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))?;
+        }
+        Ok(self.snapshot())
     }
 
     pub fn settings(&self) -> &Settings {
@@ -152,8 +194,9 @@ impl Store {
         F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
     {
         let (done, answer) = oneshot::channel::<ApiResult<R>>();
-        let job =
-            Job::Op(Box::new(move |world: &mut World, settings: &Settings, dirty: &mut Vec<(Scope, RecordKey)>| {
+        let job = Job::Op(
+            scope.clone(),
+            Box::new(move |world: &mut World, settings: &Settings, dirty: &mut Vec<(Scope, RecordKey)>| {
                 let now = now_secs();
                 let mut tx = world.tx(&scope, settings, now, dirty);
                 let result = op(&mut tx);
@@ -162,7 +205,8 @@ impl Store {
                     let _ = done.send(persisted.and(result));
                 });
                 (ok, reply)
-            }));
+            }),
+        );
         self.submit(job)?;
         answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
     }
@@ -195,20 +239,33 @@ fn writer(
     max_batch: usize,
 ) {
     while let Ok(first) = queue.recv() {
+        // A reset ends a batch: what was acknowledged after it must survive it.
         let mut batch = vec![first];
-        while batch.len() < max_batch {
+        while batch.len() < max_batch && !matches!(batch.last(), Some(Job::Reset(_))) {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         let mut world = World::clone(&current.load());
+        let mut regions: Vec<Region> = batch
+            .iter()
+            .filter_map(|job| match job {
+                Job::Op(scope, _) => Some(scope.region.clone()),
+                _ => None,
+            })
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let begun =
+            if regions.is_empty() { Ok(()) } else { persistence.begin(&mut world, &regions).map_err(storage_error) };
         let mut dirty = Vec::new();
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let mut refreshes = Vec::new();
         let mut resets = Vec::new();
         for job in batch {
             match job {
-                Job::Op(op) => {
+                Job::Op(_, op) => {
                     let before = world.clone();
                     let mark = dirty.len();
                     let (ok, reply) = op(&mut world, &settings, &mut dirty);
@@ -218,38 +275,49 @@ fn writer(
                     }
                     replies.push(reply);
                 }
-                Job::Reset(done) => {
-                    // Commit what came before the reset, then wipe.
-                    let outcome = commit(&mut *persistence, &world, &mut dirty)
-                        .and_then(|()| persistence.wipe().map_err(storage_error));
-                    if outcome.is_ok() {
-                        world = World::default();
-                    }
-                    resets.push((done, outcome));
-                }
+                Job::Refresh(region, done) => refreshes.push((region, done)),
+                Job::Reset(done) => resets.push(done),
             }
         }
-        let outcome = commit(&mut *persistence, &world, &mut dirty);
-        if outcome.is_ok() {
-            current.store(Arc::new(world));
+        let outcome = match begun {
+            Err(e) => Err(e),
+            Ok(()) if regions.is_empty() => Ok(()),
+            Ok(()) => commit(&mut *persistence, &mut world, &mut dirty),
+        };
+        if outcome.is_err() {
+            // Nothing of the batch happened: start again from what is durable.
+            world = World::clone(&current.load());
+        }
+        let refreshed: Vec<_> = refreshes
+            .into_iter()
+            .map(|(region, done)| (done, persistence.refresh(&mut world, &region).map_err(storage_error)))
+            .collect();
+        let wiped: Vec<_> = resets
+            .into_iter()
+            .map(|done| {
+                let wiped = persistence.wipe().map_err(storage_error);
+                if wiped.is_ok() {
+                    world = World::default();
+                }
+                (done, wiped)
+            })
+            .collect();
+        // Publish first, answer second: whoever is answered sees the new state.
+        current.store(Arc::new(world));
+        for (done, result) in refreshed.into_iter().chain(wiped) {
+            let _ = done.send(result);
         }
         for reply in replies {
             reply(outcome.clone());
-        }
-        for (done, result) in resets {
-            let _ = done.send(result.and(outcome.clone()));
         }
     }
 }
 
 fn commit(
     persistence: &mut dyn Persistence,
-    world: &World,
+    world: &mut World,
     dirty: &mut Vec<(Scope, RecordKey)>,
 ) -> Result<(), ApiError> {
-    if dirty.is_empty() {
-        return Ok(());
-    }
     dirty.sort();
     dirty.dedup();
     let started = Instant::now();

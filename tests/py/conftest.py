@@ -1,6 +1,7 @@
 """Fixtures: one eipd server for the whole session, a fresh account (and client) per test."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,8 +13,15 @@ from eipd_helpers import Server, make_client, random_account  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def server():
-    srv = Server("--store", "memory")
+def server(tmp_path_factory):
+    """The shared server, on the store EIPD_TEST_STORE names: memory (the
+    default), embedded, or a postgres:// URL. The same client-level suite runs
+    on each backend."""
+    store = os.environ.get("EIPD_TEST_STORE", "memory")
+    if store == "embedded":
+        srv = Server("--data-dir", str(tmp_path_factory.mktemp("eipd-data")))
+    else:
+        srv = Server("--store", store)
     yield srv
     srv.cleanup()
 

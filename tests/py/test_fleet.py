@@ -1,0 +1,161 @@
+"""Fleet test: 3 eipd nodes on one PostgreSQL, 16 concurrent clients racing to
+allocate, associate the same addresses to different interfaces, disassociate
+and release. Afterwards the invariants hold, every node shows the same state,
+and the responses agree with it. Needs EIPD_TEST_POSTGRES_URL (scripts/test
+starts a throwaway cluster)."""
+import os
+import random
+import threading
+import urllib.request
+from collections import Counter
+
+import botocore.exceptions
+import pytest
+
+from eipd_helpers import Server, make_client, random_account
+
+PG = os.environ.get("EIPD_TEST_POSTGRES_URL")
+NODES = 3
+CLIENTS = 16
+
+
+@pytest.fixture
+def fleet():
+    if not PG:
+        if os.environ.get("EIPD_REQUIRE_POSTGRES") == "1":
+            pytest.fail("EIPD_REQUIRE_POSTGRES=1 but EIPD_TEST_POSTGRES_URL is not set")
+        pytest.skip("EIPD_TEST_POSTGRES_URL is not set (scripts/test starts a throwaway PostgreSQL)")
+    nodes = [Server("--store", PG, "--address-limit", "1000", "--pool", "10.99.0.0/26") for _ in range(NODES)]
+    # Start from an empty database: the pool counts below are exact.
+    urllib.request.urlopen(urllib.request.Request(nodes[0].url + "/moto-api/reset", data=b"", method="POST"), timeout=30)
+    yield nodes
+    for n in nodes:
+        n.cleanup()
+
+
+def code(e):
+    return e.response["Error"]["Code"]
+
+
+def state(ec2):
+    return sorted((a["AllocationId"], a["PublicIp"], a.get("AssociationId"), a.get("NetworkInterfaceId"),
+                   a.get("PrivateIpAddress")) for a in ec2.describe_addresses()["Addresses"])
+
+
+def test_racing_clients_on_three_nodes_keep_every_invariant(fleet):
+    account = random_account()
+    clients = [make_client(fleet[i % NODES].url, account) for i in range(CLIENTS)]
+    setup = clients[0]
+    subnet = setup.describe_subnets()["Subnets"][0]["SubnetId"]
+    enis = [setup.create_network_interface(SubnetId=subnet, SecondaryPrivateIpAddressCount=1)["NetworkInterface"]
+            for _ in range(4)]
+    targets = [(e["NetworkInterfaceId"], p["PrivateIpAddress"]) for e in enis for p in e["PrivateIpAddresses"]]
+    allocations = [setup.allocate_address(Domain="vpc")["AllocationId"] for _ in range(6)]
+    lock = threading.Lock()
+    issued = []  # (allocation, association) returned by successful AssociateAddress
+    allocated, released = list(allocations), []
+    errors = []
+
+    def race(ec2, seed):
+        rng = random.Random(seed)
+        for _ in range(40):
+            with lock:
+                alive = [a for a in allocated if a not in released]
+            alloc = rng.choice(alive) if alive else None
+            op = rng.random()
+            try:
+                if op < 0.5 and alloc:
+                    eni, ip = rng.choice(targets)
+                    out = ec2.associate_address(AllocationId=alloc, NetworkInterfaceId=eni, PrivateIpAddress=ip,
+                                                AllowReassociation=rng.random() < 0.8)
+                    with lock:
+                        issued.append((alloc, out["AssociationId"]))
+                elif op < 0.75:
+                    with lock:
+                        mine = rng.choice(issued)[1] if issued else None
+                    if mine:
+                        ec2.disassociate_address(AssociationId=mine)
+                elif op < 0.85 and alloc:
+                    ec2.release_address(AllocationId=alloc)
+                    with lock:
+                        released.append(alloc)
+                elif op < 0.95:
+                    new = ec2.allocate_address(Domain="vpc")["AllocationId"]
+                    with lock:
+                        allocated.append(new)
+                else:
+                    ec2.describe_addresses()
+            except botocore.exceptions.ClientError as e:
+                # The races AWS answers with these are expected; anything else is a bug.
+                if code(e) not in ("Resource.AlreadyAssociated", "InvalidAllocationID.NotFound",
+                                   "InvalidIPAddress.InUse", "InsufficientAddressCapacity"):
+                    errors.append((op, code(e), e.response["Error"]["Message"]))
+
+    threads = [threading.Thread(target=race, args=(c, i)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive()
+    assert errors == []
+
+    # Every node shows the same state.
+    views = [state(make_client(n.url, account)) for n in fleet]
+    if os.environ.get("EIPD_FLEET_DEBUG") and not views[0] == views[1] == views[2]:
+        import subprocess
+        for i, v in enumerate(views):
+            print("node", i, v)
+            print(fleet[i].stderr_tail(200000)[-6000:])
+        print(subprocess.run(["psql", PG, "-c", "select region, key, version, body from eipd_records where key like 'address/%' order by version"], capture_output=True, text=True).stdout)
+        print(subprocess.run(["psql", PG, "-c", "select * from eipd_regions"], capture_output=True, text=True).stdout)
+    assert views[0] == views[1] == views[2]
+    final = views[0]
+    # One IP, one holder; one address per private IP; one association per address.
+    assert len({ip for _, ip, *_ in final}) == len(final)
+    on = Counter((eni, ip) for _, _, assoc, eni, ip in final if assoc)
+    assert all(n == 1 for n in on.values()), on
+    # The responses agree with the final state: every live association was returned to a client,
+    # and every interface shows exactly the addresses associated with it.
+    issued_set = set(issued)
+    for alloc, pub, assoc, eni, ip in final:
+        if assoc:
+            assert (alloc, assoc) in issued_set
+    for e in enis:
+        got = setup.describe_network_interfaces(NetworkInterfaceIds=[e["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+        shown = {(p["PrivateIpAddress"], p["Association"]["PublicIp"]) for p in got["PrivateIpAddresses"] if "Association" in p}
+        expected = {(ip, pub) for _, pub, assoc, eni, ip in final if assoc and eni == e["NetworkInterfaceId"]}
+        assert shown == expected
+    # Ended associations stay idempotent and touch nothing.
+    for alloc, assoc in issued:
+        if (alloc, assoc) not in {(a, s) for a, _, s, _, _ in final}:
+            clients[1].disassociate_address(AssociationId=assoc)
+    assert state(clients[2]) == final
+
+
+def test_concurrent_allocation_never_gives_one_ip_two_holders(fleet):
+    accounts = [random_account(), random_account()]
+    clients = [make_client(fleet[i % NODES].url, accounts[i % 2]) for i in range(CLIENTS)]
+    got, refused, other = [], [], []
+    lock = threading.Lock()
+
+    def grab(ec2):
+        for _ in range(8):
+            try:
+                ip = ec2.allocate_address(Domain="vpc")["PublicIp"]
+                with lock:
+                    got.append(ip)
+            except botocore.exceptions.ClientError as e:
+                with lock:
+                    (refused if code(e) == "InsufficientAddressCapacity" else other).append(code(e))
+
+    threads = [threading.Thread(target=grab, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert other == []
+    # 16 clients × 8 tries on a 64-address pool: exactly 64 succeed, all distinct.
+    assert len(got) == len(set(got)) == 64
+    assert len(refused) == CLIENTS * 8 - 64
+    held = [a["PublicIp"] for acct in accounts for a in make_client(fleet[0].url, acct).describe_addresses()["Addresses"]]
+    assert sorted(held) == sorted(got)
