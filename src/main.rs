@@ -1,9 +1,11 @@
 //! The `eipd` command: parses flags, sets up logging, runs the server.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -12,7 +14,8 @@ use eipd::config::{Config, LogFormat, ServeArgs};
 use eipd::faults::Faults;
 use eipd::metrics::Metrics;
 use eipd::server::{self, AppState};
-use eipd::store::{Store, StoreKind};
+use eipd::store::{Offline, Store, StoreKind};
+use eipd::transfer;
 use tracing_subscriber::EnvFilter;
 
 /// A local implementation of the Amazon EC2 Elastic IP address API.
@@ -47,6 +50,94 @@ enum Command {
     /// request); the address the server listens on is printed on standard
     /// output.
     Serve(ServeArgs),
+    /// Write the whole state as JSON Lines (a header, then one record a line)
+    ///
+    /// For backups and fixtures. Reads the store the same options name as for
+    /// `serve`; an embedded store must not be open in a running server.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Where to write [default: standard output]
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replace the whole state by an export, all or nothing
+    ///
+    /// Every line is read and checked before anything is written; the store
+    /// is then replaced in one transaction. A store that holds anything is
+    /// refused unless --replace is given.
+    Import {
+        /// The export to read (`-` for standard input)
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Replace a store that is not empty
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+/// Which store `export` and `import` work on.
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    /// The data directory of an embedded store [default: as for `serve`]
+    #[arg(long, env = "EIPD_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// `embedded` or `postgres://…` [default: embedded]
+    #[arg(long, env = "EIPD_STORE", value_name = "embedded|postgres://…")]
+    store: Option<String>,
+    /// A config file naming them
+    #[arg(long, env = "EIPD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn open(self) -> anyhow::Result<Offline> {
+        let config = Config::resolve(ServeArgs {
+            data_dir: self.data_dir,
+            store: self.store,
+            config: self.config,
+            ..ServeArgs::default()
+        })?;
+        if config.store == StoreKind::Memory {
+            anyhow::bail!("a memory store holds nothing to export or import into");
+        }
+        config.prepare_data_dir()?;
+        Offline::open(&config.store)
+    }
+}
+
+fn export(store: StoreArgs, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let offline = store.open()?;
+    let started = Instant::now();
+    let written = match &output {
+        Some(path) => transfer::export(
+            &offline.world,
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )?,
+        None => transfer::export(&offline.world, std::io::stdout().lock())?,
+    };
+    eprintln!("eipd: exported {written} records in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+fn import(input: PathBuf, store: StoreArgs, replace: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let world = if input.as_os_str() == "-" {
+        transfer::read(std::io::stdin().lock())?
+    } else {
+        let file = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+        transfer::read(std::io::BufReader::new(file))?
+    };
+    let mut offline = store.open()?;
+    if offline.world.partitions().next().is_some() && !replace {
+        anyhow::bail!("the store is not empty: add --replace to replace everything it holds by the import");
+    }
+    let records: usize = world.partitions().map(|(_, p)| p.record_keys().count()).sum();
+    offline.replace_all(world)?;
+    eprintln!("eipd: imported {records} records in {:.1?}", started.elapsed());
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -60,14 +151,17 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => match serve(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("eipd: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Export { store, output } => export(store, output),
+        Command::Import { input, store, replace } => import(input, store, replace),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eipd: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

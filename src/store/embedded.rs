@@ -131,6 +131,24 @@ impl Persistence for EmbeddedStore {
         Ok(())
     }
 
+    fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
+        let write = self.db.begin_write()?;
+        write.delete_table(RECORDS)?;
+        {
+            let mut table = write.open_table(RECORDS)?;
+            let mut buf = Vec::with_capacity(512);
+            for (scope, key) in super::all_records(world) {
+                if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
+                    buf.clear();
+                    serde_json::to_writer(&mut buf, &record)?;
+                    table.insert(record_key(&scope, &key).as_str(), buf.as_slice())?;
+                }
+            }
+        }
+        write.commit()?;
+        Ok(())
+    }
+
     fn wipe(&mut self) -> anyhow::Result<()> {
         let write = self.db.begin_write()?;
         write.delete_table(RECORDS)?;

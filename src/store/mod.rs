@@ -69,6 +69,13 @@ trait Persistence: Send {
     }
     /// Removes every record.
     fn wipe(&mut self) -> anyhow::Result<()>;
+    /// Replaces every record by those of `world`, in one transaction.
+    fn replace_all(&mut self, world: &World) -> anyhow::Result<()>;
+}
+
+/// Every record of a world, for a backend writing them all.
+fn all_records(world: &World) -> Vec<(Scope, RecordKey)> {
+    world.partitions().flat_map(|(scope, part)| part.record_keys().map(move |k| (scope.clone(), k))).collect()
 }
 
 struct NoPersistence;
@@ -79,6 +86,10 @@ impl Persistence for NoPersistence {
     }
 
     fn wipe(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn replace_all(&mut self, _: &World) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -95,6 +106,46 @@ enum Job {
     Refresh(Region, oneshot::Sender<Result<(), ApiError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), ApiError>>),
+}
+
+/// Opens a backend and loads its records.
+fn open_backend(kind: &StoreKind) -> anyhow::Result<(World, Box<dyn Persistence>)> {
+    Ok(match kind {
+        StoreKind::Memory => (World::default(), Box::new(NoPersistence)),
+        StoreKind::Embedded(path) => {
+            let (store, world) = EmbeddedStore::open(path)?;
+            (world, Box::new(store))
+        }
+        StoreKind::Postgres(url) => {
+            // The blocking client runs its own runtime: connect from a plain
+            // thread, as the writer thread that will own it is one.
+            let url = url.clone();
+            let (store, world) = std::thread::spawn(move || PostgresStore::open(&url))
+                .join()
+                .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
+            (world, Box::new(store))
+        }
+    })
+}
+
+/// A store opened without serving, for `eipd export` and `eipd import`.
+pub struct Offline {
+    persistence: Box<dyn Persistence>,
+    pub world: World,
+}
+
+impl Offline {
+    pub fn open(kind: &StoreKind) -> anyhow::Result<Self> {
+        let (world, persistence) = open_backend(kind)?;
+        Ok(Self { persistence, world })
+    }
+
+    /// Replaces the whole store by `world`, atomically.
+    pub fn replace_all(&mut self, world: World) -> anyhow::Result<()> {
+        self.persistence.replace_all(&world)?;
+        self.world = world;
+        Ok(())
+    }
 }
 
 /// Figures of the store for logs and metrics.
@@ -124,22 +175,7 @@ impl Store {
     /// every operation its own database transaction (for benchmarks).
     pub fn open(kind: &StoreKind, settings: Settings, group_commit: bool) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let (world, persistence): (World, Box<dyn Persistence>) = match kind {
-            StoreKind::Memory => (World::default(), Box::new(NoPersistence)),
-            StoreKind::Embedded(path) => {
-                let (store, world) = EmbeddedStore::open(path)?;
-                (world, Box::new(store))
-            }
-            StoreKind::Postgres(url) => {
-                // The blocking client runs its own runtime: connect from a plain
-                // thread, as the writer thread that will own it is one.
-                let url = url.clone();
-                let (store, world) = std::thread::spawn(move || PostgresStore::open(&url))
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
-                (world, Box::new(store))
-            }
-        };
+        let (world, persistence) = open_backend(kind)?;
         tracing::info!(
             addresses = world.address_count(),
             partitions = world.partitions().count(),

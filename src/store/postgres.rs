@@ -235,6 +235,39 @@ impl Persistence for PostgresStore {
         true
     }
 
+    fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
+        self.reconnect_if_closed()?;
+        self.client.batch_execute(
+            "BEGIN;
+             TRUNCATE eipd_records, eipd_regions;
+             UPDATE eipd_meta SET value = value + 1 WHERE key = 'epoch';",
+        )?;
+        let written = (|| -> anyhow::Result<()> {
+            let insert = self
+                .client
+                .prepare("INSERT INTO eipd_records (region, account, key, version, body) VALUES ($1, $2, $3, 1, $4)")?;
+            let mut regions = std::collections::BTreeSet::new();
+            for (scope, key) in super::all_records(world) {
+                if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
+                    let body = serde_json::to_string(&record)?;
+                    self.client.execute(&insert, &[&&*scope.region, &&*scope.account, &key.encode(), &body])?;
+                    regions.insert(scope.region.to_string());
+                }
+            }
+            for region in regions {
+                self.client.execute("INSERT INTO eipd_regions VALUES ($1, 1)", &[&region])?;
+            }
+            self.client.batch_execute("COMMIT")?;
+            Ok(())
+        })();
+        if written.is_err() {
+            self.rollback();
+        }
+        written?;
+        self.epoch = self.epoch()?;
+        Ok(())
+    }
+
     fn wipe(&mut self) -> anyhow::Result<()> {
         self.reconnect_if_closed()?;
         self.client.batch_execute(
