@@ -20,7 +20,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 pub use policy::{Decision, Policy};
-use sigv4::SignedRequest;
+use sigv4::{Signature, SignedRequest};
 
 use crate::domain::Scope;
 use crate::error::{ApiError, ApiResult};
@@ -124,16 +124,6 @@ pub struct RequestParts<'a> {
     pub query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
-}
-
-/// The signature a request carries.
-struct Signature {
-    credential: Credential,
-    signed_headers: Vec<String>,
-    signature: String,
-    amz_date: String,
-    presigned: bool,
-    expires: Option<u64>,
 }
 
 fn incomplete(what: &str) -> ApiError {
@@ -294,22 +284,10 @@ impl Authenticator {
                 }),
             };
         };
-        let signed = SignedRequest {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-            credential: sig.credential.clone(),
-            signed_headers: sig.signed_headers,
-            signature: sig.signature,
-            amz_date: sig.amz_date,
-            presigned: sig.presigned,
-            expires: sig.expires,
-        };
+        let signed = SignedRequest { request: req, sig: &sig };
         sigv4::verify(&signed, &user.secret_access_key, SystemTime::now(), self.mode == AuthMode::Strict)?;
         Ok(Principal {
-            access_key_id: sig.credential.access_key_id,
+            access_key_id: sig.credential.access_key_id.clone(),
             scope: Scope::new(&user.account_id, &sig.credential.region),
             user: Some(user.clone()),
         })

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-use super::Credential;
+use super::{Credential, RequestParts};
 use crate::error::{ApiError, ApiResult};
 
 /// RFC 3986 unreserved characters stay; everything else is encoded.
@@ -22,15 +22,9 @@ const SIGV4_PATH_ENCODE: &AsciiSet = &SIGV4_ENCODE.remove(b'/');
 /// How far a request's date may be from the server's clock.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// What a request carries for SigV4, from its headers or presigned query.
+/// The SigV4 signature a request carries, from its headers or presigned query.
 #[derive(Clone, Debug)]
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    /// The raw query string, as received.
-    pub query: &'a str,
-    pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
+pub struct Signature {
     pub credential: Credential,
     pub signed_headers: Vec<String>,
     pub signature: String,
@@ -39,6 +33,12 @@ pub struct SignedRequest<'a> {
     pub presigned: bool,
     /// `X-Amz-Expires` of a presigned URL.
     pub expires: Option<u64>,
+}
+
+/// A request and its signature, as verification needs them.
+pub struct SignedRequest<'a> {
+    pub request: &'a RequestParts<'a>,
+    pub sig: &'a Signature,
 }
 
 pub fn parse_amz_date(value: &str) -> Option<SystemTime> {
@@ -80,64 +80,72 @@ fn canonical_header_value(headers: &HeaderMap, name: &str) -> ApiResult<String> 
 /// The canonical request of SigV4.
 pub fn canonical_request(req: &SignedRequest) -> ApiResult<String> {
     // Services other than S3 encode the (already encoded) path once more.
-    let path = if req.path.is_empty() { "/" } else { req.path };
+    let path = if req.request.path.is_empty() { "/" } else { req.request.path };
     let canonical_path = utf8_percent_encode(path, SIGV4_PATH_ENCODE).to_string();
     let mut headers = String::new();
-    for name in &req.signed_headers {
+    for name in &req.sig.signed_headers {
         headers.push_str(name);
         headers.push(':');
-        headers.push_str(&canonical_header_value(req.headers, name)?);
+        headers.push_str(&canonical_header_value(req.request.headers, name)?);
         headers.push('\n');
     }
-    let payload = match req.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+    let payload = match req.request.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
         Some(hash) => hash.to_owned(),
-        None => sha256_hex(req.body),
+        None => sha256_hex(req.request.body),
     };
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
+        req.request.method,
         canonical_path,
-        canonical_query(req.query, req.presigned),
+        canonical_query(req.request.query, req.sig.presigned),
         headers,
-        req.signed_headers.join(";"),
+        req.sig.signed_headers.join(";"),
         payload
     ))
 }
 
 /// Verifies the signature with `secret`; checks the clock when `check_clock`.
 pub fn verify(req: &SignedRequest, secret: &str, now: SystemTime, check_clock: bool) -> ApiResult<()> {
-    let signed_at = parse_amz_date(&req.amz_date).ok_or_else(|| {
-        ApiError::incomplete_signature(format!("X-Amz-Date '{}' is not of the form YYYYMMDDTHHMMSSZ", req.amz_date))
+    let signed_at = parse_amz_date(&req.sig.amz_date).ok_or_else(|| {
+        ApiError::incomplete_signature(format!("X-Amz-Date '{}' is not of the form YYYYMMDDTHHMMSSZ", req.sig.amz_date))
     })?;
-    if !req.amz_date.starts_with(&req.credential.date) {
+    if !req.sig.amz_date.starts_with(&req.sig.credential.date) {
         return Err(ApiError::signature_does_not_match());
     }
     if check_clock {
         let skew = now.duration_since(signed_at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
-        if req.presigned {
-            let expires = Duration::from_secs(req.expires.unwrap_or(900));
+        if req.sig.presigned {
+            let expires = Duration::from_secs(req.sig.expires.unwrap_or(900));
             let expired = now.duration_since(signed_at).is_ok_and(|age| age > expires);
             if expired || signed_at.duration_since(now).is_ok_and(|ahead| ahead > MAX_SKEW) {
                 return Err(ApiError::request_expired(format!(
                     "Request has expired. Signed at {}, valid for {}s.",
-                    req.amz_date,
+                    req.sig.amz_date,
                     expires.as_secs()
                 )));
             }
         } else if skew > MAX_SKEW {
             return Err(ApiError::request_expired(format!(
                 "Request timestamp {} is more than 15 minutes away from the server's time.",
-                req.amz_date
+                req.sig.amz_date
             )));
         }
     }
     let canonical = canonical_request(req)?;
-    let scope = format!("{}/{}/{}/aws4_request", req.credential.date, req.credential.region, req.credential.service);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{}\n{}\n{}", req.amz_date, scope, sha256_hex(canonical.as_bytes()));
-    let key =
-        aws_sigv4::sign::v4::generate_signing_key(secret, signed_at, &req.credential.region, &req.credential.service);
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        req.sig.credential.date, req.sig.credential.region, req.sig.credential.service
+    );
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{}\n{}\n{}", req.sig.amz_date, scope, sha256_hex(canonical.as_bytes()));
+    let key = aws_sigv4::sign::v4::generate_signing_key(
+        secret,
+        signed_at,
+        &req.sig.credential.region,
+        &req.sig.credential.service,
+    );
     let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-    if bool::from(expected.as_bytes().ct_eq(req.signature.as_bytes())) {
+    if bool::from(expected.as_bytes().ct_eq(req.sig.signature.as_bytes())) {
         Ok(())
     } else {
         tracing::debug!(canonical = %canonical, "signature mismatch");
@@ -173,12 +181,14 @@ mod tests {
         headers.insert("host", "iam.amazonaws.com".parse().unwrap());
         headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap());
         headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        let req = SignedRequest {
+        let request = RequestParts {
             method: "GET",
             path: "/",
             query: "Action=ListUsers&Version=2010-05-08",
             headers: &headers,
             body: b"",
+        };
+        let sig = Signature {
             credential: Credential {
                 access_key_id: "AKIDEXAMPLE".into(),
                 date: "20150830".into(),
@@ -191,6 +201,7 @@ mod tests {
             presigned: false,
             expires: None,
         };
+        let req = SignedRequest { request: &request, sig: &sig };
         let canonical = canonical_request(&req).unwrap();
         assert_eq!(
             sha256_hex(canonical.as_bytes()),
