@@ -77,3 +77,31 @@ def test_cli_smoke(which, endpoint, tmp_path):
     assert run_json("describe-addresses")["Addresses"] == []
     p = run("release-address", "--allocation-id", alloc["AllocationId"], expect_ok=False)
     assert p.returncode != 0 and "InvalidAllocationID.NotFound" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"])
+def test_endpoint_environment_variables_with_cli_v1(variable, endpoint, tmp_path):
+    """Current SDKs read the endpoint from the environment: no --endpoint-url needed."""
+    aws = _cli_path("v1")
+    account = random_account()
+    env = aws_cli_env(endpoint, account, "us-east-1", str(tmp_path))
+    env[variable] = endpoint
+    p = subprocess.run([aws, "--output", "json", "ec2", "allocate-address"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert ALLOC_RE.match(json.loads(p.stdout)["AllocationId"])
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"])
+def test_endpoint_environment_variables_with_boto3(variable, endpoint, tmp_path):
+    code = (
+        "import boto3, json; ec2 = boto3.client('ec2', region_name='us-east-1');"
+        "print(json.dumps(ec2.allocate_address(Domain='vpc')))"
+    )
+    env = aws_cli_env(endpoint, random_account(), "us-east-1", str(tmp_path))
+    env[variable] = endpoint
+    import sys
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert ALLOC_RE.match(out["AllocationId"]) and in_pool(out["PublicIp"])
