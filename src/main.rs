@@ -33,6 +33,7 @@ use tracing_subscriber::EnvFilter;
     version,
     about,
     long_about,
+    verbatim_doc_comment,
     after_help = "Every option also reads an EIPD_* environment variable; `eipd serve --help` lists them."
 )]
 struct Cli {
