@@ -7,6 +7,7 @@
 
 use std::net::Ipv4Addr;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 use ipnet::Ipv4Net;
@@ -51,7 +52,9 @@ pub enum Flavor {
 /// IPv4 pools by region.
 #[derive(Clone, Default)]
 pub struct World {
-    partitions: OrdMap<Scope, Partition>,
+    /// Behind an Arc: a writer's copy-on-write of one partition clones that
+    /// partition's index roots, not every partition sharing its map node.
+    partitions: OrdMap<Scope, Arc<Partition>>,
     pools: OrdMap<Region, RegionPool>,
     /// For a store shared by several nodes: the store's version of each
     /// region that this World reflects. Kept here so that a World and the
@@ -61,11 +64,11 @@ pub struct World {
 
 impl World {
     pub fn partition(&self, scope: &Scope) -> Option<&Partition> {
-        self.partitions.get(scope)
+        self.partitions.get(scope).map(Arc::as_ref)
     }
 
     pub fn partitions(&self) -> impl Iterator<Item = (&Scope, &Partition)> {
-        self.partitions.iter()
+        self.partitions.iter().map(|(scope, part)| (scope, part.as_ref()))
     }
 
     pub fn pool(&self, region: &str) -> Option<&RegionPool> {
@@ -84,10 +87,10 @@ impl World {
         if !self.partitions.contains_key(scope) {
             let fresh = Partition::with_defaults(scope);
             dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
-            self.partitions.insert(scope.clone(), fresh);
+            self.partitions.insert(scope.clone(), Arc::new(fresh));
         }
         let World { partitions, pools, .. } = self;
-        let part = partitions.get_mut(scope).expect("inserted above");
+        let part = Arc::make_mut(partitions.get_mut(scope).expect("inserted above"));
         let pool = pools.entry(scope.region.clone()).or_default();
         Tx { scope: scope.clone(), part, pool, settings, now, dirty }
     }
@@ -95,7 +98,7 @@ impl World {
     /// Loads one stored record (start-up, import).
     pub fn load(&mut self, scope: &Scope, record: Record) {
         let region = scope.region.clone();
-        let part = self.partitions.entry(scope.clone()).or_default();
+        let part = Arc::make_mut(self.partitions.entry(scope.clone()).or_default());
         for ip in record.public_ips() {
             self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());
         }
@@ -105,7 +108,7 @@ impl World {
     /// Replaces (or, with `None`, removes) one stored record, keeping the
     /// region's pool in step: what another node committed, applied here.
     pub fn replace(&mut self, scope: &Scope, key: &RecordKey, record: Option<Record>) {
-        if let Some(part) = self.partitions.get_mut(scope) {
+        if let Some(part) = self.partitions.get_mut(scope).map(Arc::make_mut) {
             if let Some(old) = part.record(key) {
                 let pool = self.pools.entry(scope.region.clone()).or_default();
                 for ip in old.public_ips() {
@@ -224,7 +227,8 @@ impl RecordKey {
 /// the API uses (no operation scans all addresses unless asked for all).
 #[derive(Clone, Default)]
 pub struct Partition {
-    addresses: OrdMap<Ipv4Addr, Address>,
+    /// Behind an Arc: copying a map node on write copies pointers, not addresses.
+    addresses: OrdMap<Ipv4Addr, Arc<Address>>,
     by_allocation: OrdMap<AllocationId, Ipv4Addr>,
     by_association: OrdMap<AssociationId, Ipv4Addr>,
     by_target: OrdMap<(NetworkInterfaceId, Ipv4Addr), Ipv4Addr>,
@@ -290,38 +294,42 @@ impl Partition {
     // ---- reads -------------------------------------------------------------
 
     pub fn address(&self, ip: Ipv4Addr) -> Option<&Address> {
-        self.addresses.get(&ip)
+        self.addresses.get(&ip).map(Arc::as_ref)
     }
 
     pub fn address_by_allocation(&self, id: &AllocationId) -> Option<&Address> {
-        self.by_allocation.get(id).and_then(|ip| self.addresses.get(ip))
+        self.by_allocation.get(id).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
     }
 
     pub fn address_by_association(&self, id: &AssociationId) -> Option<&Address> {
-        self.by_association.get(id).and_then(|ip| self.addresses.get(ip))
+        self.by_association.get(id).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
     }
 
     /// The Elastic IP on one private IP of an interface.
     pub fn address_on(&self, eni: &NetworkInterfaceId, private_ip: Ipv4Addr) -> Option<&Address> {
-        self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.addresses.get(ip))
+        self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
     }
 
     /// The Elastic IPs on an interface, by private IP.
     pub fn addresses_on_interface<'a>(&'a self, eni: &NetworkInterfaceId) -> impl Iterator<Item = &'a Address> + 'a {
         let lo = (eni.clone(), Ipv4Addr::UNSPECIFIED);
         let hi = (eni.clone(), Ipv4Addr::BROADCAST);
-        self.by_target.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, ip)| self.addresses.get(ip))
+        self.by_target
+            .range((Bound::Included(lo), Bound::Included(hi)))
+            .filter_map(|(_, ip)| self.addresses.get(ip).map(Arc::as_ref))
     }
 
     /// Addresses whose tag `key` has exactly `value`.
     pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> + 'a {
         let lo = (key.to_owned(), value.to_owned(), Ipv4Addr::UNSPECIFIED);
         let hi = (key.to_owned(), value.to_owned(), Ipv4Addr::BROADCAST);
-        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, _, ip)| self.addresses.get(ip))
+        self.by_tag
+            .range((Bound::Included(lo), Bound::Included(hi)))
+            .filter_map(|(_, _, ip)| self.addresses.get(ip).map(Arc::as_ref))
     }
 
     pub fn addresses(&self) -> impl Iterator<Item = &Address> {
-        self.addresses.values()
+        self.addresses.values().map(Arc::as_ref)
     }
 
     /// Addresses after `after` in IP order (pagination).
@@ -330,7 +338,7 @@ impl Partition {
             Some(ip) => Bound::Excluded(ip),
             None => Bound::Unbounded,
         };
-        self.addresses.range((lower, Bound::Unbounded)).map(|(_, a)| a)
+        self.addresses.range((lower, Bound::Unbounded)).map(|(_, a)| a.as_ref())
     }
 
     pub fn address_count(&self) -> usize {
@@ -429,7 +437,7 @@ impl Partition {
     /// The record under a key, as it is now (None once deleted).
     pub fn record(&self, key: &RecordKey) -> Option<Record> {
         Some(match key {
-            RecordKey::Address(ip) => Record::Address(self.addresses.get(ip)?.clone()),
+            RecordKey::Address(ip) => Record::Address(Address::clone(self.addresses.get(ip)?)),
             RecordKey::Vpc(id) => Record::Vpc(self.vpcs.get(id)?.clone()),
             RecordKey::Subnet(id) => Record::Subnet(self.subnets.get(id)?.clone()),
             RecordKey::InternetGateway(id) => Record::InternetGateway(self.internet_gateways.get(id)?.clone()),
@@ -458,7 +466,7 @@ impl Partition {
                     self.by_tag.insert((k.clone(), v.clone(), a.public_ip));
                 }
                 self.last_address_seq = self.last_address_seq.max(a.seq);
-                self.addresses.insert(a.public_ip, a);
+                self.addresses.insert(a.public_ip, Arc::new(a));
             }
             Record::Vpc(v) => {
                 self.vpcs.insert(v.id.clone(), v);

@@ -1,107 +1,462 @@
-//! The embedded store: records in a redb file in the data directory.
+//! The embedded store: two redb files in the data directory.
 //!
-//! redb is a pure-Rust, copy-on-write B-tree with ACID transactions; a commit
-//! with `Durability::Immediate` is fsynced before it returns, and a crash at
-//! any point leaves the last committed transaction intact.
+//! - `eipd.redb` holds every record (the checkpointed state) and, in its meta
+//!   table, the last journal entry that state includes (`applied_seq`).
+//! - `eipd-journal.redb` holds the group commits not yet checkpointed: one
+//!   entry per commit, the changed records of every operation in it.
+//!
+//! A commit appends one journal entry and fsyncs it (`Durability::Immediate`)
+//! before any caller is answered: one small write at the end of one B-tree,
+//! where writing the records in place would rewrite a random leaf (and its
+//! branch pages) for every changed record. A checkpointer thread folds the
+//! journal into `eipd.redb` in large transactions, where the many changes of
+//! one record collapse into one write; only after that commit is durable does
+//! the writer delete the entries it covers. redb makes each commit of either
+//! file atomic, so a crash at any point leaves the records at some
+//! `applied_seq` and the journal holding at least every later commit:
+//! start-up replays those and nothing acknowledged is lost.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use super::Persistence;
 use crate::domain::{Record, RecordKey, Scope, World};
 
 /// Records by `account/region/kind/id`, as JSON.
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
-/// `format_version` and other facts about the file.
+/// `format_version`, `applied_seq` and other facts about the file.
 const META: TableDefinition<&str, u64> = TableDefinition::new("eipd_meta");
+/// Group commits by sequence number, each a list of changed records.
+const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+const JOURNAL_META: TableDefinition<&str, u64> = TableDefinition::new("eipd_journal_meta");
 
 /// The on-disk format this eipd writes. A newer eipd migrates older files;
-/// a file from a newer eipd is refused.
-pub const FORMAT_VERSION: u64 = 1;
+/// a file from a newer eipd is refused. 1: records only; 2: records and a
+/// journal file.
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The journal file beside the records file.
+pub fn journal_path(records: &Path) -> PathBuf {
+    records.with_file_name("eipd-journal.redb")
+}
+
+/// A checkpoint starts once this many distinct records wait for one…
+const CHECKPOINT_RECORDS: usize = 32 * 1024;
+/// …or once the oldest waiting change is this old.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One changed record: its stored key and its JSON, `None` once deleted.
+type Change = (String, Option<Vec<u8>>);
 
 pub struct EmbeddedStore {
-    db: Database,
+    records: Arc<Database>,
+    journal: Database,
     path: PathBuf,
+    /// The sequence number the next journal entry gets.
+    next_seq: u64,
+    /// Journal entries up to here are deleted.
+    trimmed: u64,
+    /// Journal entries up to here are in the records file (set by the checkpointer).
+    applied: Arc<AtomicU64>,
+    checkpointer: mpsc::Sender<Checkpoint>,
+    checkpointer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Checkpoint {
+    /// A committed journal entry to fold into the records.
+    Changes(u64, Vec<Change>),
+    /// Fold everything received now and answer when it is durable.
+    Flush(mpsc::SyncSender<anyhow::Result<()>>),
+    /// Fold everything received and end.
+    Stop,
 }
 
 pub fn record_key(scope: &Scope, key: &RecordKey) -> String {
     format!("{}/{}/{}", scope.account, scope.region, key.encode())
 }
 
-fn parse_scope(key: &str) -> Option<Scope> {
+fn parse_key(key: &str) -> Option<(Scope, RecordKey)> {
     let mut parts = key.splitn(3, '/');
     let account = parts.next()?;
     let region = parts.next()?;
-    parts.next()?;
-    Some(Scope::new(account, region))
+    let record = RecordKey::decode(parts.next()?)?;
+    Some((Scope::new(account, region), record))
+}
+
+/// Opens (or creates) a redb file of ours. An existing file is read first
+/// without writing to it, so that a file from a newer eipd or of another
+/// program is refused untouched.
+fn open_database(path: &Path, meta: TableDefinition<&str, u64>, ours: &[&str]) -> anyhow::Result<Database> {
+    let in_use = || {
+        anyhow::anyhow!(
+            "{} is in use by another eipd process (only one process may open an embedded store; use --store postgres://… for several nodes)",
+            path.display()
+        )
+    };
+    if path.exists() {
+        match ReadOnlyDatabase::open(path) {
+            Ok(db) => {
+                let version = match db.begin_read()?.open_table(meta) {
+                    Ok(table) => table.get("format_version")?.map(|v| v.value()),
+                    Err(redb::TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                match version {
+                    Some(v) if v > FORMAT_VERSION => bail!(
+                        "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
+                        path.display()
+                    ),
+                    None if has_foreign_tables(&db, ours)? => {
+                        bail!("{} is a redb file but not an eipd data file; refusing to touch it", path.display())
+                    }
+                    _ => {}
+                }
+            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(in_use()),
+            // A file that needs repair after a crash opens read-write only.
+            Err(_) => {}
+        }
+    }
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => in_use(),
+        e => anyhow::anyhow!("{} is not a readable eipd data file: {e}", path.display()),
+    })
+}
+
+fn has_foreign_tables(db: &impl ReadableDatabase, ours: &[&str]) -> anyhow::Result<bool> {
+    let read = db.begin_read()?;
+    Ok(read.list_tables()?.any(|t| !ours.contains(&t.name())))
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) `path` and loads every record.
+    /// Opens (or creates) the store whose records file is `path`, loads every
+    /// record and replays the journal.
     pub fn open(path: &Path) -> anyhow::Result<(Self, World)> {
         let existed = path.exists();
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
-                "{} is in use by another eipd process (only one process may open an embedded store; use --store postgres://… for several nodes)",
-                path.display()
-            ),
-            e => anyhow::anyhow!("{} is not a readable eipd data file: {e}", path.display()),
-        })?;
-        let store = Self { db, path: path.to_owned() };
-        store.check_format(existed)?;
-        let world = store.load()?;
+        let records = open_database(path, META, &["records", "eipd_meta"])?;
+        let applied = check_format(&records, path, existed)?;
+        let journal_path = journal_path(path);
+        let journal_existed = journal_path.exists();
+        let journal = open_database(&journal_path, JOURNAL_META, &["journal", "eipd_journal_meta"])?;
+        check_journal(&journal, &journal_path, journal_existed)?;
+
+        let mut world = load(&records)?;
+        let (last, replayed) = replay(&journal, applied, &mut world)?;
+        let records = Arc::new(records);
+        if !replayed.is_empty() {
+            // Fold what the last run left in the journal now, so that the
+            // journal only ever holds what this run committed.
+            let changes: HashMap<String, Option<Vec<u8>>> = replayed.into_iter().collect();
+            write_records(&records, &changes, last)?;
+            tracing::info!(
+                records = world.partitions().map(|(_, p)| p.record_keys().count()).sum::<usize>(),
+                "replayed the journal"
+            );
+        }
+        let applied = Arc::new(AtomicU64::new(last));
+        let (checkpointer, queue) = mpsc::channel();
+        let (thread_records, thread_applied) = (records.clone(), applied.clone());
+        let checkpointer_thread = std::thread::Builder::new()
+            .name("eipd-checkpoint".into())
+            .spawn(move || checkpointer_loop(&thread_records, &queue, &thread_applied))?;
+        let mut store = Self {
+            records,
+            journal,
+            path: path.to_owned(),
+            next_seq: last + 1,
+            trimmed: 0,
+            applied,
+            checkpointer,
+            checkpointer_thread: Some(checkpointer_thread),
+        };
+        store.trim_journal()?;
         Ok((store, world))
     }
 
-    fn check_format(&self, existed: bool) -> anyhow::Result<()> {
-        let read = self.db.begin_read()?;
-        let version = match read.open_table(META) {
-            Ok(meta) => meta.get("format_version")?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
+    /// Deletes the journal entries the records file already holds.
+    fn trim_journal(&mut self) -> anyhow::Result<()> {
+        let write = self.journal.begin_write()?;
+        let applied = self.applied.load(Ordering::Acquire);
+        write.open_table(JOURNAL)?.retain_in(..=applied, |_, _| false)?;
+        write.commit()?;
+        self.trimmed = applied;
+        Ok(())
+    }
+
+    /// Waits until the records file holds every committed change.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let (done, answer) = mpsc::sync_channel(1);
+        self.checkpointer.send(Checkpoint::Flush(done)).map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?;
+        answer.recv().map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?
+    }
+
+    /// Replaces every record by `records` (None: by nothing) in one
+    /// transaction of the records file, then empties the journal.
+    fn rewrite(&mut self, world: Option<&World>) -> anyhow::Result<()> {
+        self.flush()?;
+        let write = self.records.begin_write()?;
+        write.delete_table(RECORDS)?;
+        {
+            let mut table = write.open_table(RECORDS)?;
+            if let Some(world) = world {
+                let mut buf = Vec::with_capacity(512);
+                for (scope, key) in super::all_records(world) {
+                    if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
+                        buf.clear();
+                        serde_json::to_writer(&mut buf, &record)?;
+                        table.insert(record_key(&scope, &key).as_str(), buf.as_slice())?;
+                    }
+                }
+            }
+        }
+        write.commit()?;
+        self.trim_journal()
+    }
+}
+
+/// Checks (or writes, or migrates) the records file's format; the journal
+/// entries it already holds.
+fn check_format(db: &Database, path: &Path, existed: bool) -> anyhow::Result<u64> {
+    let read = db.begin_read()?;
+    let (version, applied) = match read.open_table(META) {
+        Ok(meta) => (meta.get("format_version")?.map(|v| v.value()), meta.get("applied_seq")?.map(|v| v.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => (None, None),
+        Err(e) => return Err(e.into()),
+    };
+    drop(read);
+    match version {
+        Some(FORMAT_VERSION) => Ok(applied.unwrap_or(0)),
+        Some(v) if v > FORMAT_VERSION => bail!(
+            "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
+            path.display()
+        ),
+        Some(1) => {
+            // Format 1 had no journal: its records are the whole state.
+            let write = db.begin_write()?;
+            {
+                let mut meta = write.open_table(META)?;
+                meta.insert("format_version", FORMAT_VERSION)?;
+                meta.insert("applied_seq", 0)?;
+            }
+            write.commit()?;
+            tracing::info!(path = %path.display(), "migrated the data file from format 1 to {FORMAT_VERSION}");
+            Ok(0)
+        }
+        Some(v) => bail!("{} has unknown format {v}", path.display()),
+        None if existed && has_foreign_tables(db, &["records", "eipd_meta"])? => {
+            bail!("{} is a redb file but not an eipd data file; refusing to touch it", path.display())
+        }
+        None => {
+            let write = db.begin_write()?;
+            {
+                let mut meta = write.open_table(META)?;
+                meta.insert("format_version", FORMAT_VERSION)?;
+                meta.insert("applied_seq", 0)?;
+            }
+            write.open_table(RECORDS)?;
+            write.commit()?;
+            Ok(0)
+        }
+    }
+}
+
+fn check_journal(db: &Database, path: &Path, existed: bool) -> anyhow::Result<()> {
+    let read = db.begin_read()?;
+    let version = match read.open_table(JOURNAL_META) {
+        Ok(meta) => meta.get("format_version")?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    drop(read);
+    match version {
+        Some(FORMAT_VERSION) => Ok(()),
+        Some(v) => {
+            bail!("{} has journal format {v}; this eipd reads {FORMAT_VERSION}; refusing to open it", path.display())
+        }
+        None if existed && has_foreign_tables(db, &["journal", "eipd_journal_meta"])? => {
+            bail!("{} is a redb file but not an eipd journal; refusing to touch it", path.display())
+        }
+        None => {
+            let write = db.begin_write()?;
+            write.open_table(JOURNAL_META)?.insert("format_version", FORMAT_VERSION)?;
+            write.open_table(JOURNAL)?;
+            write.commit()?;
+            Ok(())
+        }
+    }
+}
+
+fn load(db: &Database) -> anyhow::Result<World> {
+    let mut world = World::default();
+    let read = db.begin_read()?;
+    let table = read.open_table(RECORDS)?;
+    for item in table.iter()? {
+        let (key, value) = item?;
+        let key = key.value();
+        let (scope, _) = parse_key(key).with_context(|| format!("bad record key {key:?}"))?;
+        let record: Record = serde_json::from_slice(value.value()).with_context(|| format!("bad record {key:?}"))?;
+        world.load(&scope, record);
+    }
+    Ok(world)
+}
+
+/// Applies the journal entries after `applied` to `world`, in commit order:
+/// the last entry's number and every change, latest last.
+fn replay(db: &Database, applied: u64, world: &mut World) -> anyhow::Result<(u64, Vec<Change>)> {
+    let read = db.begin_read()?;
+    let table = read.open_table(JOURNAL)?;
+    let mut last = applied;
+    let mut changes = Vec::new();
+    for item in table.range(applied + 1..)? {
+        let (seq, value) = item?;
+        if seq.value() != last + 1 {
+            bail!(
+                "the journal does not continue the records file (records up to commit {applied}, journal resumes at {}): were the two files of the data directory copied at different times?",
+                seq.value()
+            );
+        }
+        last = seq.value();
+        for (key, json) in decode_entry(value.value()).with_context(|| format!("bad journal entry {last}"))? {
+            let (scope, record_key) = parse_key(&key).with_context(|| format!("bad record key {key:?}"))?;
+            let record = match &json {
+                Some(json) => Some(serde_json::from_slice(json).with_context(|| format!("bad record {key:?}"))?),
+                None => None,
+            };
+            world.replace(&scope, &record_key, record);
+            changes.push((key, json));
+        }
+    }
+    Ok((last, changes))
+}
+
+/// Writes the latest version of every changed record and `applied_seq` in
+/// one durable transaction of the records file.
+fn write_records(db: &Database, changes: &HashMap<String, Option<Vec<u8>>>, applied: u64) -> anyhow::Result<()> {
+    let write = db.begin_write()?;
+    {
+        let mut table = write.open_table(RECORDS)?;
+        for (key, json) in changes {
+            match json {
+                Some(json) => table.insert(key.as_str(), json.as_slice())?,
+                None => table.remove(key.as_str())?,
+            };
+        }
+        write.open_table(META)?.insert("applied_seq", applied)?;
+    }
+    write.commit()?;
+    Ok(())
+}
+
+/// The checkpointer thread: gathers committed changes (the latest of each
+/// record) and writes them into the records file once enough are waiting or
+/// the oldest has waited long enough; ends when the store is dropped.
+fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied: &AtomicU64) {
+    let mut pending: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+    let mut last = applied.load(Ordering::Acquire);
+    let mut oldest: Option<Instant> = None;
+    let mut flushes = Vec::new();
+    loop {
+        let message = match oldest {
+            None => queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(since) => queue.recv_timeout(CHECKPOINT_INTERVAL.saturating_sub(since.elapsed())),
         };
-        drop(read);
-        match version {
-            Some(v) if v == FORMAT_VERSION => Ok(()),
-            Some(v) if v > FORMAT_VERSION => bail!(
-                "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
-                self.path.display()
-            ),
-            Some(v) => bail!("{} has unknown format {v}", self.path.display()),
-            None if existed && self.has_foreign_tables()? => {
-                bail!("{} is a redb file but not an eipd data file; refusing to touch it", self.path.display())
+        let stopping = matches!(message, Ok(Checkpoint::Stop) | Err(mpsc::RecvTimeoutError::Disconnected));
+        match message {
+            Ok(Checkpoint::Changes(seq, changes)) => {
+                pending.extend(changes);
+                last = seq;
+                oldest.get_or_insert_with(Instant::now);
             }
-            None => {
-                let write = self.db.begin_write()?;
-                write.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
-                write.open_table(RECORDS)?;
-                write.commit()?;
-                Ok(())
+            Ok(Checkpoint::Flush(done)) => flushes.push(done),
+            Ok(Checkpoint::Stop) | Err(_) => {}
+        }
+        let due = stopping
+            || !flushes.is_empty()
+            || pending.len() >= CHECKPOINT_RECORDS
+            || oldest.is_some_and(|since| since.elapsed() >= CHECKPOINT_INTERVAL);
+        if due && !pending.is_empty() {
+            let started = Instant::now();
+            match write_records(db, &pending, last) {
+                Ok(()) => {
+                    applied.store(last, Ordering::Release);
+                    tracing::debug!(
+                        records = pending.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "checkpoint"
+                    );
+                    pending.clear();
+                    oldest = None;
+                }
+                Err(e) => {
+                    // The journal keeps every change until a checkpoint
+                    // succeeds; the changes stay pending and the next
+                    // interval retries them.
+                    tracing::error!(error = %e, "checkpoint failed; the journal keeps the changes");
+                    oldest = Some(Instant::now());
+                    for done in flushes.drain(..) {
+                        let _ = done.send(Err(anyhow::anyhow!("checkpoint failed: {e}")));
+                    }
+                }
             }
         }
-    }
-
-    fn has_foreign_tables(&self) -> anyhow::Result<bool> {
-        let read = self.db.begin_read()?;
-        Ok(read.list_tables()?.any(|t| t.name() != "records" && t.name() != "eipd_meta"))
-    }
-
-    fn load(&self) -> anyhow::Result<World> {
-        let mut world = World::default();
-        let read = self.db.begin_read()?;
-        let table = read.open_table(RECORDS)?;
-        for item in table.iter()? {
-            let (key, value) = item?;
-            let key = key.value();
-            let scope = parse_scope(key).with_context(|| format!("bad record key {key:?}"))?;
-            let record: Record =
-                serde_json::from_slice(value.value()).with_context(|| format!("bad record {key:?}"))?;
-            world.load(&scope, record);
+        for done in flushes.drain(..) {
+            let _ = done.send(Ok(()));
         }
-        Ok(world)
+        if stopping {
+            return;
+        }
     }
+}
+
+/// A journal entry: for each change, the key's length (u32, little-endian)
+/// and bytes, then the record's length and bytes (length `u32::MAX`: deleted).
+fn encode_entry(changes: &[Change]) -> Vec<u8> {
+    let size = changes.iter().map(|(k, v)| 8 + k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+    let mut out = Vec::with_capacity(size);
+    for (key, json) in changes {
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        match json {
+            Some(json) => {
+                out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+                out.extend_from_slice(json);
+            }
+            None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+    }
+    out
+}
+
+fn decode_entry(mut buf: &[u8]) -> anyhow::Result<Vec<Change>> {
+    fn take<'a>(buf: &mut &'a [u8], n: usize) -> anyhow::Result<&'a [u8]> {
+        if buf.len() < n {
+            bail!("truncated journal entry");
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Ok(head)
+    }
+    fn length(buf: &mut &[u8]) -> anyhow::Result<u32> {
+        Ok(u32::from_le_bytes(take(buf, 4)?.try_into().expect("four bytes")))
+    }
+    let mut changes = Vec::new();
+    while !buf.is_empty() {
+        let key_len = length(&mut buf)? as usize;
+        let key = String::from_utf8(take(&mut buf, key_len)?.to_vec()).context("journal key is not UTF-8")?;
+        let json = match length(&mut buf)? {
+            u32::MAX => None,
+            n => Some(take(&mut buf, n as usize)?.to_vec()),
+        };
+        changes.push((key, json));
+    }
+    Ok(changes)
 }
 
 impl Persistence for EmbeddedStore {
@@ -109,51 +464,179 @@ impl Persistence for EmbeddedStore {
         if changed.is_empty() {
             return Ok(());
         }
-        let write = self.db.begin_write()?;
+        let mut changes = Vec::with_capacity(changed.len());
+        for (scope, key) in changed {
+            let json = match world.partition(scope).and_then(|p| p.record(key)) {
+                Some(record) => Some(serde_json::to_vec(&record)?),
+                None => None,
+            };
+            changes.push((record_key(scope, key), json));
+        }
+        let seq = self.next_seq;
+        let applied = self.applied.load(Ordering::Acquire);
+        let write = self.journal.begin_write()?;
         {
-            let mut table = write.open_table(RECORDS)?;
-            let mut buf = Vec::with_capacity(512);
-            for (scope, key) in changed {
-                let stored = record_key(scope, key);
-                match world.partition(scope).and_then(|p| p.record(key)) {
-                    Some(record) => {
-                        buf.clear();
-                        serde_json::to_writer(&mut buf, &record)?;
-                        table.insert(stored.as_str(), buf.as_slice())?;
-                    }
-                    None => {
-                        table.remove(stored.as_str())?;
-                    }
-                }
+            let mut journal = write.open_table(JOURNAL)?;
+            journal.insert(seq, encode_entry(&changes).as_slice())?;
+            if applied > self.trimmed {
+                journal.retain_in(..=applied, |_, _| false)?;
             }
         }
         write.commit()?;
+        self.next_seq += 1;
+        self.trimmed = self.trimmed.max(applied);
+        // The change is durable in the journal; the records file follows.
+        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes));
         Ok(())
     }
 
     fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
-        let write = self.db.begin_write()?;
-        write.delete_table(RECORDS)?;
-        {
-            let mut table = write.open_table(RECORDS)?;
-            let mut buf = Vec::with_capacity(512);
-            for (scope, key) in super::all_records(world) {
-                if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
-                    buf.clear();
-                    serde_json::to_writer(&mut buf, &record)?;
-                    table.insert(record_key(&scope, &key).as_str(), buf.as_slice())?;
-                }
-            }
-        }
-        write.commit()?;
-        Ok(())
+        self.rewrite(Some(world))
     }
 
     fn wipe(&mut self) -> anyhow::Result<()> {
-        let write = self.db.begin_write()?;
-        write.delete_table(RECORDS)?;
-        write.open_table(RECORDS)?;
-        write.commit()?;
-        Ok(())
+        self.rewrite(None)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Fold the journal before the files close, so the next start has
+        // nothing to replay, and release the records file.
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, path = %self.path.display(), "final checkpoint failed; the next start replays the journal");
+        }
+        let _ = self.checkpointer.send(Checkpoint::Stop);
+        if let Some(thread) = self.checkpointer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Partition;
+    use proptest::prelude::*;
+    use redb::ReadableTableMetadata;
+
+    /// The default records of one account, as (stored key, JSON).
+    fn sample() -> Vec<Change> {
+        let scope = Scope::new("123456789012", "us-east-1");
+        let part = Partition::with_defaults(&scope);
+        part.record_keys()
+            .map(|k| (record_key(&scope, &k), Some(serde_json::to_vec(&part.record(&k).unwrap()).unwrap())))
+            .collect()
+    }
+
+    fn count(world: &World) -> usize {
+        world.partitions().map(|(_, p)| p.record_keys().count()).sum()
+    }
+
+    fn write_journal(path: &Path, entries: &[(u64, Vec<Change>)]) {
+        let db = Database::create(journal_path(path)).unwrap();
+        let write = db.begin_write().unwrap();
+        write.open_table(JOURNAL_META).unwrap().insert("format_version", FORMAT_VERSION).unwrap();
+        {
+            let mut journal = write.open_table(JOURNAL).unwrap();
+            for (seq, changes) in entries {
+                journal.insert(*seq, encode_entry(changes).as_slice()).unwrap();
+            }
+        }
+        write.commit().unwrap();
+    }
+
+    #[test]
+    fn commits_survive_without_a_checkpoint() {
+        // A run that ended before its checkpointer wrote anything leaves the
+        // records file empty and the journal full: start-up replays it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eipd.redb");
+        drop(EmbeddedStore::open(&path).unwrap());
+        let changes = sample();
+        let (deleted, kept) = changes.split_at(1);
+        let deletion = vec![(deleted[0].0.clone(), None)];
+        write_journal(&path, &[(1, changes.clone()), (2, deletion)]);
+        let (store, world) = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(count(&world), kept.len());
+        assert_eq!(store.next_seq, 3);
+        drop(store);
+        // The replay was folded into the records file and the journal emptied.
+        let records = Database::create(&path).unwrap();
+        assert_eq!(load(&records).map(|w| count(&w)).unwrap(), kept.len());
+        let journal = Database::create(journal_path(&path)).unwrap();
+        assert_eq!(journal.begin_read().unwrap().open_table(JOURNAL).unwrap().len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_journal_with_a_gap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eipd.redb");
+        drop(EmbeddedStore::open(&path).unwrap());
+        write_journal(&path, &[(5, sample())]);
+        let err = EmbeddedStore::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("does not continue"), "{err}");
+    }
+
+    #[test]
+    fn format_1_files_are_migrated_with_their_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eipd.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(META).unwrap().insert("format_version", 1).unwrap();
+            {
+                let mut table = write.open_table(RECORDS).unwrap();
+                for (key, json) in sample() {
+                    table.insert(key.as_str(), json.unwrap().as_slice()).unwrap();
+                }
+            }
+            write.commit().unwrap();
+        }
+        let (store, world) = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(count(&world), sample().len());
+        drop(store);
+        let db = Database::create(&path).unwrap();
+        let read = db.begin_read().unwrap();
+        let meta = read.open_table(META).unwrap();
+        assert_eq!(meta.get("format_version").unwrap().map(|v| v.value()), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn newer_and_foreign_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = dir.path().join("newer/eipd.redb");
+        let foreign = dir.path().join("foreign/eipd.redb");
+        for (path, table) in [(&newer, "eipd_meta"), (&foreign, "somebody_elses")] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let db = Database::create(path).unwrap();
+            let write = db.begin_write().unwrap();
+            write.open_table(TableDefinition::<&str, u64>::new(table)).unwrap().insert("format_version", 99).unwrap();
+            write.commit().unwrap();
+        }
+        let before = |p: &Path| std::fs::read(p).unwrap();
+        let (newer_bytes, foreign_bytes) = (before(&newer), before(&foreign));
+        let err = EmbeddedStore::open(&newer).err().expect("refused").to_string();
+        assert!(err.contains("newer eipd"), "{err}");
+        let err = EmbeddedStore::open(&foreign).err().expect("refused").to_string();
+        assert!(err.contains("not an eipd data file"), "{err}");
+        assert_eq!(before(&newer), newer_bytes);
+        assert_eq!(before(&foreign), foreign_bytes);
+        assert!(!journal_path(&newer).exists() && !journal_path(&foreign).exists());
+    }
+
+    proptest! {
+        #[test]
+        fn journal_entries_round_trip(changes in proptest::collection::vec(
+            (".{0,40}", proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))), 0..20)
+        ) {
+            prop_assert_eq!(decode_entry(&encode_entry(&changes)).unwrap(), changes);
+        }
+
+        #[test]
+        fn decoding_garbage_fails_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode_entry(&bytes);
+        }
     }
 }

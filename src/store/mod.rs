@@ -1,5 +1,5 @@
-//! Transactions over the records, kept in memory, in an embedded database
-//! file, or (later) in PostgreSQL.
+//! Transactions over the records, kept in memory, in embedded redb files
+//! (a journal and the checkpointed records: see `embedded`), or in PostgreSQL.
 //!
 //! One writer thread applies operations to a private copy of the [`World`],
 //! persists the records they changed in one database transaction (group
