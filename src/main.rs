@@ -199,10 +199,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
+        let mut metrics = Metrics::new();
+        metrics.register_commits(&store.commit_metrics());
         let state = AppState {
             store,
             auth: Arc::new(auth),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             started,
             faults: Arc::new(Faults::new(config.faults)),
         };

@@ -22,6 +22,24 @@ struct ActionLabels {
     action: String,
 }
 
+/// What the store's writer observes of its group commits.
+#[derive(Clone)]
+pub struct CommitMetrics {
+    /// Operations per commit: how well concurrent writes are grouped.
+    pub operations: Histogram,
+    /// Time from handing a commit to the backend until it is durable.
+    pub duration: Histogram,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        Self {
+            operations: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -53,6 +71,20 @@ impl Metrics {
         Self { registry, requests, latency, addresses, partitions }
     }
 
+    /// Adds the store's commit figures to the exposition.
+    pub fn register_commits(&mut self, commits: &CommitMetrics) {
+        self.registry.register(
+            "commit_operations",
+            "Operations made durable together by one commit of the store (group commit)",
+            commits.operations.clone(),
+        );
+        self.registry.register(
+            "commit_duration_seconds",
+            "Time for one commit of the store to become durable",
+            commits.duration.clone(),
+        );
+    }
+
     /// Counts one answered request. Unknown actions are counted as `unknown`
     /// so a hostile client cannot grow the label set without bound.
     pub fn observe(&self, action: &str, code: &str, elapsed: Duration) {
@@ -80,11 +112,17 @@ mod tests {
         let m = Metrics::new();
         m.observe("DisassociateAddress", "OK", Duration::from_micros(120));
         m.observe("DisassociateAddress", "InvalidAssociationID.NotFound", Duration::from_micros(80));
+        let mut m = m;
+        let commits = CommitMetrics::default();
+        m.register_commits(&commits);
+        commits.operations.observe(3.0);
         let text = m.render(7, 2);
         assert!(text.contains(r#"eipd_requests_total{action="DisassociateAddress",code="OK"} 1"#), "{text}");
         assert!(text.contains(r#"code="InvalidAssociationID.NotFound"} 1"#));
         assert!(text.contains("eipd_request_duration_seconds_count{action=\"DisassociateAddress\"} 2"));
         assert!(text.contains("eipd_addresses 7"));
         assert!(text.contains("eipd_partitions 2"));
+        assert!(text.contains("eipd_commit_operations_count 1"), "{text}");
+        assert!(text.contains("eipd_commit_duration_seconds_count 0"), "{text}");
     }
 }

@@ -1,20 +1,19 @@
-//! The embedded store: two redb files in the data directory.
+//! The embedded store: a redb file of records and a journal beside it.
 //!
 //! - `eipd.redb` holds every record (the checkpointed state) and, in its meta
 //!   table, the last journal entry that state includes (`applied_seq`).
-//! - `eipd-journal.redb` holds the group commits not yet checkpointed: one
-//!   entry per commit, the changed records of every operation in it.
+//! - `eipd-journal/` holds the group commits not yet checkpointed: one entry
+//!   per commit, the changed records of every operation in it (see `journal`).
 //!
-//! A commit appends one journal entry and fsyncs it (`Durability::Immediate`)
-//! before any caller is answered: one small write at the end of one B-tree,
-//! where writing the records in place would rewrite a random leaf (and its
-//! branch pages) for every changed record. A checkpointer thread folds the
-//! journal into `eipd.redb` in large transactions, where the many changes of
-//! one record collapse into one write; only after that commit is durable does
-//! the writer delete the entries it covers. redb makes each commit of either
-//! file atomic, so a crash at any point leaves the records at some
-//! `applied_seq` and the journal holding at least every later commit:
-//! start-up replays those and nothing acknowledged is lost.
+//! A commit appends one journal entry and fdatasyncs it before any caller is
+//! answered: one sequential write, where writing the records in place would
+//! rewrite a random B-tree leaf (and its branch pages) for every changed
+//! record. A checkpointer thread folds the journal into `eipd.redb` in large
+//! redb transactions, where the many changes of one record collapse into one
+//! write; journal segments are reused only once a durable checkpoint covers
+//! them. A crash at any point leaves the records at some `applied_seq` and
+//! the journal holding every later acknowledged commit: start-up replays
+//! those and nothing acknowledged is lost.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
+use super::journal::{self, Journal};
+
 use super::Persistence;
 use crate::domain::{Record, RecordKey, Scope, World};
 
@@ -33,18 +34,14 @@ use crate::domain::{Record, RecordKey, Scope, World};
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// `format_version`, `applied_seq` and other facts about the file.
 const META: TableDefinition<&str, u64> = TableDefinition::new("eipd_meta");
-/// Group commits by sequence number, each a list of changed records.
-const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
-const JOURNAL_META: TableDefinition<&str, u64> = TableDefinition::new("eipd_journal_meta");
-
 /// The on-disk format this eipd writes. A newer eipd migrates older files;
 /// a file from a newer eipd is refused. 1: records only; 2: records and a
-/// journal file.
+/// journal directory.
 pub const FORMAT_VERSION: u64 = 2;
 
-/// The journal file beside the records file.
+/// The journal directory beside the records file.
 pub fn journal_path(records: &Path) -> PathBuf {
-    records.with_file_name("eipd-journal.redb")
+    records.with_file_name("eipd-journal")
 }
 
 /// A checkpoint starts once this many distinct records wait for one…
@@ -57,16 +54,17 @@ type Change = (String, Option<Vec<u8>>);
 
 pub struct EmbeddedStore {
     records: Arc<Database>,
-    journal: Database,
     path: PathBuf,
-    /// The sequence number the next journal entry gets.
-    next_seq: u64,
-    /// Journal entries up to here are deleted.
-    trimmed: u64,
-    /// Journal entries up to here are in the records file (set by the checkpointer).
-    applied: Arc<AtomicU64>,
+    journal: mpsc::Sender<JournalWrite>,
+    journal_thread: Option<std::thread::JoinHandle<()>>,
     checkpointer: mpsc::Sender<Checkpoint>,
     checkpointer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Work for the journal thread, which owns the journal.
+enum JournalWrite {
+    /// Append one entry, then report the outcome.
+    Append(Vec<Change>, super::Report),
 }
 
 enum Checkpoint {
@@ -142,13 +140,9 @@ impl EmbeddedStore {
         let existed = path.exists();
         let records = open_database(path, META, &["records", "eipd_meta"])?;
         let applied = check_format(&records, path, existed)?;
-        let journal_path = journal_path(path);
-        let journal_existed = journal_path.exists();
-        let journal = open_database(&journal_path, JOURNAL_META, &["journal", "eipd_journal_meta"])?;
-        check_journal(&journal, &journal_path, journal_existed)?;
-
+        let journal_dir = journal_path(path);
         let mut world = load(&records)?;
-        let (last, replayed) = replay(&journal, applied, &mut world)?;
+        let (last, replayed) = replay(&journal_dir, applied, &mut world)?;
         let records = Arc::new(records);
         if !replayed.is_empty() {
             // Fold what the last run left in the journal now, so that the
@@ -166,28 +160,20 @@ impl EmbeddedStore {
         let checkpointer_thread = std::thread::Builder::new()
             .name("eipd-checkpoint".into())
             .spawn(move || checkpointer_loop(&thread_records, &queue, &thread_applied))?;
-        let mut store = Self {
+        let journal = Journal::start(&journal_dir, last + 1)?;
+        let writer = JournalWriter { journal, applied, checkpointer: checkpointer.clone() };
+        let (journal_sender, writes) = mpsc::channel();
+        let journal_thread =
+            std::thread::Builder::new().name("eipd-journal".into()).spawn(move || writer.run(&writes))?;
+        let store = Self {
             records,
-            journal,
             path: path.to_owned(),
-            next_seq: last + 1,
-            trimmed: 0,
-            applied,
+            journal: journal_sender,
+            journal_thread: Some(journal_thread),
             checkpointer,
             checkpointer_thread: Some(checkpointer_thread),
         };
-        store.trim_journal()?;
         Ok((store, world))
-    }
-
-    /// Deletes the journal entries the records file already holds.
-    fn trim_journal(&mut self) -> anyhow::Result<()> {
-        let write = self.journal.begin_write()?;
-        let applied = self.applied.load(Ordering::Acquire);
-        write.open_table(JOURNAL)?.retain_in(..=applied, |_, _| false)?;
-        write.commit()?;
-        self.trimmed = applied;
-        Ok(())
     }
 
     /// Waits until the records file holds every committed change.
@@ -197,8 +183,9 @@ impl EmbeddedStore {
         answer.recv().map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?
     }
 
-    /// Replaces every record by `records` (None: by nothing) in one
-    /// transaction of the records file, then empties the journal.
+    /// Replaces every record by those of `world` (None: by nothing) in one
+    /// transaction of the records file. The journal holds nothing after the
+    /// records' `applied_seq` then (the flush saw to that), so it stays.
     fn rewrite(&mut self, world: Option<&World>) -> anyhow::Result<()> {
         self.flush()?;
         let write = self.records.begin_write()?;
@@ -217,7 +204,57 @@ impl EmbeddedStore {
             }
         }
         write.commit()?;
-        self.trim_journal()
+        Ok(())
+    }
+}
+
+/// The journal thread: appends what the writer hands over, reports, and
+/// passes every durable entry on to the checkpointer.
+struct JournalWriter {
+    journal: Journal,
+    /// Entries up to here are in the records file (set by the checkpointer).
+    applied: Arc<AtomicU64>,
+    checkpointer: mpsc::Sender<Checkpoint>,
+}
+
+impl JournalWriter {
+    fn run(mut self, writes: &mpsc::Receiver<JournalWrite>) {
+        // After a failed write the journal's state on disk is unknown (a
+        // failed fdatasync may have dropped pages): like PostgreSQL after a
+        // failed fsync, refuse every later commit until a restart replays
+        // what is durable.
+        let mut failed: Option<String> = None;
+        while let Ok(first) = writes.recv() {
+            // Everything handed over meanwhile goes into the same write and
+            // fdatasync: a second level of group commit.
+            let mut batch = vec![first];
+            batch.extend(writes.try_iter());
+            if let Some(reason) = &failed {
+                for JournalWrite::Append(_, report) in batch {
+                    report(Err(anyhow::anyhow!("the journal failed earlier ({reason}); restart eipd")));
+                }
+                continue;
+            }
+            let payloads: Vec<Vec<u8>> =
+                batch.iter().map(|JournalWrite::Append(changes, _)| encode_entry(changes)).collect();
+            let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            match self.journal.append_all(&slices, self.applied.load(Ordering::Acquire)) {
+                Ok(seqs) => {
+                    // Durable: the records file follows in the background.
+                    for (seq, JournalWrite::Append(changes, report)) in seqs.into_iter().zip(batch) {
+                        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes));
+                        report(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "journal write failed; every later change is refused until a restart");
+                    failed = Some(e.to_string());
+                    for JournalWrite::Append(_, report) in batch {
+                        report(Err(anyhow::anyhow!("journal write failed: {e}")));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -267,32 +304,6 @@ fn check_format(db: &Database, path: &Path, existed: bool) -> anyhow::Result<u64
     }
 }
 
-fn check_journal(db: &Database, path: &Path, existed: bool) -> anyhow::Result<()> {
-    let read = db.begin_read()?;
-    let version = match read.open_table(JOURNAL_META) {
-        Ok(meta) => meta.get("format_version")?.map(|v| v.value()),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    drop(read);
-    match version {
-        Some(FORMAT_VERSION) => Ok(()),
-        Some(v) => {
-            bail!("{} has journal format {v}; this eipd reads {FORMAT_VERSION}; refusing to open it", path.display())
-        }
-        None if existed && has_foreign_tables(db, &["journal", "eipd_journal_meta"])? => {
-            bail!("{} is a redb file but not an eipd journal; refusing to touch it", path.display())
-        }
-        None => {
-            let write = db.begin_write()?;
-            write.open_table(JOURNAL_META)?.insert("format_version", FORMAT_VERSION)?;
-            write.open_table(JOURNAL)?;
-            write.commit()?;
-            Ok(())
-        }
-    }
-}
-
 fn load(db: &Database) -> anyhow::Result<World> {
     let mut world = World::default();
     let read = db.begin_read()?;
@@ -309,21 +320,12 @@ fn load(db: &Database) -> anyhow::Result<World> {
 
 /// Applies the journal entries after `applied` to `world`, in commit order:
 /// the last entry's number and every change, latest last.
-fn replay(db: &Database, applied: u64, world: &mut World) -> anyhow::Result<(u64, Vec<Change>)> {
-    let read = db.begin_read()?;
-    let table = read.open_table(JOURNAL)?;
+fn replay(dir: &Path, applied: u64, world: &mut World) -> anyhow::Result<(u64, Vec<Change>)> {
     let mut last = applied;
     let mut changes = Vec::new();
-    for item in table.range(applied + 1..)? {
-        let (seq, value) = item?;
-        if seq.value() != last + 1 {
-            bail!(
-                "the journal does not continue the records file (records up to commit {applied}, journal resumes at {}): were the two files of the data directory copied at different times?",
-                seq.value()
-            );
-        }
-        last = seq.value();
-        for (key, json) in decode_entry(value.value()).with_context(|| format!("bad journal entry {last}"))? {
+    for (seq, payload) in journal::read(dir, applied)? {
+        last = seq;
+        for (key, json) in decode_entry(&payload).with_context(|| format!("bad journal entry {seq}"))? {
             let (scope, record_key) = parse_key(&key).with_context(|| format!("bad record key {key:?}"))?;
             let record = match &json {
                 Some(json) => Some(serde_json::from_slice(json).with_context(|| format!("bad record {key:?}"))?),
@@ -459,11 +461,9 @@ fn decode_entry(mut buf: &[u8]) -> anyhow::Result<Vec<Change>> {
     Ok(changes)
 }
 
-impl Persistence for EmbeddedStore {
-    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        if changed.is_empty() {
-            return Ok(());
-        }
+impl EmbeddedStore {
+    /// The stored form of every changed record, read from `world` now.
+    fn changes(world: &World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<Vec<Change>> {
         let mut changes = Vec::with_capacity(changed.len());
         for (scope, key) in changed {
             let json = match world.partition(scope).and_then(|p| p.record(key)) {
@@ -472,22 +472,39 @@ impl Persistence for EmbeddedStore {
             };
             changes.push((record_key(scope, key), json));
         }
-        let seq = self.next_seq;
-        let applied = self.applied.load(Ordering::Acquire);
-        let write = self.journal.begin_write()?;
-        {
-            let mut journal = write.open_table(JOURNAL)?;
-            journal.insert(seq, encode_entry(&changes).as_slice())?;
-            if applied > self.trimmed {
-                journal.retain_in(..=applied, |_, _| false)?;
-            }
+        Ok(changes)
+    }
+}
+
+impl Persistence for EmbeddedStore {
+    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        let (done, answer) = mpsc::sync_channel(1);
+        let report: super::Report = Box::new(move |result| {
+            let _ = done.send(result);
+        });
+        match self.commit_in_background(world, changed, report) {
+            Some(result) => result,
+            None => answer.recv().map_err(|_| anyhow::anyhow!("the journal thread stopped"))?,
         }
-        write.commit()?;
-        self.next_seq += 1;
-        self.trimmed = self.trimmed.max(applied);
-        // The change is durable in the journal; the records file follows.
-        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes));
-        Ok(())
+    }
+
+    fn commit_in_background(
+        &mut self,
+        world: &mut World,
+        changed: &[(Scope, RecordKey)],
+        report: super::Report,
+    ) -> Option<anyhow::Result<()>> {
+        if changed.is_empty() {
+            return Some(Ok(()));
+        }
+        let changes = match Self::changes(world, changed) {
+            Ok(changes) => changes,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.journal.send(JournalWrite::Append(changes, report)) {
+            Ok(()) => None,
+            Err(_) => Some(Err(anyhow::anyhow!("the journal thread stopped"))),
+        }
     }
 
     fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
@@ -501,8 +518,14 @@ impl Persistence for EmbeddedStore {
 
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        // Fold the journal before the files close, so the next start has
-        // nothing to replay, and release the records file.
+        // Let the journal thread finish what it was given, fold the journal
+        // into the records so the next start has nothing to replay, and
+        // release both files.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.journal, closed));
+        if let Some(thread) = self.journal_thread.take() {
+            let _ = thread.join();
+        }
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, path = %self.path.display(), "final checkpoint failed; the next start replays the journal");
         }
@@ -518,7 +541,6 @@ mod tests {
     use super::*;
     use crate::domain::Partition;
     use proptest::prelude::*;
-    use redb::ReadableTableMetadata;
 
     /// The default records of one account, as (stored key, JSON).
     fn sample() -> Vec<Change> {
@@ -533,17 +555,11 @@ mod tests {
         world.partitions().map(|(_, p)| p.record_keys().count()).sum()
     }
 
-    fn write_journal(path: &Path, entries: &[(u64, Vec<Change>)]) {
-        let db = Database::create(journal_path(path)).unwrap();
-        let write = db.begin_write().unwrap();
-        write.open_table(JOURNAL_META).unwrap().insert("format_version", FORMAT_VERSION).unwrap();
-        {
-            let mut journal = write.open_table(JOURNAL).unwrap();
-            for (seq, changes) in entries {
-                journal.insert(*seq, encode_entry(changes).as_slice()).unwrap();
-            }
+    fn write_journal(path: &Path, first: u64, entries: &[Vec<Change>]) {
+        let mut journal = Journal::start(&journal_path(path), first).unwrap();
+        for changes in entries {
+            journal.append(&encode_entry(changes), 0).unwrap();
         }
-        write.commit().unwrap();
     }
 
     #[test]
@@ -556,16 +572,14 @@ mod tests {
         let changes = sample();
         let (deleted, kept) = changes.split_at(1);
         let deletion = vec![(deleted[0].0.clone(), None)];
-        write_journal(&path, &[(1, changes.clone()), (2, deletion)]);
+        write_journal(&path, 1, &[changes.clone(), deletion]);
         let (store, world) = EmbeddedStore::open(&path).unwrap();
         assert_eq!(count(&world), kept.len());
-        assert_eq!(store.next_seq, 3);
         drop(store);
         // The replay was folded into the records file and the journal emptied.
         let records = Database::create(&path).unwrap();
         assert_eq!(load(&records).map(|w| count(&w)).unwrap(), kept.len());
-        let journal = Database::create(journal_path(&path)).unwrap();
-        assert_eq!(journal.begin_read().unwrap().open_table(JOURNAL).unwrap().len().unwrap(), 0);
+        assert!(journal::read(&journal_path(&path), 0).unwrap().is_empty());
     }
 
     #[test]
@@ -573,7 +587,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("eipd.redb");
         drop(EmbeddedStore::open(&path).unwrap());
-        write_journal(&path, &[(5, sample())]);
+        write_journal(&path, 5, &[sample()]);
         let err = EmbeddedStore::open(&path).err().expect("refused").to_string();
         assert!(err.contains("does not continue"), "{err}");
     }

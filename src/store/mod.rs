@@ -10,6 +10,7 @@
 //! fails is undone by dropping its copy: nothing half-done is ever seen.
 
 mod embedded;
+mod journal;
 mod postgres;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::{RecordKey, Region, Scope, Settings, Tx, World};
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::CommitMetrics;
 
 pub use embedded::{EmbeddedStore, FORMAT_VERSION};
 use postgres::PostgresStore;
@@ -59,6 +61,19 @@ trait Persistence: Send {
     /// Writes the current value of every changed record (or its absence) in
     /// one atomic, durable transaction, and ends the transaction `begin` opened.
     fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
+    /// Like `commit`, for a backend that makes the records durable on a
+    /// thread of its own while the writer goes on applying operations: reads
+    /// the records now and returns `None`, then calls `report` once with the
+    /// outcome. The default commits here and returns the outcome.
+    fn commit_in_background(
+        &mut self,
+        world: &mut World,
+        changed: &[(Scope, RecordKey)],
+        _report: Report,
+    ) -> Option<anyhow::Result<()>> {
+        Some(self.commit(world, changed))
+    }
+
     /// Brings `world` up to date for a read of `region` (shared stores).
     fn refresh(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
         Ok(())
@@ -95,6 +110,8 @@ impl Persistence for NoPersistence {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+/// How a background commit reports its outcome to the writer.
+type Report = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
 /// The records an operation changed, by partition.
 type Changed = Vec<(Scope, RecordKey)>;
 type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
@@ -106,6 +123,8 @@ enum Job {
     Refresh(Region, oneshot::Sender<Result<(), ApiError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), ApiError>>),
+    /// The background commit in flight finished.
+    Committed(Result<(), ApiError>),
 }
 
 /// Opens a backend and loads its records.
@@ -159,6 +178,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     current: Arc<ArcSwap<World>>,
+    commits: CommitMetrics,
     jobs: mpsc::SyncSender<Job>,
     settings: Arc<Settings>,
     /// Reads ask the backend first: other nodes write to it too.
@@ -189,11 +209,10 @@ impl Store {
         // A shared store locks regions in the database: one operation per
         // transaction keeps nodes from waiting on each other's batches.
         let batch = if group_commit && !shared { MAX_BATCH } else { 1 };
-        let (writer_current, writer_settings) = (current.clone(), settings.clone());
-        std::thread::Builder::new()
-            .name("eipd-writer".into())
-            .spawn(move || writer(queue, writer_current, writer_settings, persistence, batch))?;
-        Ok(Self { current, jobs, settings, shared })
+        let commits = CommitMetrics::default();
+        let writer = Writer::new(current.clone(), settings.clone(), persistence, jobs.clone(), batch, commits.clone());
+        std::thread::Builder::new().name("eipd-writer".into()).spawn(move || writer.run(&queue))?;
+        Ok(Self { current, commits, jobs, settings, shared })
     }
 
     /// The latest durable state this node has, for reads that need not see
@@ -215,6 +234,11 @@ impl Store {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The writer's figures of its commits, for `/metrics`.
+    pub fn commit_metrics(&self) -> CommitMetrics {
+        self.commits.clone()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -267,102 +291,260 @@ pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn writer(
-    queue: mpsc::Receiver<Job>,
+/// The writer thread: applies operations as they arrive to its working copy
+/// of the world and hands each batch of changes to the backend. A backend
+/// that writes on a thread of its own (the embedded journal) gathers every
+/// batch handed over during one fsync into the next one (group commit), so
+/// applying overlaps with the fsync; answers wait until their batch is
+/// durable, and batches are published in the order they were applied.
+struct Writer {
     current: Arc<ArcSwap<World>>,
     settings: Arc<Settings>,
-    mut persistence: Box<dyn Persistence>,
+    persistence: Box<dyn Persistence>,
+    /// For background commits to report to this thread's queue.
+    jobs: mpsc::SyncSender<Job>,
     max_batch: usize,
-) {
-    while let Ok(first) = queue.recv() {
-        // A reset ends a batch: what was acknowledged after it must survive it.
-        let mut batch = vec![first];
-        while batch.len() < max_batch && !matches!(batch.last(), Some(Job::Reset(_))) {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut world = World::clone(&current.load());
-        let mut regions: Vec<Region> = batch
-            .iter()
-            .filter_map(|job| match job {
-                Job::Op(scope, _) => Some(scope.region.clone()),
-                _ => None,
-            })
-            .collect();
-        regions.sort();
-        regions.dedup();
-        let begun =
-            if regions.is_empty() { Ok(()) } else { persistence.begin(&mut world, &regions).map_err(storage_error) };
-        let mut dirty = Vec::new();
-        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
-        let mut refreshes = Vec::new();
-        let mut resets = Vec::new();
-        for job in batch {
-            match job {
-                Job::Op(_, op) => {
-                    let before = world.clone();
-                    let mark = dirty.len();
-                    let (ok, reply) = op(&mut world, &settings, &mut dirty);
-                    if !ok {
-                        world = before;
-                        dirty.truncate(mark);
-                    }
-                    replies.push(reply);
-                }
-                Job::Refresh(region, done) => refreshes.push((region, done)),
-                Job::Reset(done) => resets.push(done),
-            }
-        }
-        let outcome = match begun {
-            Err(e) => Err(e),
-            Ok(()) if regions.is_empty() => Ok(()),
-            Ok(()) => commit(&mut *persistence, &mut world, &mut dirty),
-        };
-        if outcome.is_err() {
-            // Nothing of the batch happened: start again from what is durable.
-            world = World::clone(&current.load());
-        }
-        let refreshed: Vec<_> = refreshes
-            .into_iter()
-            .map(|(region, done)| (done, persistence.refresh(&mut world, &region).map_err(storage_error)))
-            .collect();
-        let wiped: Vec<_> = resets
-            .into_iter()
-            .map(|done| {
-                let wiped = persistence.wipe().map_err(storage_error);
-                if wiped.is_ok() {
-                    world = World::default();
-                }
-                (done, wiped)
-            })
-            .collect();
-        // Publish first, answer second: whoever is answered sees the new state.
-        current.store(Arc::new(world));
-        for (done, result) in refreshed.into_iter().chain(wiped) {
-            let _ = done.send(result);
-        }
-        for reply in replies {
-            reply(outcome.clone());
-        }
-    }
+    /// What has been applied: the published world plus `open` and `in_flight`.
+    working: World,
+    /// Applied operations whose commit has not started.
+    open: Batch,
+    /// Batches handed to the backend, oldest first.
+    in_flight: std::collections::VecDeque<InFlight>,
+    /// A batch failed: everything applied on top of it fails too, until
+    /// nothing is in flight.
+    failed: Option<ApiError>,
+    metrics: CommitMetrics,
+    /// Jobs set aside while draining for a reset or a refresh.
+    deferred: std::collections::VecDeque<Job>,
 }
 
-fn commit(
-    persistence: &mut dyn Persistence,
-    world: &mut World,
-    dirty: &mut Vec<(Scope, RecordKey)>,
-) -> Result<(), ApiError> {
-    dirty.sort();
-    dirty.dedup();
-    let started = Instant::now();
-    let result = persistence.commit(world, dirty).map_err(storage_error);
-    if started.elapsed() > Duration::from_millis(500) {
-        tracing::warn!(records = dirty.len(), elapsed_ms = started.elapsed().as_millis() as u64, "slow commit");
+struct InFlight {
+    /// The world to publish once durable.
+    world: Arc<World>,
+    replies: Vec<Reply>,
+    started: Instant,
+    /// Set by the backend's report; batches without changes start with it.
+    outcome: Option<Result<(), ApiError>>,
+}
+
+#[derive(Default)]
+struct Batch {
+    dirty: Vec<(Scope, RecordKey)>,
+    replies: Vec<Reply>,
+}
+
+impl Writer {
+    fn new(
+        current: Arc<ArcSwap<World>>,
+        settings: Arc<Settings>,
+        persistence: Box<dyn Persistence>,
+        jobs: mpsc::SyncSender<Job>,
+        max_batch: usize,
+        metrics: CommitMetrics,
+    ) -> Self {
+        let working = World::clone(&current.load());
+        Self {
+            current,
+            settings,
+            persistence,
+            jobs,
+            max_batch,
+            working,
+            open: Batch::default(),
+            in_flight: Default::default(),
+            failed: None,
+            metrics,
+            deferred: Default::default(),
+        }
     }
-    dirty.clear();
-    result
+
+    fn next(&mut self, queue: &mpsc::Receiver<Job>, wait: bool) -> Option<Job> {
+        if let Some(job) = self.deferred.pop_front() {
+            return Some(job);
+        }
+        if wait { queue.recv().ok() } else { queue.try_recv().ok() }
+    }
+
+    fn run(mut self, queue: &mpsc::Receiver<Job>) {
+        while let Some(first) = self.next(queue, true) {
+            // Everything waiting now, without blocking: operations (up to the
+            // batch limit) are applied, reports finish the commit in flight.
+            let mut ops = Vec::new();
+            let mut job = Some(first);
+            while let Some(current) = job {
+                match current {
+                    Job::Op(scope, op) => ops.push((scope, op)),
+                    Job::Committed(result) => self.committed(result),
+                    exclusive @ (Job::Refresh(..) | Job::Reset(_)) => {
+                        self.apply(std::mem::take(&mut ops));
+                        self.drain(queue);
+                        self.exclusive(exclusive);
+                    }
+                }
+                if ops.len() >= self.max_batch {
+                    break;
+                }
+                job = self.next(queue, false);
+            }
+            self.apply(ops);
+            self.start_commit();
+        }
+    }
+
+    /// Applies operations to the working world, each one all-or-nothing.
+    fn apply(&mut self, ops: Vec<(Scope, Operation)>) {
+        if ops.is_empty() {
+            return;
+        }
+        let mut regions: Vec<Region> = ops.iter().map(|(scope, _)| scope.region.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        if let Err(e) = self.persistence.begin(&mut self.working, &regions) {
+            // The backend could not open the transaction: run the operations
+            // on a copy that is thrown away and answer them with the error.
+            let e = storage_error(e);
+            let mut scratch = self.working.clone();
+            for (_, op) in ops {
+                let (_, reply) = op(&mut scratch, &self.settings, &mut Vec::new());
+                reply(Err(e.clone()));
+            }
+            return;
+        }
+        for (_, op) in ops {
+            let before = self.working.clone();
+            let mark = self.open.dirty.len();
+            let (ok, reply) = op(&mut self.working, &self.settings, &mut self.open.dirty);
+            if !ok {
+                self.working = before;
+                self.open.dirty.truncate(mark);
+            }
+            self.open.replies.push(reply);
+        }
+    }
+
+    /// Hands the open batch to the backend.
+    fn start_commit(&mut self) {
+        if self.open.replies.is_empty() {
+            return;
+        }
+        let Batch { mut dirty, replies } = std::mem::take(&mut self.open);
+        let started = Instant::now();
+        if dirty.is_empty() {
+            if self.in_flight.is_empty() {
+                // Nothing to persist, nothing in flight: the working world is
+                // the published one.
+                for reply in replies {
+                    reply(Ok(()));
+                }
+            } else {
+                // What these operations saw waits to become durable.
+                let world = Arc::new(self.working.clone());
+                self.in_flight.push_back(InFlight { world, replies, started, outcome: Some(Ok(())) });
+            }
+            return;
+        }
+        dirty.sort();
+        dirty.dedup();
+        let jobs = self.jobs.clone();
+        let report: Report = Box::new(move |result| {
+            // Never dropped: the writer waits for this report.
+            let _ = jobs.send(Job::Committed(result.map_err(storage_error)));
+        });
+        let outcome = if self.max_batch == 1 {
+            // One operation per transaction (shared stores, --no-group-commit).
+            Some(self.persistence.commit(&mut self.working, &dirty))
+        } else {
+            self.persistence.commit_in_background(&mut self.working, &dirty, report)
+        };
+        // After the commit call: a shared store records there the version the
+        // world is at.
+        self.metrics.operations.observe(replies.len() as f64);
+        let world = Arc::new(self.working.clone());
+        self.in_flight.push_back(InFlight { world, replies, started, outcome: None });
+        if let Some(result) = outcome {
+            self.committed(result.map_err(storage_error));
+        }
+    }
+
+    /// The backend reports the oldest batch it was given: publish and answer
+    /// every batch from the front that is done, in order.
+    fn committed(&mut self, result: Result<(), ApiError>) {
+        let Some(batch) = self.in_flight.iter_mut().find(|b| b.outcome.is_none()) else { return };
+        let elapsed = batch.started.elapsed();
+        self.metrics.duration.observe(elapsed.as_secs_f64());
+        if elapsed > Duration::from_millis(500) {
+            tracing::warn!(operations = batch.replies.len(), elapsed_ms = elapsed.as_millis() as u64, "slow commit");
+        }
+        let failed_now = result.as_ref().err().cloned();
+        batch.outcome = Some(result);
+        if let Some(e) = &failed_now {
+            self.failed = Some(e.clone());
+        }
+        while self.in_flight.front().is_some_and(|b| b.outcome.is_some()) {
+            let InFlight { world, replies, outcome, .. } = self.in_flight.pop_front().expect("front");
+            match (outcome.expect("done"), self.failed.clone()) {
+                (Ok(()), None) => {
+                    // Publish first, answer second: whoever is answered sees the new state.
+                    self.current.store(world);
+                    for reply in replies {
+                        reply(Ok(()));
+                    }
+                }
+                (Err(e), _) | (Ok(()), Some(e)) => {
+                    for reply in replies {
+                        reply(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed_now {
+            // The working world and every batch after this one were built on
+            // it: fail them and start again from what is durable.
+            for reply in std::mem::take(&mut self.open).replies {
+                reply(Err(e.clone()));
+            }
+            self.working = World::clone(&self.current.load());
+            self.failed = Some(e);
+        }
+        if self.in_flight.is_empty() {
+            self.failed = None;
+        }
+    }
+
+    /// Commits everything applied and waits until it is durable.
+    fn drain(&mut self, queue: &mpsc::Receiver<Job>) {
+        loop {
+            self.start_commit();
+            if self.in_flight.is_empty() {
+                return;
+            }
+            match queue.recv() {
+                Ok(Job::Committed(result)) => self.committed(result),
+                Ok(job) => self.deferred.push_back(job),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// A refresh or a reset, run with nothing applied and nothing in flight.
+    fn exclusive(&mut self, job: Job) {
+        match job {
+            Job::Refresh(region, done) => {
+                let result = self.persistence.refresh(&mut self.working, &region).map_err(storage_error);
+                self.current.store(Arc::new(self.working.clone()));
+                let _ = done.send(result);
+            }
+            Job::Reset(done) => {
+                let wiped = self.persistence.wipe().map_err(storage_error);
+                if wiped.is_ok() {
+                    self.working = World::default();
+                    self.current.store(Arc::new(World::default()));
+                }
+                let _ = done.send(wiped);
+            }
+            Job::Op(..) | Job::Committed(_) => unreachable!("only refreshes and resets are exclusive"),
+        }
+    }
 }
 
 fn storage_error(e: anyhow::Error) -> ApiError {
