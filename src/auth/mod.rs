@@ -212,11 +212,16 @@ pub fn open_mode_account(access_key_id: &str) -> &str {
 pub struct Authenticator {
     pub mode: AuthMode,
     users: HashMap<String, Arc<User>>,
+    signing_keys: sigv4::SigningKeys,
 }
 
 impl Authenticator {
     pub fn new(mode: AuthMode, users: Vec<User>) -> Self {
-        Self { mode, users: users.into_iter().map(|u| (u.access_key_id.clone(), Arc::new(u))).collect() }
+        Self {
+            mode,
+            users: users.into_iter().map(|u| (u.access_key_id.clone(), Arc::new(u))).collect(),
+            signing_keys: sigv4::SigningKeys::default(),
+        }
     }
 
     /// Reads the credentials file (`--credentials`).
@@ -285,7 +290,8 @@ impl Authenticator {
             };
         };
         let signed = SignedRequest { request: req, sig: &sig };
-        sigv4::verify(&signed, &user.secret_access_key, SystemTime::now(), self.mode == AuthMode::Strict)?;
+        let check_clock = self.mode == AuthMode::Strict;
+        sigv4::verify(&signed, &user.secret_access_key, &self.signing_keys, SystemTime::now(), check_clock)?;
         Ok(Principal {
             access_key_id: sig.credential.access_key_id.clone(),
             scope: Scope::new(&user.account_id, &sig.credential.region),

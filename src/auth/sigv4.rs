@@ -3,6 +3,8 @@
 //! derives the signing key and computes the HMAC; the comparison is constant
 //! time.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderMap;
@@ -104,8 +106,52 @@ pub fn canonical_request(req: &SignedRequest) -> ApiResult<String> {
     ))
 }
 
+/// Signing keys already derived, by secret, date, region and service.
+/// Deriving one takes four HMACs, and a client signs every request of a day
+/// in a region with the same key.
+#[derive(Clone, Default)]
+pub struct SigningKeys {
+    keys: Arc<Mutex<HashMap<String, Arc<[u8]>>>>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys themselves.
+        f.debug_struct("SigningKeys").finish_non_exhaustive()
+    }
+}
+
+/// Keys kept at most; the cache starts over when full (one key per user,
+/// region and day is the usual need).
+const SIGNING_KEYS_KEPT: usize = 4096;
+
+impl SigningKeys {
+    fn get(&self, secret: &str, signed_at: SystemTime, credential: &Credential) -> Arc<[u8]> {
+        let id = format!("{secret}\n{}\n{}\n{}", credential.date, credential.region, credential.service);
+        if let Some(key) = self.keys.lock().expect("not poisoned").get(&id) {
+            return key.clone();
+        }
+        let key: Arc<[u8]> = Arc::from(
+            aws_sigv4::sign::v4::generate_signing_key(secret, signed_at, &credential.region, &credential.service)
+                .as_ref(),
+        );
+        let mut keys = self.keys.lock().expect("not poisoned");
+        if keys.len() >= SIGNING_KEYS_KEPT {
+            keys.clear();
+        }
+        keys.insert(id, key.clone());
+        key
+    }
+}
+
 /// Verifies the signature with `secret`; checks the clock when `check_clock`.
-pub fn verify(req: &SignedRequest, secret: &str, now: SystemTime, check_clock: bool) -> ApiResult<()> {
+pub fn verify(
+    req: &SignedRequest,
+    secret: &str,
+    keys: &SigningKeys,
+    now: SystemTime,
+    check_clock: bool,
+) -> ApiResult<()> {
     let signed_at = parse_amz_date(&req.sig.amz_date).ok_or_else(|| {
         ApiError::incomplete_signature(format!("X-Amz-Date '{}' is not of the form YYYYMMDDTHHMMSSZ", req.sig.amz_date))
     })?;
@@ -138,13 +184,8 @@ pub fn verify(req: &SignedRequest, secret: &str, now: SystemTime, check_clock: b
     );
     let string_to_sign =
         format!("AWS4-HMAC-SHA256\n{}\n{}\n{}", req.sig.amz_date, scope, sha256_hex(canonical.as_bytes()));
-    let key = aws_sigv4::sign::v4::generate_signing_key(
-        secret,
-        signed_at,
-        &req.sig.credential.region,
-        &req.sig.credential.service,
-    );
-    let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
+    let key = keys.get(secret, signed_at, &req.sig.credential);
+    let expected = aws_sigv4::sign::v4::calculate_signature(&*key, string_to_sign.as_bytes());
     if bool::from(expected.as_bytes().ct_eq(req.sig.signature.as_bytes())) {
         Ok(())
     } else {
@@ -208,12 +249,15 @@ mod tests {
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
         let signed_at = parse_amz_date("20150830T123600Z").unwrap();
-        verify(&req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", signed_at, true).unwrap();
-        let wrong = verify(&req, "not-the-secret", signed_at, true).unwrap_err();
+        let keys = SigningKeys::default();
+        verify(&req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &keys, signed_at, true).unwrap();
+        // Again, with the key from the cache.
+        verify(&req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &keys, signed_at, true).unwrap();
+        let wrong = verify(&req, "not-the-secret", &keys, signed_at, true).unwrap_err();
         assert_eq!(wrong.code, "AuthFailure");
         let later = signed_at + Duration::from_secs(16 * 60);
         assert_eq!(
-            verify(&req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", later, true).unwrap_err().code,
+            verify(&req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &keys, later, true).unwrap_err().code,
             "RequestExpired"
         );
     }
