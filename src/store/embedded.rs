@@ -49,6 +49,12 @@ const CHECKPOINT_RECORDS: usize = 32 * 1024;
 /// …or once the oldest waiting change is this old.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// redb's page cache for the records file. The records are read once at start
+/// and then only written by checkpoints, so a big cache (redb's default is
+/// 1 GiB) would only hold the whole file in the process's memory; the
+/// operating system's page cache serves the checkpoints' reads.
+const RECORDS_CACHE: usize = 32 << 20;
+
 /// One changed record: its stored key and its JSON, `None` once deleted.
 type Change = (String, Option<Vec<u8>>);
 
@@ -122,7 +128,7 @@ fn open_database(path: &Path, meta: TableDefinition<&str, u64>, ours: &[&str]) -
             Err(_) => {}
         }
     }
-    Database::create(path).map_err(|e| match e {
+    Database::builder().set_cache_size(RECORDS_CACHE).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => in_use(),
         e => anyhow::anyhow!("{} is not a readable eipd data file: {e}", path.display()),
     })
