@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -201,6 +201,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
         let mut metrics = Metrics::new();
         metrics.register_commits(&store.commit_metrics());
+        let closing = store.clone();
         let state = AppState {
             store,
             auth: Arc::new(auth),
@@ -208,7 +209,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             started,
             faults: Arc::new(Faults::new(config.faults)),
         };
-        server::run(listener, state, stopped).await
+        server::run(listener, state, stopped).await?;
+        // Connections still open are dropped with the runtime; what they
+        // changed is durable already. Closing the store folds the journal in,
+        // so the next start has nothing to replay or repair.
+        if tokio::time::timeout(Duration::from_secs(30), closing.close()).await.is_err() {
+            tracing::warn!("the store did not close within 30 s; the next start replays the journal");
+        }
+        tracing::info!("stopped");
+        Ok(())
     })
 }
 

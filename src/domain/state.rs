@@ -96,8 +96,14 @@ impl World {
     }
 
     /// Loads one stored record (start-up, import).
-    pub fn load(&mut self, scope: &Scope, record: Record) {
+    pub fn load(&mut self, scope: &Scope, mut record: Record) {
         let region = scope.region.clone();
+        if let Record::Address(a) = &mut record
+            && a.network_border_group == region
+        {
+            // One shared copy of the region's name rather than one per address.
+            a.network_border_group = region.clone();
+        }
         let part = Arc::make_mut(self.partitions.entry(scope.clone()).or_default());
         for ip in record.public_ips() {
             self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());

@@ -125,6 +125,8 @@ enum Job {
     Reset(oneshot::Sender<Result<(), ApiError>>),
     /// The background commit in flight finished.
     Committed(Result<(), ApiError>),
+    /// Finish what is in flight, close the backend and stop (shutdown).
+    Close(oneshot::Sender<()>),
 }
 
 /// Opens a backend and loads its records.
@@ -278,6 +280,16 @@ impl Store {
         answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
     }
 
+    /// Makes every accepted change durable, closes the backend cleanly (the
+    /// embedded store folds its journal into the records) and stops the
+    /// writer; later writes fail. For a graceful shutdown.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Job::Close(done)).is_ok() {
+            let _ = closed.await;
+        }
+    }
+
     fn submit(&self, job: Job) -> ApiResult<()> {
         match self.jobs.try_send(job) {
             Ok(()) => Ok(()),
@@ -379,6 +391,13 @@ impl Writer {
                         self.apply(std::mem::take(&mut ops));
                         self.drain(queue);
                         self.exclusive(exclusive);
+                    }
+                    Job::Close(done) => {
+                        self.apply(std::mem::take(&mut ops));
+                        self.drain(queue);
+                        drop(self.persistence);
+                        let _ = done.send(());
+                        return;
                     }
                 }
                 if ops.len() >= self.max_batch {
@@ -542,7 +561,7 @@ impl Writer {
                 }
                 let _ = done.send(wiped);
             }
-            Job::Op(..) | Job::Committed(_) => unreachable!("only refreshes and resets are exclusive"),
+            Job::Op(..) | Job::Committed(_) | Job::Close(_) => unreachable!("only refreshes and resets are exclusive"),
         }
     }
 }
