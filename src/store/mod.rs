@@ -448,7 +448,11 @@ impl Writer {
         }
         let Batch { mut dirty, replies } = std::mem::take(&mut self.open);
         let started = Instant::now();
-        if dirty.is_empty() {
+        // One operation per transaction (shared stores, --no-group-commit):
+        // commit on this thread, even with nothing changed, as that ends the
+        // transaction `begin` opened and publishes what it caught up with.
+        let one_by_one = self.max_batch == 1;
+        if dirty.is_empty() && !one_by_one {
             if self.in_flight.is_empty() {
                 // Nothing to persist, nothing in flight: the working world is
                 // the published one.
@@ -469,8 +473,7 @@ impl Writer {
             // Never dropped: the writer waits for this report.
             let _ = jobs.send(Job::Committed(result.map_err(storage_error)));
         });
-        let outcome = if self.max_batch == 1 {
-            // One operation per transaction (shared stores, --no-group-commit).
+        let outcome = if one_by_one {
             Some(self.persistence.commit(&mut self.working, &dirty))
         } else {
             self.persistence.commit_in_background(&mut self.working, &dirty, report)
