@@ -304,34 +304,30 @@ impl Partition {
     }
 
     pub fn address_by_allocation(&self, id: &AllocationId) -> Option<&Address> {
-        self.by_allocation.get(id).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
+        self.by_allocation.get(id).and_then(|ip| self.address(*ip))
     }
 
     pub fn address_by_association(&self, id: &AssociationId) -> Option<&Address> {
-        self.by_association.get(id).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
+        self.by_association.get(id).and_then(|ip| self.address(*ip))
     }
 
     /// The Elastic IP on one private IP of an interface.
     pub fn address_on(&self, eni: &NetworkInterfaceId, private_ip: Ipv4Addr) -> Option<&Address> {
-        self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.addresses.get(ip).map(Arc::as_ref))
+        self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.address(*ip))
     }
 
     /// The Elastic IPs on an interface, by private IP.
     pub fn addresses_on_interface<'a>(&'a self, eni: &NetworkInterfaceId) -> impl Iterator<Item = &'a Address> + 'a {
         let lo = (eni.clone(), Ipv4Addr::UNSPECIFIED);
         let hi = (eni.clone(), Ipv4Addr::BROADCAST);
-        self.by_target
-            .range((Bound::Included(lo), Bound::Included(hi)))
-            .filter_map(|(_, ip)| self.addresses.get(ip).map(Arc::as_ref))
+        self.by_target.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, ip)| self.address(*ip))
     }
 
     /// Addresses whose tag `key` has exactly `value`.
     pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> + 'a {
         let lo = (key.to_owned(), value.to_owned(), Ipv4Addr::UNSPECIFIED);
         let hi = (key.to_owned(), value.to_owned(), Ipv4Addr::BROADCAST);
-        self.by_tag
-            .range((Bound::Included(lo), Bound::Included(hi)))
-            .filter_map(|(_, _, ip)| self.addresses.get(ip).map(Arc::as_ref))
+        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, _, ip)| self.address(*ip))
     }
 
     pub fn addresses(&self) -> impl Iterator<Item = &Address> {

@@ -61,17 +61,15 @@ type Change = (String, Option<Vec<u8>>);
 pub struct EmbeddedStore {
     records: Arc<Database>,
     path: PathBuf,
-    journal: mpsc::Sender<JournalWrite>,
+    journal: mpsc::Sender<Append>,
     journal_thread: Option<std::thread::JoinHandle<()>>,
     checkpointer: mpsc::Sender<Checkpoint>,
     checkpointer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Work for the journal thread, which owns the journal.
-enum JournalWrite {
-    /// Append one entry, then report the outcome.
-    Append(Vec<Change>, super::Report),
-}
+/// Work for the journal thread, which owns the journal: one entry to
+/// append, and how to report the outcome.
+struct Append(Vec<Change>, super::Report);
 
 enum Checkpoint {
     /// A committed journal entry to fold into the records.
@@ -86,6 +84,14 @@ pub fn record_key(scope: &Scope, key: &RecordKey) -> String {
     format!("{}/{}/{}", scope.account, scope.region, key.encode())
 }
 
+/// A record as stored (JSON), read from `world`; None once deleted.
+fn record_json(world: &World, scope: &Scope, key: &RecordKey) -> anyhow::Result<Option<Vec<u8>>> {
+    match world.partition(scope).and_then(|p| p.record(key)) {
+        Some(record) => Ok(Some(serde_json::to_vec(&record)?)),
+        None => Ok(None),
+    }
+}
+
 fn parse_key(key: &str) -> Option<(Scope, RecordKey)> {
     let mut parts = key.splitn(3, '/');
     let account = parts.next()?;
@@ -94,10 +100,33 @@ fn parse_key(key: &str) -> Option<(Scope, RecordKey)> {
     Some((Scope::new(account, region), record))
 }
 
-/// Opens (or creates) a redb file of ours. An existing file is read first
+/// The tables of a records file.
+const OURS: [&str; 2] = ["records", "eipd_meta"];
+
+/// The format of an eipd records file (None: not written yet), refusing a
+/// file from a newer eipd or of another program.
+fn format_of(db: &impl ReadableDatabase, path: &Path) -> anyhow::Result<Option<u64>> {
+    let version = match db.begin_read()?.open_table(META) {
+        Ok(meta) => meta.get("format_version")?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match version {
+        Some(v) if v > FORMAT_VERSION => bail!(
+            "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
+            path.display()
+        ),
+        None if has_foreign_tables(db, &OURS)? => {
+            bail!("{} is a redb file but not an eipd data file; refusing to touch it", path.display())
+        }
+        version => Ok(version),
+    }
+}
+
+/// Opens (or creates) the records file. An existing file is read first
 /// without writing to it, so that a file from a newer eipd or of another
 /// program is refused untouched.
-fn open_database(path: &Path, meta: TableDefinition<&str, u64>, ours: &[&str]) -> anyhow::Result<Database> {
+fn open_database(path: &Path) -> anyhow::Result<Database> {
     let in_use = || {
         anyhow::anyhow!(
             "{} is in use by another eipd process (only one process may open an embedded store; use --store postgres://… for several nodes)",
@@ -107,24 +136,11 @@ fn open_database(path: &Path, meta: TableDefinition<&str, u64>, ours: &[&str]) -
     if path.exists() {
         match ReadOnlyDatabase::open(path) {
             Ok(db) => {
-                let version = match db.begin_read()?.open_table(meta) {
-                    Ok(table) => table.get("format_version")?.map(|v| v.value()),
-                    Err(redb::TableError::TableDoesNotExist(_)) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                match version {
-                    Some(v) if v > FORMAT_VERSION => bail!(
-                        "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
-                        path.display()
-                    ),
-                    None if has_foreign_tables(&db, ours)? => {
-                        bail!("{} is a redb file but not an eipd data file; refusing to touch it", path.display())
-                    }
-                    _ => {}
-                }
+                format_of(&db, path)?;
             }
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(in_use()),
-            // A file that needs repair after a crash opens read-write only.
+            // A file that needs repair after a crash opens read-write only;
+            // `check_format` refuses it then if it is not ours.
             Err(_) => {}
         }
     }
@@ -143,9 +159,8 @@ impl EmbeddedStore {
     /// Opens (or creates) the store whose records file is `path`, loads every
     /// record and replays the journal.
     pub fn open(path: &Path) -> anyhow::Result<(Self, World)> {
-        let existed = path.exists();
-        let records = open_database(path, META, &["records", "eipd_meta"])?;
-        let applied = check_format(&records, path, existed)?;
+        let records = open_database(path)?;
+        let applied = check_format(&records, path)?;
         let journal_dir = journal_path(path);
         let mut world = load(&records)?;
         let (last, replayed) = replay(&journal_dir, applied, &mut world)?;
@@ -153,12 +168,10 @@ impl EmbeddedStore {
         if !replayed.is_empty() {
             // Fold what the last run left in the journal now, so that the
             // journal only ever holds what this run committed.
+            let count = replayed.len();
             let changes: HashMap<String, Option<Vec<u8>>> = replayed.into_iter().collect();
             write_records(&records, &changes, last)?;
-            tracing::info!(
-                records = world.partitions().map(|(_, p)| p.record_keys().count()).sum::<usize>(),
-                "replayed the journal"
-            );
+            tracing::info!(changes = count, entries = last - applied, "replayed the journal");
         }
         let applied = Arc::new(AtomicU64::new(last));
         let (checkpointer, queue) = mpsc::channel();
@@ -199,12 +212,9 @@ impl EmbeddedStore {
         {
             let mut table = write.open_table(RECORDS)?;
             if let Some(world) = world {
-                let mut buf = Vec::with_capacity(512);
                 for (scope, key) in super::all_records(world) {
-                    if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
-                        buf.clear();
-                        serde_json::to_writer(&mut buf, &record)?;
-                        table.insert(record_key(&scope, &key).as_str(), buf.as_slice())?;
+                    if let Some(json) = record_json(world, &scope, &key)? {
+                        table.insert(record_key(&scope, &key).as_str(), json.as_slice())?;
                     }
                 }
             }
@@ -224,7 +234,7 @@ struct JournalWriter {
 }
 
 impl JournalWriter {
-    fn run(mut self, writes: &mpsc::Receiver<JournalWrite>) {
+    fn run(mut self, writes: &mpsc::Receiver<Append>) {
         // After a failed write the journal's state on disk is unknown (a
         // failed fdatasync may have dropped pages): like PostgreSQL after a
         // failed fsync, refuse every later commit until a restart replays
@@ -236,18 +246,17 @@ impl JournalWriter {
             let mut batch = vec![first];
             batch.extend(writes.try_iter());
             if let Some(reason) = &failed {
-                for JournalWrite::Append(_, report) in batch {
+                for Append(_, report) in batch {
                     report(Err(anyhow::anyhow!("the journal failed earlier ({reason}); restart eipd")));
                 }
                 continue;
             }
-            let payloads: Vec<Vec<u8>> =
-                batch.iter().map(|JournalWrite::Append(changes, _)| encode_entry(changes)).collect();
+            let payloads: Vec<Vec<u8>> = batch.iter().map(|Append(changes, _)| encode_entry(changes)).collect();
             let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
             match self.journal.append_all(&slices, self.applied.load(Ordering::Acquire)) {
                 Ok(seqs) => {
                     // Durable: the records file follows in the background.
-                    for (seq, JournalWrite::Append(changes, report)) in seqs.into_iter().zip(batch) {
+                    for (seq, Append(changes, report)) in seqs.into_iter().zip(batch) {
                         let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes));
                         report(Ok(()));
                     }
@@ -255,7 +264,7 @@ impl JournalWriter {
                 Err(e) => {
                     tracing::error!(error = %e, "journal write failed; every later change is refused until a restart");
                     failed = Some(e.to_string());
-                    for JournalWrite::Append(_, report) in batch {
+                    for Append(_, report) in batch {
                         report(Err(anyhow::anyhow!("journal write failed: {e}")));
                     }
                 }
@@ -266,37 +275,15 @@ impl JournalWriter {
 
 /// Checks (or writes, or migrates) the records file's format; the journal
 /// entries it already holds.
-fn check_format(db: &Database, path: &Path, existed: bool) -> anyhow::Result<u64> {
-    let read = db.begin_read()?;
-    let (version, applied) = match read.open_table(META) {
-        Ok(meta) => (meta.get("format_version")?.map(|v| v.value()), meta.get("applied_seq")?.map(|v| v.value())),
-        Err(redb::TableError::TableDoesNotExist(_)) => (None, None),
-        Err(e) => return Err(e.into()),
-    };
-    drop(read);
-    match version {
-        Some(FORMAT_VERSION) => Ok(applied.unwrap_or(0)),
-        Some(v) if v > FORMAT_VERSION => bail!(
-            "{} was written by a newer eipd (format {v}; this eipd reads up to {FORMAT_VERSION}); refusing to open it",
-            path.display()
-        ),
-        Some(1) => {
-            // Format 1 had no journal: its records are the whole state.
-            let write = db.begin_write()?;
-            {
-                let mut meta = write.open_table(META)?;
-                meta.insert("format_version", FORMAT_VERSION)?;
-                meta.insert("applied_seq", 0)?;
-            }
-            write.commit()?;
-            tracing::info!(path = %path.display(), "migrated the data file from format 1 to {FORMAT_VERSION}");
-            Ok(0)
+fn check_format(db: &Database, path: &Path) -> anyhow::Result<u64> {
+    match format_of(db, path)? {
+        Some(FORMAT_VERSION) => {
+            let read = db.begin_read()?;
+            let applied = read.open_table(META)?.get("applied_seq")?.map(|v| v.value());
+            Ok(applied.unwrap_or(0))
         }
-        Some(v) => bail!("{} has unknown format {v}", path.display()),
-        None if existed && has_foreign_tables(db, &["records", "eipd_meta"])? => {
-            bail!("{} is a redb file but not an eipd data file; refusing to touch it", path.display())
-        }
-        None => {
+        // Format 1 had no journal: its records are the whole state.
+        version @ (Some(1) | None) => {
             let write = db.begin_write()?;
             {
                 let mut meta = write.open_table(META)?;
@@ -305,8 +292,12 @@ fn check_format(db: &Database, path: &Path, existed: bool) -> anyhow::Result<u64
             }
             write.open_table(RECORDS)?;
             write.commit()?;
+            if version.is_some() {
+                tracing::info!(path = %path.display(), "migrated the data file from format 1 to {FORMAT_VERSION}");
+            }
             Ok(0)
         }
+        Some(v) => bail!("{} has unknown format {v}", path.display()),
     }
 }
 
@@ -501,21 +492,6 @@ fn decode_entry(mut buf: &[u8]) -> anyhow::Result<Vec<Change>> {
     Ok(changes)
 }
 
-impl EmbeddedStore {
-    /// The stored form of every changed record, read from `world` now.
-    fn changes(world: &World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<Vec<Change>> {
-        let mut changes = Vec::with_capacity(changed.len());
-        for (scope, key) in changed {
-            let json = match world.partition(scope).and_then(|p| p.record(key)) {
-                Some(record) => Some(serde_json::to_vec(&record)?),
-                None => None,
-            };
-            changes.push((record_key(scope, key), json));
-        }
-        Ok(changes)
-    }
-}
-
 impl Persistence for EmbeddedStore {
     fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
         let (done, answer) = mpsc::sync_channel(1);
@@ -537,11 +513,13 @@ impl Persistence for EmbeddedStore {
         if changed.is_empty() {
             return Some(Ok(()));
         }
-        let changes = match Self::changes(world, changed) {
+        let changes: anyhow::Result<Vec<Change>> =
+            changed.iter().map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?))).collect();
+        let changes = match changes {
             Ok(changes) => changes,
             Err(e) => return Some(Err(e)),
         };
-        match self.journal.send(JournalWrite::Append(changes, report)) {
+        match self.journal.send(Append(changes, report)) {
             Ok(()) => None,
             Err(_) => Some(Err(anyhow::anyhow!("the journal thread stopped"))),
         }

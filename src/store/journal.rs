@@ -157,8 +157,7 @@ impl Journal {
                 std::fs::remove_file(&path)?;
             }
         }
-        spares.reverse();
-        let active_path = take_segment(dir, &mut spares, next_seq, false)?;
+        let active_path = take_segment(dir, &mut spares, next_seq)?;
         let active = open_segment(&active_path)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -223,15 +222,15 @@ impl Journal {
         self.sealed.push_back((self.active_first, self.active_path.clone()));
         // A sealed segment is done with once the records hold its last entry,
         // the one before the next segment's first.
-        while self.sealed.len() > 1 && self.sealed[1].0 - 1 <= applied {
-            let (_, path) = self.sealed.pop_front().expect("two sealed");
+        while !self.sealed.is_empty() {
+            let last = self.sealed.get(1).map_or(self.next_seq, |(first, _)| *first) - 1;
+            if last > applied {
+                break;
+            }
+            let (_, path) = self.sealed.pop_front().expect("not empty");
             self.spares.push(path);
         }
-        if self.sealed.len() == 1 && self.next_seq - 1 <= applied {
-            let (_, path) = self.sealed.pop_front().expect("one sealed");
-            self.spares.push(path);
-        }
-        self.active_path = take_segment(&self.dir, &mut self.spares, self.next_seq, true)?;
+        self.active_path = take_segment(&self.dir, &mut self.spares, self.next_seq)?;
         self.active = open_segment(&self.active_path)?;
         self.active_first = self.next_seq;
         self.offset = 0;
@@ -240,7 +239,7 @@ impl Journal {
 }
 
 /// A segment for entries from `first`: a spare renamed, or a new one.
-fn take_segment(dir: &Path, spares: &mut Vec<PathBuf>, first: u64, log_new: bool) -> anyhow::Result<PathBuf> {
+fn take_segment(dir: &Path, spares: &mut Vec<PathBuf>, first: u64) -> anyhow::Result<PathBuf> {
     match spares.pop() {
         Some(spare) => {
             let path = dir.join(segment_name(first));
@@ -249,9 +248,7 @@ fn take_segment(dir: &Path, spares: &mut Vec<PathBuf>, first: u64, log_new: bool
             Ok(path)
         }
         None => {
-            if log_new {
-                tracing::debug!(first, "new journal segment");
-            }
+            tracing::debug!(first, "new journal segment");
             create_segment(dir, first)
         }
     }

@@ -468,14 +468,14 @@ impl Writer {
         }
         dirty.sort();
         dirty.dedup();
-        let jobs = self.jobs.clone();
-        let report: Report = Box::new(move |result| {
-            // Never dropped: the writer waits for this report.
-            let _ = jobs.send(Job::Committed(result.map_err(storage_error)));
-        });
         let outcome = if one_by_one {
             Some(self.persistence.commit(&mut self.working, &dirty))
         } else {
+            let jobs = self.jobs.clone();
+            let report: Report = Box::new(move |result| {
+                // Never dropped: the writer waits for this report.
+                let _ = jobs.send(Job::Committed(result.map_err(storage_error)));
+            });
             self.persistence.commit_in_background(&mut self.working, &dirty, report)
         };
         // After the commit call: a shared store records there the version the
@@ -526,7 +526,6 @@ impl Writer {
                 reply(Err(e.clone()));
             }
             self.working = World::clone(&self.current.load());
-            self.failed = Some(e);
         }
         if self.in_flight.is_empty() {
             self.failed = None;
