@@ -199,7 +199,7 @@ pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<Asso
     }
     let association = Association { id: AssociationId::generate(), network_interface_id: eni.id.clone(), private_ip };
     let mut address = tx.part().address(address.public_ip).cloned().expect("found above");
-    address.association = Some(association.clone());
+    address.association = Some(Box::new(association.clone()));
     tx.put(Record::Address(address));
     Ok(association.id)
 }

@@ -166,7 +166,9 @@ pub struct Address {
     pub allocation_id: Option<AllocationId>,
     pub domain: Domain,
     pub network_border_group: Region,
-    pub association: Option<Association>,
+    /// Boxed: most addresses have none, and an inline one would make every
+    /// address larger by three ids.
+    pub association: Option<Box<Association>>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
     /// Allocation order within the partition: DescribeAddresses lists

@@ -164,6 +164,31 @@ pub enum Record {
 }
 
 impl Record {
+    /// Decodes a stored record of `kind` (its key's [`RecordKey::kind`])
+    /// straight into that kind's struct: decoding the enum by its `kind`
+    /// field would first buffer every field (serde's internally tagged
+    /// enums), which made decoding the larger part of a start-up.
+    pub fn decode(kind: &str, json: &[u8]) -> serde_json::Result<Record> {
+        #[derive(Deserialize)]
+        struct Ended {
+            id: AssociationId,
+            ended_at: i64,
+        }
+        Ok(match kind {
+            "address" => Record::Address(serde_json::from_slice(json)?),
+            "vpc" => Record::Vpc(serde_json::from_slice(json)?),
+            "subnet" => Record::Subnet(serde_json::from_slice(json)?),
+            "igw" => Record::InternetGateway(serde_json::from_slice(json)?),
+            "eni" => Record::NetworkInterface(serde_json::from_slice(json)?),
+            "instance" => Record::Instance(serde_json::from_slice(json)?),
+            "ended" => {
+                let Ended { id, ended_at } = serde_json::from_slice(json)?;
+                Record::EndedAssociation { id, ended_at }
+            }
+            _ => return Err(serde::de::Error::custom(format!("unknown record kind {kind:?}"))),
+        })
+    }
+
     pub fn key(&self) -> RecordKey {
         match self {
             Record::Address(a) => RecordKey::Address(a.public_ip),
@@ -215,16 +240,30 @@ impl RecordKey {
         })
     }
 
+    /// The kind part of the key: `address`, `vpc`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordKey::Address(_) => "address",
+            RecordKey::Vpc(_) => "vpc",
+            RecordKey::Subnet(_) => "subnet",
+            RecordKey::InternetGateway(_) => "igw",
+            RecordKey::NetworkInterface(_) => "eni",
+            RecordKey::Instance(_) => "instance",
+            RecordKey::EndedAssociation(_) => "ended",
+        }
+    }
+
     /// `kind/id`, the key under which a backend stores the record.
     pub fn encode(&self) -> String {
+        let kind = self.kind();
         match self {
-            RecordKey::Address(ip) => format!("address/{ip}"),
-            RecordKey::Vpc(id) => format!("vpc/{id}"),
-            RecordKey::Subnet(id) => format!("subnet/{id}"),
-            RecordKey::InternetGateway(id) => format!("igw/{id}"),
-            RecordKey::NetworkInterface(id) => format!("eni/{id}"),
-            RecordKey::Instance(id) => format!("instance/{id}"),
-            RecordKey::EndedAssociation(id) => format!("ended/{id}"),
+            RecordKey::Address(ip) => format!("{kind}/{ip}"),
+            RecordKey::Vpc(id) => format!("{kind}/{id}"),
+            RecordKey::Subnet(id) => format!("{kind}/{id}"),
+            RecordKey::InternetGateway(id) => format!("{kind}/{id}"),
+            RecordKey::NetworkInterface(id) => format!("{kind}/{id}"),
+            RecordKey::Instance(id) => format!("{kind}/{id}"),
+            RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
 }

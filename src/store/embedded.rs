@@ -326,8 +326,8 @@ fn load(db: &Database) -> anyhow::Result<World> {
                         fresh
                     }
                 };
-                let record: Record =
-                    serde_json::from_slice(value.value()).with_context(|| format!("bad record {key:?}"))?;
+                let kind = key.rsplit('/').nth(1).unwrap_or_default();
+                let record = Record::decode(kind, value.value()).with_context(|| format!("bad record {key:?}"))?;
                 chunk.push((current, record));
                 if chunk.len() == CHUNK
                     && parsed.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
@@ -359,7 +359,9 @@ fn replay(dir: &Path, applied: u64, world: &mut World) -> anyhow::Result<(u64, V
         for (key, json) in decode_entry(&payload).with_context(|| format!("bad journal entry {seq}"))? {
             let (scope, record_key) = parse_key(&key).with_context(|| format!("bad record key {key:?}"))?;
             let record = match &json {
-                Some(json) => Some(serde_json::from_slice(json).with_context(|| format!("bad record {key:?}"))?),
+                Some(json) => {
+                    Some(Record::decode(record_key.kind(), json).with_context(|| format!("bad record {key:?}"))?)
+                }
                 None => None,
             };
             world.replace(&scope, &record_key, record);

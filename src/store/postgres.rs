@@ -98,8 +98,9 @@ impl PostgresStore {
         {
             let (region, account, key, body): (String, String, String, String) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            let record: Record =
-                serde_json::from_str(&body).with_context(|| format!("bad record {account}/{region}/{key}"))?;
+            let kind = key.split('/').next().unwrap_or_default();
+            let record = Record::decode(kind, body.as_bytes())
+                .with_context(|| format!("bad record {account}/{region}/{key}"))?;
             world.load(&Scope::new(&account, &region), record);
         }
         Ok(world)
@@ -120,7 +121,7 @@ impl PostgresStore {
             let scope = Scope::new(&account, region);
             let key = RecordKey::decode(&key).with_context(|| format!("bad record key {key:?}"))?;
             let record = match body {
-                Some(body) => Some(serde_json::from_str::<Record>(&body).context("bad record")?),
+                Some(body) => Some(Record::decode(key.kind(), body.as_bytes()).context("bad record")?),
                 None => None,
             };
             world.replace(&scope, &key, record);
