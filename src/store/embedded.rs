@@ -63,13 +63,33 @@ pub struct EmbeddedStore {
     path: PathBuf,
     journal: mpsc::Sender<Append>,
     journal_thread: Option<std::thread::JoinHandle<()>>,
-    checkpointer: mpsc::Sender<Checkpoint>,
+    checkpointer: ToCheckpointer,
     checkpointer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Work for the journal thread, which owns the journal: one entry to
 /// append, and how to report the outcome.
 struct Append(Vec<Change>, super::Report);
+
+/// The way to the checkpointer thread. Committed changes are queued without
+/// waking it: it wakes on its interval, or when enough records are queued
+/// (a wake-up per committed entry cost a context switch per commit).
+/// Flushes and the stop wake it at once.
+#[derive(Clone)]
+struct ToCheckpointer {
+    queue: mpsc::Sender<Checkpoint>,
+    thread: std::thread::Thread,
+}
+
+impl ToCheckpointer {
+    fn send(&self, message: Checkpoint, wake: bool) -> anyhow::Result<()> {
+        self.queue.send(message).map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?;
+        if wake {
+            self.thread.unpark();
+        }
+        Ok(())
+    }
+}
 
 enum Checkpoint {
     /// A committed journal entry to fold into the records.
@@ -174,13 +194,14 @@ impl EmbeddedStore {
             tracing::info!(changes = count, entries = last - applied, "replayed the journal");
         }
         let applied = Arc::new(AtomicU64::new(last));
-        let (checkpointer, queue) = mpsc::channel();
+        let (queue, received) = mpsc::channel();
         let (thread_records, thread_applied) = (records.clone(), applied.clone());
         let checkpointer_thread = std::thread::Builder::new()
             .name("eipd-checkpoint".into())
-            .spawn(move || checkpointer_loop(&thread_records, &queue, &thread_applied))?;
+            .spawn(move || checkpointer_loop(&thread_records, &received, &thread_applied))?;
+        let checkpointer = ToCheckpointer { queue, thread: checkpointer_thread.thread().clone() };
         let journal = Journal::start(&journal_dir, last + 1)?;
-        let writer = JournalWriter { journal, applied, checkpointer: checkpointer.clone() };
+        let writer = JournalWriter { journal, applied, checkpointer: checkpointer.clone(), queued: 0 };
         let (journal_sender, writes) = mpsc::channel();
         let journal_thread =
             std::thread::Builder::new().name("eipd-journal".into()).spawn(move || writer.run(&writes))?;
@@ -198,7 +219,7 @@ impl EmbeddedStore {
     /// Waits until the records file holds every committed change.
     fn flush(&mut self) -> anyhow::Result<()> {
         let (done, answer) = mpsc::sync_channel(1);
-        self.checkpointer.send(Checkpoint::Flush(done)).map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?;
+        self.checkpointer.send(Checkpoint::Flush(done), true)?;
         answer.recv().map_err(|_| anyhow::anyhow!("the checkpointer stopped"))?
     }
 
@@ -230,7 +251,9 @@ struct JournalWriter {
     journal: Journal,
     /// Entries up to here are in the records file (set by the checkpointer).
     applied: Arc<AtomicU64>,
-    checkpointer: mpsc::Sender<Checkpoint>,
+    checkpointer: ToCheckpointer,
+    /// Records handed to the checkpointer since it was last woken.
+    queued: usize,
 }
 
 impl JournalWriter {
@@ -257,7 +280,12 @@ impl JournalWriter {
                 Ok(seqs) => {
                     // Durable: the records file follows in the background.
                     for (seq, Append(changes, report)) in seqs.into_iter().zip(batch) {
-                        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes));
+                        self.queued += changes.len();
+                        let wake = self.queued >= CHECKPOINT_RECORDS;
+                        if wake {
+                            self.queued = 0;
+                        }
+                        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes), wake);
                         report(Ok(()));
                     }
                 }
@@ -395,27 +423,28 @@ fn write_records(db: &Database, changes: &HashMap<String, Option<Vec<u8>>>, appl
 fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied: &AtomicU64) {
     let mut pending: HashMap<String, Option<Vec<u8>>> = HashMap::new();
     let mut last = applied.load(Ordering::Acquire);
-    let mut oldest: Option<Instant> = None;
+    let mut last_checkpoint = Instant::now();
     let mut flushes = Vec::new();
     loop {
-        let message = match oldest {
-            None => queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(since) => queue.recv_timeout(CHECKPOINT_INTERVAL.saturating_sub(since.elapsed())),
-        };
-        let stopping = matches!(message, Ok(Checkpoint::Stop) | Err(mpsc::RecvTimeoutError::Disconnected));
-        match message {
-            Ok(Checkpoint::Changes(seq, changes)) => {
-                pending.extend(changes);
-                last = seq;
-                oldest.get_or_insert_with(Instant::now);
+        let mut stopping = false;
+        loop {
+            match queue.try_recv() {
+                Ok(Checkpoint::Changes(seq, changes)) => {
+                    pending.extend(changes);
+                    last = seq;
+                }
+                Ok(Checkpoint::Flush(done)) => flushes.push(done),
+                Ok(Checkpoint::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
+                    stopping = true;
+                    break;
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
             }
-            Ok(Checkpoint::Flush(done)) => flushes.push(done),
-            Ok(Checkpoint::Stop) | Err(_) => {}
         }
         let due = stopping
             || !flushes.is_empty()
             || pending.len() >= CHECKPOINT_RECORDS
-            || oldest.is_some_and(|since| since.elapsed() >= CHECKPOINT_INTERVAL);
+            || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
         if due && !pending.is_empty() {
             let started = Instant::now();
             match write_records(db, &pending, last) {
@@ -427,19 +456,20 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
                         "checkpoint"
                     );
                     pending.clear();
-                    oldest = None;
                 }
                 Err(e) => {
                     // The journal keeps every change until a checkpoint
                     // succeeds; the changes stay pending and the next
                     // interval retries them.
                     tracing::error!(error = %e, "checkpoint failed; the journal keeps the changes");
-                    oldest = Some(Instant::now());
                     for done in flushes.drain(..) {
                         let _ = done.send(Err(anyhow::anyhow!("checkpoint failed: {e}")));
                     }
                 }
             }
+        }
+        if due {
+            last_checkpoint = Instant::now();
         }
         for done in flushes.drain(..) {
             let _ = done.send(Ok(()));
@@ -447,6 +477,8 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
         if stopping {
             return;
         }
+        // Until the next interval, or until woken (see `ToCheckpointer`).
+        std::thread::park_timeout(CHECKPOINT_INTERVAL.saturating_sub(last_checkpoint.elapsed()));
     }
 }
 
@@ -549,7 +581,7 @@ impl Drop for EmbeddedStore {
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, path = %self.path.display(), "final checkpoint failed; the next start replays the journal");
         }
-        let _ = self.checkpointer.send(Checkpoint::Stop);
+        let _ = self.checkpointer.send(Checkpoint::Stop, true);
         if let Some(thread) = self.checkpointer_thread.take() {
             let _ = thread.join();
         }
