@@ -61,15 +61,22 @@ type Change = (String, Option<Vec<u8>>);
 pub struct EmbeddedStore {
     records: Arc<Database>,
     path: PathBuf,
-    journal: mpsc::Sender<Append>,
-    journal_thread: Option<std::thread::JoinHandle<()>>,
+    /// Written by the store's writer thread itself: handing each commit to a
+    /// journal thread and its outcome back cost two thread wake-ups per
+    /// commit, more CPU than applying the next operations meanwhile saved.
+    journal: Journal,
+    /// Entries up to here are in the records file (set by the checkpointer).
+    applied: Arc<AtomicU64>,
+    /// Set by a failed journal write: after it the journal's state on disk
+    /// is unknown (a failed fdatasync may have dropped pages), so, like
+    /// PostgreSQL after a failed fsync, every later commit is refused until
+    /// a restart replays what is durable.
+    failed: Option<String>,
+    /// Records handed to the checkpointer since it was last woken.
+    queued: usize,
     checkpointer: ToCheckpointer,
     checkpointer_thread: Option<std::thread::JoinHandle<()>>,
 }
-
-/// Work for the journal thread, which owns the journal: one entry to
-/// append, and how to report the outcome.
-struct Append(Vec<Change>, super::Report);
 
 /// The way to the checkpointer thread. Committed changes are queued without
 /// waking it: it wakes on its interval, or when enough records are queued
@@ -201,15 +208,13 @@ impl EmbeddedStore {
             .spawn(move || checkpointer_loop(&thread_records, &received, &thread_applied))?;
         let checkpointer = ToCheckpointer { queue, thread: checkpointer_thread.thread().clone() };
         let journal = Journal::start(&journal_dir, last + 1)?;
-        let writer = JournalWriter { journal, applied, checkpointer: checkpointer.clone(), queued: 0 };
-        let (journal_sender, writes) = mpsc::channel();
-        let journal_thread =
-            std::thread::Builder::new().name("eipd-journal".into()).spawn(move || writer.run(&writes))?;
         let store = Self {
             records,
             path: path.to_owned(),
-            journal: journal_sender,
-            journal_thread: Some(journal_thread),
+            journal,
+            applied,
+            failed: None,
+            queued: 0,
             checkpointer,
             checkpointer_thread: Some(checkpointer_thread),
         };
@@ -242,62 +247,6 @@ impl EmbeddedStore {
         }
         write.commit()?;
         Ok(())
-    }
-}
-
-/// The journal thread: appends what the writer hands over, reports, and
-/// passes every durable entry on to the checkpointer.
-struct JournalWriter {
-    journal: Journal,
-    /// Entries up to here are in the records file (set by the checkpointer).
-    applied: Arc<AtomicU64>,
-    checkpointer: ToCheckpointer,
-    /// Records handed to the checkpointer since it was last woken.
-    queued: usize,
-}
-
-impl JournalWriter {
-    fn run(mut self, writes: &mpsc::Receiver<Append>) {
-        // After a failed write the journal's state on disk is unknown (a
-        // failed fdatasync may have dropped pages): like PostgreSQL after a
-        // failed fsync, refuse every later commit until a restart replays
-        // what is durable.
-        let mut failed: Option<String> = None;
-        while let Ok(first) = writes.recv() {
-            // Everything handed over meanwhile goes into the same write and
-            // fdatasync: a second level of group commit.
-            let mut batch = vec![first];
-            batch.extend(writes.try_iter());
-            if let Some(reason) = &failed {
-                for Append(_, report) in batch {
-                    report(Err(anyhow::anyhow!("the journal failed earlier ({reason}); restart eipd")));
-                }
-                continue;
-            }
-            let payloads: Vec<Vec<u8>> = batch.iter().map(|Append(changes, _)| encode_entry(changes)).collect();
-            let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-            match self.journal.append_all(&slices, self.applied.load(Ordering::Acquire)) {
-                Ok(seqs) => {
-                    // Durable: the records file follows in the background.
-                    for (seq, Append(changes, report)) in seqs.into_iter().zip(batch) {
-                        self.queued += changes.len();
-                        let wake = self.queued >= CHECKPOINT_RECORDS;
-                        if wake {
-                            self.queued = 0;
-                        }
-                        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes), wake);
-                        report(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "journal write failed; every later change is refused until a restart");
-                    failed = Some(e.to_string());
-                    for Append(_, report) in batch {
-                        report(Err(anyhow::anyhow!("journal write failed: {e}")));
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -528,35 +477,33 @@ fn decode_entry(mut buf: &[u8]) -> anyhow::Result<Vec<Change>> {
 
 impl Persistence for EmbeddedStore {
     fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        let (done, answer) = mpsc::sync_channel(1);
-        let report: super::Report = Box::new(move |result| {
-            let _ = done.send(result);
-        });
-        match self.commit_in_background(world, changed, report) {
-            Some(result) => result,
-            None => answer.recv().map_err(|_| anyhow::anyhow!("the journal thread stopped"))?,
-        }
-    }
-
-    fn commit_in_background(
-        &mut self,
-        world: &mut World,
-        changed: &[(Scope, RecordKey)],
-        report: super::Report,
-    ) -> Option<anyhow::Result<()>> {
         if changed.is_empty() {
-            return Some(Ok(()));
+            return Ok(());
         }
-        let changes: anyhow::Result<Vec<Change>> =
-            changed.iter().map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?))).collect();
-        let changes = match changes {
-            Ok(changes) => changes,
-            Err(e) => return Some(Err(e)),
+        if let Some(reason) = &self.failed {
+            bail!("the journal failed earlier ({reason}); restart eipd");
+        }
+        let changes: Vec<Change> = changed
+            .iter()
+            .map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let entry = encode_entry(&changes);
+        let seq = match self.journal.append(&entry, self.applied.load(Ordering::Acquire)) {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed; every later change is refused until a restart");
+                self.failed = Some(e.to_string());
+                return Err(e.context("journal write failed"));
+            }
         };
-        match self.journal.send(Append(changes, report)) {
-            Ok(()) => None,
-            Err(_) => Some(Err(anyhow::anyhow!("the journal thread stopped"))),
+        // Durable: the records file follows in the background.
+        self.queued += changes.len();
+        let wake = self.queued >= CHECKPOINT_RECORDS;
+        if wake {
+            self.queued = 0;
         }
+        let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes), wake);
+        Ok(())
     }
 
     fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
@@ -570,14 +517,8 @@ impl Persistence for EmbeddedStore {
 
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        // Let the journal thread finish what it was given, fold the journal
-        // into the records so the next start has nothing to replay, and
-        // release both files.
-        let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.journal, closed));
-        if let Some(thread) = self.journal_thread.take() {
-            let _ = thread.join();
-        }
+        // Fold the journal into the records so the next start has nothing
+        // to replay, and release both files.
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, path = %self.path.display(), "final checkpoint failed; the next start replays the journal");
         }

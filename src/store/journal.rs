@@ -174,7 +174,6 @@ impl Journal {
     /// Appends one entry and makes it durable; returns its number. `applied`
     /// is the last entry the records file holds: segments up to it are
     /// recycled when a new one is needed.
-    #[cfg(test)]
     pub fn append(&mut self, payload: &[u8], applied: u64) -> anyhow::Result<u64> {
         Ok(self.append_all(&[payload], applied)?[0])
     }

@@ -61,18 +61,6 @@ trait Persistence: Send {
     /// Writes the current value of every changed record (or its absence) in
     /// one atomic, durable transaction, and ends the transaction `begin` opened.
     fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
-    /// Like `commit`, for a backend that makes the records durable on a
-    /// thread of its own while the writer goes on applying operations: reads
-    /// the records now and returns `None`, then calls `report` once with the
-    /// outcome. The default commits here and returns the outcome.
-    fn commit_in_background(
-        &mut self,
-        world: &mut World,
-        changed: &[(Scope, RecordKey)],
-        _report: Report,
-    ) -> Option<anyhow::Result<()>> {
-        Some(self.commit(world, changed))
-    }
 
     /// Brings `world` up to date for a read of `region` (shared stores).
     fn refresh(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
@@ -110,8 +98,6 @@ impl Persistence for NoPersistence {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
-/// How a background commit reports its outcome to the writer.
-type Report = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
 /// The records an operation changed, by partition.
 type Changed = Vec<(Scope, RecordKey)>;
 type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
@@ -123,8 +109,6 @@ enum Job {
     Refresh(Region, oneshot::Sender<Result<(), ApiError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), ApiError>>),
-    /// The background commit in flight finished.
-    Committed(Result<(), ApiError>),
     /// Finish what is in flight, close the backend and stop (shutdown).
     Close(oneshot::Sender<()>),
 }
@@ -212,7 +196,7 @@ impl Store {
         // transaction keeps nodes from waiting on each other's batches.
         let batch = if group_commit && !shared { MAX_BATCH } else { 1 };
         let commits = CommitMetrics::default();
-        let writer = Writer::new(current.clone(), settings.clone(), persistence, jobs.clone(), batch, commits.clone());
+        let writer = Writer::new(current.clone(), settings.clone(), persistence, batch, commits.clone());
         std::thread::Builder::new().name("eipd-writer".into()).spawn(move || writer.run(&queue))?;
         Ok(Self { current, commits, jobs, settings, shared })
     }
@@ -303,40 +287,21 @@ pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// The writer thread: applies operations as they arrive to its working copy
-/// of the world and hands each batch of changes to the backend. A backend
-/// that writes on a thread of its own (the embedded journal) gathers every
-/// batch handed over during one fsync into the next one (group commit), so
-/// applying overlaps with the fsync; answers wait until their batch is
-/// durable, and batches are published in the order they were applied.
+/// The writer thread: applies every operation waiting (up to the batch
+/// limit) to its working copy of the world, each all-or-nothing, commits
+/// their changes in one transaction (group commit), then publishes the new
+/// world and answers them. Operations arriving during a commit wait for the
+/// next batch, so the busier the store, the larger the batches.
 struct Writer {
     current: Arc<ArcSwap<World>>,
     settings: Arc<Settings>,
     persistence: Box<dyn Persistence>,
-    /// For background commits to report to this thread's queue.
-    jobs: mpsc::SyncSender<Job>,
     max_batch: usize,
-    /// What has been applied: the published world plus `open` and `in_flight`.
+    /// The published world plus the open batch.
     working: World,
     /// Applied operations whose commit has not started.
     open: Batch,
-    /// Batches handed to the backend, oldest first.
-    in_flight: std::collections::VecDeque<InFlight>,
-    /// A batch failed: everything applied on top of it fails too, until
-    /// nothing is in flight.
-    failed: Option<ApiError>,
     metrics: CommitMetrics,
-    /// Jobs set aside while draining for a reset or a refresh.
-    deferred: std::collections::VecDeque<Job>,
-}
-
-struct InFlight {
-    /// The world to publish once durable.
-    world: Arc<World>,
-    replies: Vec<Reply>,
-    started: Instant,
-    /// Set by the backend's report; batches without changes start with it.
-    outcome: Option<Result<(), ApiError>>,
 }
 
 #[derive(Default)]
@@ -350,51 +315,29 @@ impl Writer {
         current: Arc<ArcSwap<World>>,
         settings: Arc<Settings>,
         persistence: Box<dyn Persistence>,
-        jobs: mpsc::SyncSender<Job>,
         max_batch: usize,
         metrics: CommitMetrics,
     ) -> Self {
         let working = World::clone(&current.load());
-        Self {
-            current,
-            settings,
-            persistence,
-            jobs,
-            max_batch,
-            working,
-            open: Batch::default(),
-            in_flight: Default::default(),
-            failed: None,
-            metrics,
-            deferred: Default::default(),
-        }
-    }
-
-    fn next(&mut self, queue: &mpsc::Receiver<Job>, wait: bool) -> Option<Job> {
-        if let Some(job) = self.deferred.pop_front() {
-            return Some(job);
-        }
-        if wait { queue.recv().ok() } else { queue.try_recv().ok() }
+        Self { current, settings, persistence, max_batch, working, open: Batch::default(), metrics }
     }
 
     fn run(mut self, queue: &mpsc::Receiver<Job>) {
-        while let Some(first) = self.next(queue, true) {
-            // Everything waiting now, without blocking: operations (up to the
-            // batch limit) are applied, reports finish the commit in flight.
+        while let Ok(first) = queue.recv() {
+            // Everything waiting now, without blocking, up to the batch limit.
             let mut ops = Vec::new();
             let mut job = Some(first);
             while let Some(current) = job {
                 match current {
                     Job::Op(scope, op) => ops.push((scope, op)),
-                    Job::Committed(result) => self.committed(result),
                     exclusive @ (Job::Refresh(..) | Job::Reset(_)) => {
                         self.apply(std::mem::take(&mut ops));
-                        self.drain(queue);
+                        self.commit();
                         self.exclusive(exclusive);
                     }
                     Job::Close(done) => {
                         self.apply(std::mem::take(&mut ops));
-                        self.drain(queue);
+                        self.commit();
                         drop(self.persistence);
                         let _ = done.send(());
                         return;
@@ -403,10 +346,10 @@ impl Writer {
                 if ops.len() >= self.max_batch {
                     break;
                 }
-                job = self.next(queue, false);
+                job = queue.try_recv().ok();
             }
             self.apply(ops);
-            self.start_commit();
+            self.commit();
         }
     }
 
@@ -441,113 +384,51 @@ impl Writer {
         }
     }
 
-    /// Hands the open batch to the backend.
-    fn start_commit(&mut self) {
+    /// Commits the open batch, then publishes and answers it; on failure
+    /// answers it with the error and starts again from what is durable.
+    fn commit(&mut self) {
         if self.open.replies.is_empty() {
             return;
         }
         let Batch { mut dirty, replies } = std::mem::take(&mut self.open);
-        let started = Instant::now();
-        // One operation per transaction (shared stores, --no-group-commit):
-        // commit on this thread, even with nothing changed, as that ends the
-        // transaction `begin` opened and publishes what it caught up with.
-        let one_by_one = self.max_batch == 1;
-        if dirty.is_empty() && !one_by_one {
-            if self.in_flight.is_empty() {
-                // Nothing to persist, nothing in flight: the working world is
-                // the published one.
-                for reply in replies {
-                    reply(Ok(()));
-                }
-            } else {
-                // What these operations saw waits to become durable.
-                let world = Arc::new(self.working.clone());
-                self.in_flight.push_back(InFlight { world, replies, started, outcome: Some(Ok(())) });
+        // One operation per transaction (shared stores, --no-group-commit)
+        // commits even with nothing changed: that ends the transaction
+        // `begin` opened and publishes what it caught up with.
+        if dirty.is_empty() && self.max_batch > 1 {
+            // Nothing to persist: the working world is the published one.
+            for reply in replies {
+                reply(Ok(()));
             }
             return;
         }
+        let started = Instant::now();
         dirty.sort();
         dirty.dedup();
-        let outcome = if one_by_one {
-            Some(self.persistence.commit(&mut self.working, &dirty))
-        } else {
-            let jobs = self.jobs.clone();
-            let report: Report = Box::new(move |result| {
-                // Never dropped: the writer waits for this report.
-                let _ = jobs.send(Job::Committed(result.map_err(storage_error)));
-            });
-            self.persistence.commit_in_background(&mut self.working, &dirty, report)
-        };
-        // After the commit call: a shared store records there the version the
-        // world is at.
+        let result = self.persistence.commit(&mut self.working, &dirty).map_err(storage_error);
+        let elapsed = started.elapsed();
         self.metrics.operations.observe(replies.len() as f64);
-        let world = Arc::new(self.working.clone());
-        self.in_flight.push_back(InFlight { world, replies, started, outcome: None });
-        if let Some(result) = outcome {
-            self.committed(result.map_err(storage_error));
-        }
-    }
-
-    /// The backend reports the oldest batch it was given: publish and answer
-    /// every batch from the front that is done, in order.
-    fn committed(&mut self, result: Result<(), ApiError>) {
-        let Some(batch) = self.in_flight.iter_mut().find(|b| b.outcome.is_none()) else { return };
-        let elapsed = batch.started.elapsed();
         self.metrics.duration.observe(elapsed.as_secs_f64());
         if elapsed > Duration::from_millis(500) {
-            tracing::warn!(operations = batch.replies.len(), elapsed_ms = elapsed.as_millis() as u64, "slow commit");
+            tracing::warn!(operations = replies.len(), elapsed_ms = elapsed.as_millis() as u64, "slow commit");
         }
-        let failed_now = result.as_ref().err().cloned();
-        batch.outcome = Some(result);
-        if let Some(e) = &failed_now {
-            self.failed = Some(e.clone());
-        }
-        while self.in_flight.front().is_some_and(|b| b.outcome.is_some()) {
-            let InFlight { world, replies, outcome, .. } = self.in_flight.pop_front().expect("front");
-            match (outcome.expect("done"), self.failed.clone()) {
-                (Ok(()), None) => {
-                    // Publish first, answer second: whoever is answered sees the new state.
-                    self.current.store(world);
-                    for reply in replies {
-                        reply(Ok(()));
-                    }
-                }
-                (Err(e), _) | (Ok(()), Some(e)) => {
-                    for reply in replies {
-                        reply(Err(e.clone()));
-                    }
+        match result {
+            Ok(()) => {
+                // Publish first, answer second: whoever is answered sees the new state.
+                self.current.store(Arc::new(self.working.clone()));
+                for reply in replies {
+                    reply(Ok(()));
                 }
             }
-        }
-        if let Some(e) = failed_now {
-            // The working world and every batch after this one were built on
-            // it: fail them and start again from what is durable.
-            for reply in std::mem::take(&mut self.open).replies {
-                reply(Err(e.clone()));
-            }
-            self.working = World::clone(&self.current.load());
-        }
-        if self.in_flight.is_empty() {
-            self.failed = None;
-        }
-    }
-
-    /// Commits everything applied and waits until it is durable.
-    fn drain(&mut self, queue: &mpsc::Receiver<Job>) {
-        loop {
-            self.start_commit();
-            if self.in_flight.is_empty() {
-                return;
-            }
-            match queue.recv() {
-                Ok(Job::Committed(result)) => self.committed(result),
-                Ok(job) => self.deferred.push_back(job),
-                Err(_) => return,
+            Err(e) => {
+                for reply in replies {
+                    reply(Err(e.clone()));
+                }
+                self.working = World::clone(&self.current.load());
             }
         }
     }
 
-    /// A refresh or a reset, run with nothing applied and nothing in flight.
+    /// A refresh or a reset, run with nothing applied.
     fn exclusive(&mut self, job: Job) {
         match job {
             Job::Refresh(region, done) => {
@@ -563,7 +444,7 @@ impl Writer {
                 }
                 let _ = done.send(wiped);
             }
-            Job::Op(..) | Job::Committed(_) | Job::Close(_) => unreachable!("only refreshes and resets are exclusive"),
+            Job::Op(..) | Job::Close(_) => unreachable!("only refreshes and resets are exclusive"),
         }
     }
 }
