@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -83,7 +83,6 @@ pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Re
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
-        let _ = TokioExecutor::new();
     }
 }
 
