@@ -82,7 +82,6 @@ pub struct EmbeddedStore {
 /// waking it: it wakes on its interval, or when enough records are queued
 /// (a wake-up per committed entry cost a context switch per commit).
 /// Flushes and the stop wake it at once.
-#[derive(Clone)]
 struct ToCheckpointer {
     queue: mpsc::Sender<Checkpoint>,
     thread: std::thread::Thread,

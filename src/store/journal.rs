@@ -43,13 +43,6 @@ pub struct Journal {
     spares: Vec<PathBuf>,
 }
 
-/// Frames waiting for one write.
-#[derive(Default)]
-struct Staged {
-    bytes: Vec<u8>,
-    frames: u64,
-}
-
 fn segment_name(first: u64) -> String {
     format!("{first:020}.wal")
 }
@@ -171,50 +164,27 @@ impl Journal {
         })
     }
 
-    /// Appends one entry and makes it durable; returns its number. `applied`
-    /// is the last entry the records file holds: segments up to it are
-    /// recycled when a new one is needed.
+    /// Appends one entry and makes it durable with one write and one
+    /// `fdatasync`; returns its number. `applied` is the last entry the
+    /// records file holds: segments up to it are recycled when a new one is
+    /// needed.
     pub fn append(&mut self, payload: &[u8], applied: u64) -> anyhow::Result<u64> {
-        Ok(self.append_all(&[payload], applied)?[0])
-    }
-
-    /// Appends entries in order and makes them durable with one write and one
-    /// `fdatasync` (two when a segment fills up); returns their numbers.
-    pub fn append_all(&mut self, payloads: &[&[u8]], applied: u64) -> anyhow::Result<Vec<u64>> {
-        let mut seqs = Vec::with_capacity(payloads.len());
-        let mut staged = Staged::default();
-        for payload in payloads {
-            let frame = HEADER as u64 + payload.len() as u64;
-            let end = self.offset + staged.bytes.len() as u64;
-            if end > 0 && end + frame > SEGMENT_SIZE {
-                self.write(&mut staged)?;
-                self.rotate(applied)?;
-            }
-            let seq = self.next_seq + staged.frames;
-            staged
-                .bytes
-                .extend_from_slice(&u32::try_from(payload.len()).context("journal entry over 4 GiB")?.to_le_bytes());
-            staged.bytes.extend_from_slice(&checksum(seq, payload).to_le_bytes());
-            staged.bytes.extend_from_slice(&seq.to_le_bytes());
-            staged.bytes.extend_from_slice(payload);
-            staged.frames += 1;
-            seqs.push(seq);
+        let length = u32::try_from(payload.len()).context("journal entry over 4 GiB")?;
+        let frame_len = HEADER as u64 + payload.len() as u64;
+        if self.offset > 0 && self.offset + frame_len > SEGMENT_SIZE {
+            self.rotate(applied)?;
         }
-        self.write(&mut staged)?;
-        Ok(seqs)
-    }
-
-    /// Writes the staged frames at the end of the active segment and syncs.
-    fn write(&mut self, staged: &mut Staged) -> anyhow::Result<()> {
-        if staged.frames == 0 {
-            return Ok(());
-        }
-        self.active.write_all_at(&staged.bytes, self.offset)?;
+        let seq = self.next_seq;
+        let mut frame = Vec::with_capacity(frame_len as usize);
+        frame.extend_from_slice(&length.to_le_bytes());
+        frame.extend_from_slice(&checksum(seq, payload).to_le_bytes());
+        frame.extend_from_slice(&seq.to_le_bytes());
+        frame.extend_from_slice(payload);
+        self.active.write_all_at(&frame, self.offset)?;
         self.active.sync_data()?;
-        self.offset += staged.bytes.len() as u64;
-        self.next_seq += staged.frames;
-        *staged = Staged::default();
-        Ok(())
+        self.offset += frame_len;
+        self.next_seq += 1;
+        Ok(seq)
     }
 
     fn rotate(&mut self, applied: u64) -> anyhow::Result<()> {
