@@ -1,14 +1,15 @@
 //! `eipd-loadgen`: a load generator for the EC2 Query protocol (Elastic IP
 //! operations), the Rust successor of ../shared/bench/ec2bench.py.
 //!
-//! Form POSTs over HTTP/1.1 keep-alive, one connection per worker (tokio +
-//! hyper 1), with either a fixed dummy SigV4 Authorization header (open mode,
+//! Form POSTs over HTTP/1.1 keep-alive, one connection per worker (tokio; the
+//! HTTP/1.1 exchange is written and parsed directly, see `Conn`), with either a fixed dummy SigV4 Authorization header (open mode,
 //! moto) or real SigV4 signatures (`--sign`, for `eipd --auth strict`).
 //! Latencies go into HDR histograms; each scenario prints one human line, or
 //! with `--json` one JSON object on standard output (the human line then goes
 //! to standard error).
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,22 +18,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use aws_sigv4::sign::v4;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use memchr::memmem;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const VERSION: &str = "2016-11-15";
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
-const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 
 /// Load generator for the EC2 Query protocol (Elastic IP operations).
 ///
@@ -172,7 +168,7 @@ struct Account {
     access_key: String,
     region: String,
     signed: Option<Signer>,
-    dummy_auth: HeaderValue,
+    dummy_auth: String,
 }
 
 /// Real SigV4 (header signature, service `ec2`). The signing key (four HMACs)
@@ -238,40 +234,34 @@ fn amz_date(t: SystemTime) -> String {
 
 impl Account {
     fn new(access_key: String, args: &Args) -> Self {
-        let dummy = format!(
+        let dummy_auth = format!(
             "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{}/ec2/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date, Signature={}",
             args.region,
             "0".repeat(64)
         );
         let signed = args.sign.then(|| Signer::new(&args.secret_key, &args.region));
-        Self {
-            dummy_auth: HeaderValue::from_str(&dummy).expect("ASCII"),
-            access_key,
-            region: args.region.clone(),
-            signed,
-        }
+        Self { dummy_auth, access_key, region: args.region.clone(), signed }
     }
 
-    fn request(&self, target: &Target, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
-        let mut req = Request::builder()
-            .method("POST")
-            .uri("/")
-            .header(HOST, target.host.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static(FORM));
-        match &self.signed {
-            None => {
-                req = req
-                    .header(X_AMZ_DATE, HeaderValue::from_static("20260101T000000Z"))
-                    .header(AUTHORIZATION, self.dummy_auth.clone());
-            }
+    /// Appends the whole request (head and body) to `out`: one write.
+    fn write_request(&self, target: &Target, body: &[u8], out: &mut Vec<u8>) {
+        let signed;
+        let (date, authorization) = match &self.signed {
+            None => ("20260101T000000Z", self.dummy_auth.as_str()),
             Some(signer) => {
-                let host = target.host.to_str().expect("ASCII");
-                let (date, authorization) = signer.sign(&self.access_key, &self.region, host, &body, SystemTime::now());
-                req = req.header(X_AMZ_DATE, date).header(AUTHORIZATION, authorization);
+                signed = signer.sign(&self.access_key, &self.region, &target.host, body, SystemTime::now());
+                (signed.0.as_str(), signed.1.as_str())
             }
-        }
-        Ok(req.body(Full::new(body))?)
+        };
+        let host = &target.host;
+        let length = body.len();
+        let _ = write!(
+            out,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: {FORM}\r\nX-Amz-Date: {date}\r\n\
+             Authorization: {authorization}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        out.extend_from_slice(body);
     }
 }
 
@@ -279,7 +269,8 @@ impl Account {
 
 struct Target {
     addr: SocketAddr,
-    host: HeaderValue,
+    /// `host:port`, for the Host header and the signature.
+    host: String,
 }
 
 impl Target {
@@ -291,14 +282,21 @@ impl Target {
         let host = uri.host().context("--endpoint has no host")?;
         let port = uri.port_u16().unwrap_or(80);
         let addr = tokio::net::lookup_host((host, port)).await?.next().context("--endpoint does not resolve")?;
-        Ok(Self { addr, host: HeaderValue::from_str(&format!("{host}:{port}"))? })
+        Ok(Self { addr, host: format!("{host}:{port}") })
     }
 }
 
-/// One keep-alive HTTP/1.1 connection.
+/// One keep-alive HTTP/1.1 connection, spoken directly on the socket by the
+/// worker's own task: the request is one write, the answer's head is parsed
+/// with httparse (hyper's parser). A hyper client connection runs as a second
+/// task, and waking it and being woken back for every request cost as much
+/// CPU as the server under test spends answering; the generator shares the
+/// machine's two cores with that server.
 struct Conn {
     target: Arc<Target>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    stream: Option<TcpStream>,
+    out: Vec<u8>,
+    input: BytesMut,
     timeout: Duration,
 }
 
@@ -308,62 +306,160 @@ enum Answer {
     Failed(String, String),
 }
 
+/// The connection ended before any byte of the answer: nothing was done.
+#[derive(Debug)]
+struct ClosedBeforeAnswer;
+
+impl std::fmt::Display for ClosedBeforeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server closed the connection before answering")
+    }
+}
+
+impl std::error::Error for ClosedBeforeAnswer {}
+
+/// How the body of an answer ends.
+enum BodyLength {
+    Exactly(usize),
+    Chunked,
+    /// Until the server closes the connection.
+    UntilClose,
+}
+
 impl Conn {
     fn new(target: Arc<Target>, timeout: Duration) -> Self {
-        Self { target, sender: None, timeout }
+        Self { target, stream: None, out: Vec::with_capacity(1024), input: BytesMut::with_capacity(16 * 1024), timeout }
+    }
+
+    /// Reads more of the answer; `false` at the end of the stream.
+    async fn fill(stream: &mut TcpStream, input: &mut BytesMut) -> anyhow::Result<bool> {
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(16 * 1024);
+        }
+        Ok(stream.read_buf(input).await? > 0)
     }
 
     async fn connect(&mut self) -> anyhow::Result<()> {
         let stream = TcpStream::connect(self.target.addr).await?;
         stream.set_nodelay(true)?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        self.sender = Some(sender);
+        self.stream = Some(stream);
+        self.input.clear();
         Ok(())
     }
 
-    async fn post_inner(&mut self, account: &Account, body: Bytes) -> anyhow::Result<(StatusCode, Bytes)> {
-        // A closed keep-alive connection is noticed here, before anything is sent: reconnect.
-        let ready = match self.sender.as_mut() {
-            Some(s) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !ready {
-            self.sender = None;
+    async fn post_inner(&mut self, account: &Account, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+        let reused = self.stream.is_some();
+        if !reused {
             self.connect().await?;
         }
-        let req = account.request(&self.target, body)?;
-        let sender = self.sender.as_mut().expect("connected");
-        let resp = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.sender = None;
-                return Err(e.into());
+        match self.exchange(account, &body).await {
+            // A keep-alive connection the server had closed while it was
+            // idle: nothing was answered, so nothing was done; send again.
+            Err(e) if reused && e.is::<ClosedBeforeAnswer>() => {
+                self.connect().await?;
+                self.exchange(account, &body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn exchange(&mut self, account: &Account, body: &[u8]) -> anyhow::Result<(u16, Bytes)> {
+        let stream = self.stream.as_mut().expect("connected");
+        self.out.clear();
+        account.write_request(&self.target, body, &mut self.out);
+        if stream.write_all(&self.out).await.is_err() {
+            return Err(ClosedBeforeAnswer.into());
+        }
+
+        let input = &mut self.input;
+        let (head, status, length, close) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head) = response.parse(input)? {
+                let status = response.code.context("answer without a status")?;
+                let mut length = BodyLength::UntilClose;
+                let mut close = response.version == Some(0);
+                for h in response.headers.iter() {
+                    if h.name.eq_ignore_ascii_case("content-length") {
+                        let text = std::str::from_utf8(h.value)?;
+                        length = BodyLength::Exactly(text.trim().parse().context("bad Content-Length")?);
+                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                        if memmem::find(&h.value.to_ascii_lowercase(), b"chunked").is_some() {
+                            length = BodyLength::Chunked;
+                        }
+                    } else if h.name.eq_ignore_ascii_case("connection") {
+                        close = h.value.eq_ignore_ascii_case(b"close");
+                    }
+                }
+                break (head, status, length, close);
+            }
+            match Self::fill(stream, input).await {
+                Ok(true) => {}
+                // The end, or a reset, before any byte of the answer.
+                Ok(false) | Err(_) if input.is_empty() => return Err(ClosedBeforeAnswer.into()),
+                Ok(false) => bail!("the server closed the connection mid-answer"),
+                Err(e) => return Err(e),
             }
         };
-        let status = resp.status();
-        let close =
-            resp.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let bytes = resp.into_body().collect().await?.to_bytes();
+        let _ = input.split_to(head);
+        let body = match length {
+            BodyLength::Exactly(n) => {
+                while input.len() < n {
+                    if !Self::fill(stream, input).await? {
+                        bail!("the server closed the connection mid-answer");
+                    }
+                }
+                input.split_to(n).freeze()
+            }
+            BodyLength::UntilClose => {
+                while Self::fill(stream, input).await? {}
+                self.stream = None;
+                return Ok((status, input.split().freeze()));
+            }
+            BodyLength::Chunked => {
+                let mut body = BytesMut::new();
+                loop {
+                    let Some(eol) = memmem::find(input, b"\r\n") else {
+                        if !Self::fill(stream, input).await? {
+                            bail!("the server closed the connection mid-chunk");
+                        }
+                        continue;
+                    };
+                    let size_text = std::str::from_utf8(&input[..eol])?;
+                    let size_text = size_text.split(';').next().unwrap_or("").trim();
+                    let size = usize::from_str_radix(size_text, 16).context("bad chunk size")?;
+                    // The chunk, or for the last one its empty trailer, and a CRLF.
+                    while input.len() < eol + 2 + size + 2 {
+                        if !Self::fill(stream, input).await? {
+                            bail!("the server closed the connection mid-chunk");
+                        }
+                    }
+                    let chunk = input.split_to(eol + 2 + size + 2);
+                    if size == 0 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk[eol + 2..eol + 2 + size]);
+                }
+                body.freeze()
+            }
+        };
         if close {
-            self.sender = None;
+            self.stream = None;
         }
-        Ok((status, bytes))
+        Ok((status, body))
     }
 
     async fn post(&mut self, account: &Account, body: Bytes) -> Answer {
         match tokio::time::timeout(self.timeout, self.post_inner(account, body)).await {
             Err(_) => {
-                self.sender = None;
+                self.stream = None;
                 Answer::Failed("Timeout".into(), format!("no answer within {:?}", self.timeout))
             }
             Ok(Err(e)) => {
-                self.sender = None;
+                self.stream = None;
                 Answer::Failed("ConnectionError".into(), format!("{e:#}"))
             }
-            Ok(Ok((status, bytes))) if status == StatusCode::OK => Answer::Ok(bytes),
+            Ok(Ok((200, bytes))) => Answer::Ok(bytes),
             Ok(Ok((status, bytes))) => {
                 let code =
                     between(&bytes, b"<Code>", b"</Code>").map_or_else(|| format!("HTTP {status}"), str::to_owned);
@@ -1110,6 +1206,65 @@ mod tests {
         assert_eq!(amz_date(SystemTime::UNIX_EPOCH), "19700101T000000Z");
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
         assert_eq!(amz_date(t), "21000101T000000Z");
+    }
+
+    /// A server that reads one request per answer in `script` and writes the
+    /// answer in pieces; "CLOSE" closes the connection instead of answering.
+    async fn scripted(script: Vec<&'static str>) -> Arc<Target> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            for answer in script {
+                if answer == "CLOSE" {
+                    drop(socket);
+                    socket = listener.accept().await.unwrap().0;
+                    continue;
+                }
+                // Every request of the test fits one read.
+                assert!(socket.read(&mut buf).await.unwrap() > 0);
+                for piece in answer.as_bytes().chunks(7) {
+                    socket.write_all(piece).await.unwrap();
+                    socket.flush().await.unwrap();
+                }
+                if answer.contains("Connection: close") || answer.starts_with("HTTP/1.0") {
+                    drop(socket);
+                    socket = listener.accept().await.unwrap().0;
+                }
+            }
+        });
+        Arc::new(Target { addr, host: addr.to_string() })
+    }
+
+    #[tokio::test]
+    async fn reads_every_body_framing_and_resends_after_an_idle_close() {
+        let target = scripted(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 38\r\n\r\n<Response><Code>Nope</Code></Response>",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            "HTTP/1.0 200 OK\r\n\r\nuntil the end",
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept",
+            "CLOSE",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain",
+        ])
+        .await;
+        let args = Args::parse_from(["eipd-loadgen", "allocate"]);
+        let account = Account::new("123456789012".into(), &args);
+        let mut conn = Conn::new(target, Duration::from_secs(5));
+        let mut answers = Vec::new();
+        for _ in 0..7 {
+            answers.push(match conn.post(&account, form("AllocateAddress", &[])).await {
+                Answer::Ok(body) => String::from_utf8(body.to_vec()).unwrap(),
+                Answer::Failed(code, _) => format!("failed: {code}"),
+            });
+            if answers.len() == 6 {
+                // Let the server close the idle connection first.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert_eq!(answers, ["hello", "abcde", "failed: Nope", "ok", "until the end", "kept", "again"]);
     }
 
     #[test]
