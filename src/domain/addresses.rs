@@ -302,12 +302,32 @@ pub(crate) fn end_association(tx: &mut Tx, public_ip: Ipv4Addr) -> ApiResult<()>
     let Some(association) = address.association.take() else { return Ok(()) };
     tx.put(Record::Address(address));
     tx.put(Record::EndedAssociation { id: association.id.clone(), ended_at: tx.now });
+    forget_expired_associations(tx);
     if let Some(eni) = tx.part().interface(&association.network_interface_id).cloned()
         && association.private_ip == eni.primary_private_ip()
     {
         restore_auto_public_ip(tx, eni)?;
     }
     Ok(())
+}
+
+/// Ended associations a new ending deletes once they are past the retention
+/// (D2). More than one, so a backlog (after the retention was shortened)
+/// drains; every ending pays for at most this many, and the partition keeps
+/// no more records than the endings of one retention period, plus two.
+const FORGOTTEN_PER_ENDING: usize = 2;
+
+/// Deletes, durably, up to [`FORGOTTEN_PER_ENDING`] ended associations older
+/// than the retention: they are answered as never issued from then on
+/// anyway, and without this a long-lived server kept one record per
+/// association ever ended.
+fn forget_expired_associations(tx: &mut Tx) {
+    let cutoff = tx.now.saturating_sub(tx.settings.association_retention_secs);
+    let expired: Vec<AssociationId> =
+        tx.part().associations_ended_before(cutoff).take(FORGOTTEN_PER_ENDING).cloned().collect();
+    for id in expired {
+        tx.delete(RecordKey::EndedAssociation(id));
+    }
 }
 
 /// Gives an interface an auto-assigned public IPv4 where AWS would: it asked

@@ -365,6 +365,9 @@ struct Known {
     interfaces: Vec<NetworkInterfaceId>,
     instances: Vec<InstanceId>,
     associations: Vec<AssociationId>,
+    /// When each association was first seen ended (the store may later
+    /// forget it: D2's retention).
+    ended: BTreeMap<AssociationId, i64>,
 }
 
 /// Every record of every partition, and the pool holders of the region.
@@ -901,7 +904,19 @@ impl Harness {
             }
             Op::Wait(secs) => self.now += secs,
         }
+        self.note_ended_associations();
         self.check();
+    }
+
+    fn note_ended_associations(&mut self) {
+        for (account, known) in self.known.iter_mut().enumerate() {
+            let Some(part) = self.world.partition(&self.scopes[account]) else { continue };
+            for id in &known.associations {
+                if let Some(ended) = part.association_ended_at(id) {
+                    known.ended.entry(id.clone()).or_insert(ended);
+                }
+            }
+        }
     }
 
     // ---- the checks ---------------------------------------------------------------
@@ -928,10 +943,12 @@ impl Harness {
                         self.expect_seed_rule(scope, address, (world, result));
                     }
                     None => {
-                        let ended = part.association_ended_at(id);
-                        let ended = ended.unwrap_or_else(|| panic!("{id} is neither current nor remembered as ended"));
+                        let remembered = part.association_ended_at(id);
+                        let ended = remembered.or_else(|| self.known[account].ended.get(id).copied());
+                        let ended = ended.unwrap_or_else(|| panic!("{id} is neither current nor was seen ended"));
                         let (_, result, wrote) = self.try_disassociate(scope, &by_id);
                         if self.now - ended <= self.settings.association_retention_secs {
+                            assert!(remembered.is_some(), "{id} forgotten within the retention (D2)");
                             assert!(result.is_ok(), "ended association {id} not answered as success (D2): {result:?}");
                         } else {
                             let code = result.as_ref().err().map(|e| e.code);
@@ -1340,6 +1357,46 @@ fn seed_rule_refuses_the_last_dual_stack_ipv4_only() {
     let result = h.run(0, |tx| addresses::disassociate_address(tx, DisassociateAddress::Association(first.clone())));
     assert_eq!(result.map_err(|e| e.code), Ok(()));
     h.check();
+}
+
+/// D2's retention: ended associations past it are deleted (durably: the
+/// replay check) by later endings in their partition, two per ending, so a
+/// long-lived server does not keep one record per association ever ended.
+#[test]
+fn expired_association_ids_are_forgotten_by_later_endings() {
+    let scenario = Scenario {
+        small_pool: false,
+        moto: false,
+        address_limit: None,
+        setups: vec![dual_stack_setup()],
+        steps: Vec::new(),
+    };
+    let mut h = Harness::new(&scenario, Checks { invariants: true, atomicity: true, replay: true, ..Checks::NONE });
+    h.settings.association_retention_secs = 100;
+    h.step(0, &Op::CreateInterface { subnet: 0, secondary: 0, ipv6: 0, explicit_ip: None });
+    h.step(0, &Op::Allocate { standard: false, at: None, tag: None });
+    let cycle = |h: &mut Harness| {
+        let addr = AddrSel::Mine { idx: 0, by_public_ip: false };
+        let target = TargetSel::Interface(0);
+        h.step(0, &Op::Associate { addr, target, private: PrivSel::Primary, allow_reassociation: true });
+        let last = h.known[0].associations.len() - 1;
+        h.step(0, &Op::Disassociate(AssocSel::Issued(last)));
+    };
+    for _ in 0..5 {
+        cycle(&mut h);
+    }
+    let ended =
+        |h: &Harness| h.known[0].associations.iter().filter(|id| h.part(0).association_ended_at(id).is_some()).count();
+    assert_eq!(ended(&h), 5, "all five within the retention");
+    h.step(0, &Op::Wait(101));
+    cycle(&mut h);
+    assert_eq!(ended(&h), 4, "one new ending forgot two expired ones");
+    cycle(&mut h);
+    cycle(&mut h);
+    assert_eq!(ended(&h), 3, "the three endings since the wait are all that is left");
+    let first = h.known[0].associations[0].clone();
+    let result = h.run(0, |tx| addresses::disassociate_address(tx, DisassociateAddress::Association(first)));
+    assert_eq!(result.map_err(|e| e.code), Err("InvalidAssociationID.NotFound"));
 }
 
 /// Minimal reproduction of a domain bug (D1 vs D3): in the moto flavour,

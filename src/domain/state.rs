@@ -281,6 +281,8 @@ pub struct Partition {
     /// The highest allocation sequence number handed out.
     last_address_seq: u64,
     ended_associations: OrdMap<AssociationId, i64>,
+    /// The same, oldest first: expired ones are found without a scan (D2).
+    ended_by_time: OrdSet<(i64, AssociationId)>,
     vpcs: OrdMap<VpcId, Vpc>,
     subnets: OrdMap<SubnetId, Subnet>,
     internet_gateways: OrdMap<InternetGatewayId, InternetGateway>,
@@ -393,6 +395,11 @@ impl Partition {
 
     pub fn association_ended_at(&self, id: &AssociationId) -> Option<i64> {
         self.ended_associations.get(id).copied()
+    }
+
+    /// Ended associations that ended before `cutoff`, oldest first.
+    pub fn associations_ended_before(&self, cutoff: i64) -> impl Iterator<Item = &AssociationId> {
+        self.ended_by_time.iter().take_while(move |(ended, _)| *ended < cutoff).map(|(_, id)| id)
     }
 
     pub fn vpc(&self, id: &VpcId) -> Option<&Vpc> {
@@ -531,6 +538,7 @@ impl Partition {
                 self.instances.insert(i.id.clone(), i);
             }
             Record::EndedAssociation { id, ended_at } => {
+                self.ended_by_time.insert((ended_at, id.clone()));
                 self.ended_associations.insert(id, ended_at);
             }
         }
@@ -584,7 +592,9 @@ impl Partition {
                 self.instances.remove(id);
             }
             RecordKey::EndedAssociation(id) => {
-                self.ended_associations.remove(id);
+                if let Some(ended_at) = self.ended_associations.remove(id) {
+                    self.ended_by_time.remove(&(ended_at, id.clone()));
+                }
             }
         }
     }

@@ -1,11 +1,14 @@
 """DisassociateAddress, exactly per the seed (seed-disassociate_address.rst) and decisions D2/D4/D6/D12."""
+import json
 import re
+import subprocess
+import time
 
 import pytest
 
 from eipd_helpers import (
-    DRY_RUN_MESSAGE, allocate, describe_address, describe_eni, describe_instance, expect_error,
-    make_vpc, random_hex, random_pool_ip, raw_post, run_instance,
+    DRY_RUN_MESSAGE, allocate, describe_address, describe_eni, describe_instance, eipd_bin, expect_error,
+    make_client, make_vpc, random_account, random_hex, random_pool_ip, raw_post, run_instance,
 )
 
 
@@ -201,3 +204,35 @@ def test_release_response_carries_return_true(endpoint, ec2, account):
     }, account=account)
     assert status == 200, body
     assert "<ReleaseAddressResponse" in body and "<return>true</return>" in body
+
+
+def test_expired_association_ids_are_forgotten_and_deleted(start_server, tmp_path):
+    """D2: past the retention an ended id is answered as never issued, and its
+    record is deleted from the store by later endings (two per ending)."""
+    data = tmp_path / "data"
+    srv = start_server("--data-dir", str(data), "--association-retention", "1")
+    ec2 = make_client(srv.url, random_account())
+    _, subnet_id = make_vpc(ec2, "10.101.0.0/16", "10.101.1.0/24")
+    inst = run_instance(ec2, subnet_id)
+    eip = allocate(ec2)
+
+    def cycle():
+        assoc = ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=inst["InstanceId"])["AssociationId"]
+        ec2.disassociate_address(AssociationId=assoc)
+        return assoc
+
+    old = [cycle(), cycle(), cycle()]
+    ec2.disassociate_address(AssociationId=old[0])  # within the retention: ended, so success
+    time.sleep(2.2)
+    expect_error(ec2.disassociate_address, "InvalidAssociationID.NotFound", AssociationId=old[0])
+    new = [cycle(), cycle()]
+    ec2.disassociate_address(AssociationId=new[0])
+    srv.stop()
+
+    dump = tmp_path / "state.jsonl"
+    out = subprocess.run([str(eipd_bin()), "export", "--data-dir", str(data), "--output", str(dump)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line)["record"] for line in dump.read_text().splitlines()[1:]]
+    ended = sorted(r["id"] for r in records if r["kind"] == "ended_association")
+    assert ended == sorted(new), f"stored ended associations {ended}, expected only the recent {new}"
