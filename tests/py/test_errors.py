@@ -94,6 +94,23 @@ def test_required_parameter_missing_raw(endpoint, account):
     assert _error_doc(body)[0] == "MissingParameter"
 
 
+def test_a_wrong_network_border_group_is_refused_before_dry_run(ec2):
+    """D6: parameters are validated before DryRun answers."""
+    expect_error(ec2.allocate_address, "InvalidParameterValue", Domain="vpc", NetworkBorderGroup="us-west-2",
+                 DryRun=True)
+    expect_error(ec2.allocate_address, "DryRunOperation", 412, Domain="vpc", NetworkBorderGroup="us-east-1",
+                 DryRun=True)
+
+
+def test_dry_run_where_the_model_has_none_is_an_unknown_parameter(endpoint, ec2, account):
+    """D14: ModifyVpcAttribute has no DryRun member in the model."""
+    vpc = ec2.create_vpc(CidrBlock="10.102.0.0/16")["Vpc"]["VpcId"]
+    status, body, _ = raw_post(endpoint, {"Action": "ModifyVpcAttribute", "Version": V, "VpcId": vpc,
+                                          "EnableDnsHostnames.Value": "true", "DryRun": "true"}, account=account)
+    assert status == 400, body
+    assert _error_doc(body)[0] == "UnknownParameter"
+
+
 def test_error_xml_for_not_found(endpoint, account):
     missing = "eipassoc-" + random_hex(17)
     status, body, _ = raw_post(endpoint, {"Action": "DisassociateAddress", "Version": V,
