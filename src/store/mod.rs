@@ -326,18 +326,23 @@ impl Writer {
         while let Ok(first) = queue.recv() {
             // Everything waiting now, without blocking, up to the batch limit.
             let mut ops = Vec::new();
+            let mut refreshes = Vec::new();
             let mut job = Some(first);
             while let Some(current) = job {
                 match current {
                     Job::Op(scope, op) => ops.push((scope, op)),
-                    exclusive @ (Job::Refresh(..) | Job::Reset(_)) => {
+                    // Answered after this batch: a read sees at least what
+                    // was committed when it asked.
+                    Job::Refresh(region, done) => refreshes.push((region, done)),
+                    Job::Reset(done) => {
                         self.apply(std::mem::take(&mut ops));
                         self.commit();
-                        self.exclusive(exclusive);
+                        self.reset(done);
                     }
                     Job::Close(done) => {
                         self.apply(std::mem::take(&mut ops));
                         self.commit();
+                        self.refresh(std::mem::take(&mut refreshes));
                         drop(self.persistence);
                         let _ = done.send(());
                         return;
@@ -350,6 +355,7 @@ impl Writer {
             }
             self.apply(ops);
             self.commit();
+            self.refresh(refreshes);
         }
     }
 
@@ -428,24 +434,34 @@ impl Writer {
         }
     }
 
-    /// A refresh or a reset, run with nothing applied.
-    fn exclusive(&mut self, job: Job) {
-        match job {
-            Job::Refresh(region, done) => {
-                let result = self.persistence.refresh(&mut self.working, &region).map_err(storage_error);
-                self.current.store(Arc::new(self.working.clone()));
-                let _ = done.send(result);
-            }
-            Job::Reset(done) => {
-                let wiped = self.persistence.wipe().map_err(storage_error);
-                if wiped.is_ok() {
-                    self.working = World::default();
-                    self.current.store(Arc::new(World::default()));
-                }
-                let _ = done.send(wiped);
-            }
-            Job::Op(..) | Job::Close(_) => unreachable!("only refreshes and resets are exclusive"),
+    /// Catches up once per region for every read waiting on it (shared
+    /// stores), then publishes and answers them all.
+    fn refresh(&mut self, waiting: Vec<(Region, oneshot::Sender<Result<(), ApiError>>)>) {
+        if waiting.is_empty() {
+            return;
         }
+        let mut regions: Vec<&Region> = waiting.iter().map(|(region, _)| region).collect();
+        regions.sort();
+        regions.dedup();
+        let results: Vec<(Region, Result<(), ApiError>)> = regions
+            .into_iter()
+            .map(|region| (region.clone(), self.persistence.refresh(&mut self.working, region).map_err(storage_error)))
+            .collect();
+        self.current.store(Arc::new(self.working.clone()));
+        for (region, done) in waiting {
+            let result = results.iter().find(|(r, _)| *r == region).map(|(_, result)| result.clone());
+            let _ = done.send(result.unwrap_or(Ok(())));
+        }
+    }
+
+    /// Wipes everything, with nothing applied.
+    fn reset(&mut self, done: oneshot::Sender<Result<(), ApiError>>) {
+        let wiped = self.persistence.wipe().map_err(storage_error);
+        if wiped.is_ok() {
+            self.working = World::default();
+            self.current.store(Arc::new(World::default()));
+        }
+        let _ = done.send(wiped);
     }
 }
 

@@ -12,7 +12,7 @@
 //! for the region's version first and catch up when it moved.
 
 use anyhow::{Context, bail};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 use super::Persistence;
 use crate::domain::{Record, RecordKey, Region, Scope, World};
@@ -45,6 +45,8 @@ pub struct PostgresStore {
     epoch: i64,
     /// The regions locked by the open transaction and their next versions.
     open: Vec<(Region, i64)>,
+    /// The record upsert, prepared once per connection.
+    upsert: Option<Statement>,
 }
 
 fn connect(url: &str) -> anyhow::Result<Client> {
@@ -77,7 +79,7 @@ impl PostgresStore {
         })();
         client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
         migrated?;
-        let mut store = Self { url: url.to_owned(), client, epoch: 0, open: Vec::new() };
+        let mut store = Self { url: url.to_owned(), client, epoch: 0, open: Vec::new(), upsert: None };
         let world = store.load_all()?;
         Ok((store, world))
     }
@@ -145,6 +147,7 @@ impl PostgresStore {
             tracing::warn!("reconnecting to PostgreSQL");
             self.client = connect(&self.url)?;
             self.open.clear();
+            self.upsert = None;
         }
         Ok(())
     }
@@ -154,10 +157,15 @@ impl PostgresStore {
         self.check_epoch(world)?;
         // Regions come sorted: every node locks in the same order.
         for region in regions {
-            self.client.execute("INSERT INTO eipd_regions VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&&**region])?;
+            // Creates the region's row on first use; either way the row is
+            // locked until COMMIT (ON CONFLICT DO UPDATE locks what it finds).
             let version: i64 = self
                 .client
-                .query_one("SELECT version FROM eipd_regions WHERE region = $1 FOR UPDATE", &[&&**region])?
+                .query_one(
+                    "INSERT INTO eipd_regions VALUES ($1, 0)
+                     ON CONFLICT (region) DO UPDATE SET version = eipd_regions.version RETURNING version",
+                    &[&&**region],
+                )?
                 .get(0);
             self.catch_up(world, region, version)?;
             self.open.push((region.clone(), version + 1));
@@ -166,10 +174,16 @@ impl PostgresStore {
     }
 
     fn write(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        let insert = self.client.prepare(
-            "INSERT INTO eipd_records (region, account, key, version, body) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body",
-        )?;
+        let insert = match &self.upsert {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(
+                    "INSERT INTO eipd_records (region, account, key, version, body) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body",
+                )?;
+                self.upsert.insert(statement).clone()
+            }
+        };
         for (scope, key) in changed {
             let version = self
                 .open
@@ -221,11 +235,17 @@ impl Persistence for PostgresStore {
 
     fn refresh(&mut self, world: &mut World, region: &Region) -> anyhow::Result<()> {
         self.reconnect_if_closed()?;
-        self.check_epoch(world)?;
-        let version: Option<i64> = self
-            .client
-            .query_opt("SELECT version FROM eipd_regions WHERE region = $1", &[&&**region])?
-            .map(|row| row.get(0));
+        // One round trip: the wipe counter and the region's version.
+        let row = self.client.query_one(
+            "SELECT (SELECT value FROM eipd_meta WHERE key = 'epoch'),
+                    (SELECT version FROM eipd_regions WHERE region = $1)",
+            &[&&**region],
+        )?;
+        let (epoch, version): (i64, Option<i64>) = (row.get(0), row.get(1));
+        if epoch != self.epoch {
+            *world = self.load_all()?;
+            return Ok(());
+        }
         match version {
             Some(version) => self.catch_up(world, region, version),
             None => Ok(()),

@@ -159,3 +159,32 @@ def test_concurrent_allocation_never_gives_one_ip_two_holders(fleet):
     assert len(refused) == CLIENTS * 8 - 64
     held = [a["PublicIp"] for acct in accounts for a in make_client(fleet[0].url, acct).describe_addresses()["Addresses"]]
     assert sorted(held) == sorted(got)
+
+
+def test_a_change_on_one_node_is_read_at_once_on_the_others(fleet):
+    """Read-your-writes across the fleet: every read catches up with what was
+    committed before it was asked, also when many reads share one catch-up."""
+    account = random_account()
+    writer = make_client(fleet[0].url, account)
+    readers = [make_client(fleet[1 + i % (NODES - 1)].url, account) for i in range(8)]
+    failures = []
+
+    def read_back(ec2, allocation_id, released):
+        try:
+            found = ec2.describe_addresses(Filters=[{"Name": "allocation-id", "Values": [allocation_id]}])["Addresses"]
+            if len(found) != (0 if released else 1):
+                failures.append((allocation_id, released, found))
+        except botocore.exceptions.ClientError as e:
+            failures.append((allocation_id, released, code(e)))
+
+    for _ in range(10):
+        allocation_id = writer.allocate_address(Domain="vpc")["AllocationId"]
+        for released in (False, True):
+            threads = [threading.Thread(target=read_back, args=(r, allocation_id, released)) for r in readers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            if not released:
+                writer.release_address(AllocationId=allocation_id)
+    assert failures == []
