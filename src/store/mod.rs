@@ -13,6 +13,7 @@ mod embedded;
 mod journal;
 mod postgres;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -440,17 +441,16 @@ impl Writer {
         if waiting.is_empty() {
             return;
         }
-        let mut regions: Vec<&Region> = waiting.iter().map(|(region, _)| region).collect();
-        regions.sort();
-        regions.dedup();
-        let results: Vec<(Region, Result<(), ApiError>)> = regions
-            .into_iter()
-            .map(|region| (region.clone(), self.persistence.refresh(&mut self.working, region).map_err(storage_error)))
-            .collect();
+        let mut results = BTreeMap::new();
+        for (region, _) in &waiting {
+            if !results.contains_key(region) {
+                let result = self.persistence.refresh(&mut self.working, region).map_err(storage_error);
+                results.insert(region.clone(), result);
+            }
+        }
         self.current.store(Arc::new(self.working.clone()));
         for (region, done) in waiting {
-            let result = results.iter().find(|(r, _)| *r == region).map(|(_, result)| result.clone());
-            let _ = done.send(result.unwrap_or(Ok(())));
+            let _ = done.send(results[&region].clone());
         }
     }
 

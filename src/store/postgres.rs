@@ -136,10 +136,18 @@ impl PostgresStore {
     /// Reloads everything when a reset happened elsewhere.
     fn check_epoch(&mut self, world: &mut World) -> anyhow::Result<()> {
         let epoch = self.epoch()?;
-        if epoch != self.epoch {
-            *world = self.load_all()?;
-        }
+        self.reload_if_wiped(world, epoch)?;
         Ok(())
+    }
+
+    /// Reloads everything if the wipe counter read from the database is not
+    /// the one `world` reflects; true when it did.
+    fn reload_if_wiped(&mut self, world: &mut World, epoch: i64) -> anyhow::Result<bool> {
+        if epoch == self.epoch {
+            return Ok(false);
+        }
+        *world = self.load_all()?;
+        Ok(true)
     }
 
     fn reconnect_if_closed(&mut self) -> anyhow::Result<()> {
@@ -242,8 +250,7 @@ impl Persistence for PostgresStore {
             &[&&**region],
         )?;
         let (epoch, version): (i64, Option<i64>) = (row.get(0), row.get(1));
-        if epoch != self.epoch {
-            *world = self.load_all()?;
+        if self.reload_if_wiped(world, epoch)? {
             return Ok(());
         }
         match version {

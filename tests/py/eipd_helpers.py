@@ -42,6 +42,11 @@ def eipd_bin() -> Path:
     return REPO_ROOT / "target" / "debug" / "eipd"
 
 
+def eipd(*args, **kw) -> subprocess.CompletedProcess:
+    """Runs an eipd subcommand other than serve (export, import, …)."""
+    return subprocess.run([str(eipd_bin()), *args], capture_output=True, text=True, timeout=120, **kw)
+
+
 def ensure_built() -> Path:
     binary = eipd_bin()
     if not binary.exists() and not os.environ.get("EIPD_BIN"):

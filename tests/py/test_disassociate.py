@@ -1,13 +1,12 @@
 """DisassociateAddress, exactly per the seed (seed-disassociate_address.rst) and decisions D2/D4/D6/D12."""
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
 from eipd_helpers import (
-    DRY_RUN_MESSAGE, allocate, describe_address, describe_eni, describe_instance, eipd_bin, expect_error,
+    DRY_RUN_MESSAGE, allocate, describe_address, describe_eni, describe_instance, eipd, expect_error,
     make_client, make_vpc, random_account, random_hex, random_pool_ip, raw_post, run_instance,
 )
 
@@ -230,8 +229,7 @@ def test_expired_association_ids_are_forgotten_and_deleted(start_server, tmp_pat
     srv.stop()
 
     dump = tmp_path / "state.jsonl"
-    out = subprocess.run([str(eipd_bin()), "export", "--data-dir", str(data), "--output", str(dump)],
-                         capture_output=True, text=True, timeout=120)
+    out = eipd("export", "--data-dir", str(data), "--output", str(dump))
     assert out.returncode == 0, out.stderr
     records = [json.loads(line)["record"] for line in dump.read_text().splitlines()[1:]]
     ended = sorted(r["id"] for r in records if r["kind"] == "ended_association")

@@ -1,12 +1,7 @@
 """eipd export / eipd import: the whole state as JSON Lines, all or nothing."""
 import json
-import subprocess
 
-from eipd_helpers import Server, eipd_bin, make_client, random_account, run_instance
-
-
-def eipd(*args, **kw):
-    return subprocess.run([str(eipd_bin()), *args], capture_output=True, text=True, timeout=120, **kw)
+from eipd_helpers import Server, eipd, make_client, random_account, run_instance
 
 
 def snapshot(url, account):
