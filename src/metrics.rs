@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`): requests by action and code, their
 //! latency, and the size of the store.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::api::Action;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -46,6 +49,9 @@ pub struct Metrics {
     latency: Family<ActionLabels, Histogram>,
     addresses: Gauge,
     partitions: Gauge,
+    /// Each action's success series, looked up once: the common case then
+    /// costs no label hashing and no allocation.
+    succeeded: Vec<OnceLock<(Counter, Histogram)>>,
 }
 
 impl Default for Metrics {
@@ -68,7 +74,8 @@ impl Metrics {
         registry.register("addresses", "Elastic IP addresses held, all accounts and regions", addresses.clone());
         let partitions = Gauge::default();
         registry.register("partitions", "Account and region pairs with state", partitions.clone());
-        Self { registry, requests, latency, addresses, partitions }
+        let succeeded = Action::ALL.iter().map(|_| OnceLock::new()).collect();
+        Self { registry, requests, latency, addresses, partitions, succeeded }
     }
 
     /// Adds the store's commit figures to the exposition.
@@ -83,6 +90,17 @@ impl Metrics {
             "Time for one commit of the store to become durable",
             commits.duration.clone(),
         );
+    }
+
+    /// Counts one request answered with success.
+    pub fn observe_ok(&self, action: Action, elapsed: Duration) {
+        let (count, latency) = self.succeeded[action as usize].get_or_init(|| {
+            let name = action.name().to_owned();
+            let count = self.requests.get_or_create(&RequestLabels { action: name.clone(), code: "OK".into() });
+            (count.clone(), self.latency.get_or_create(&ActionLabels { action: name }).clone())
+        });
+        count.inc();
+        latency.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one answered request. Unknown actions are counted as `unknown`
@@ -110,7 +128,7 @@ mod tests {
     #[test]
     fn renders_counters_histograms_and_gauges() {
         let m = Metrics::new();
-        m.observe("DisassociateAddress", "OK", Duration::from_micros(120));
+        m.observe_ok(Action::DisassociateAddress, Duration::from_micros(120));
         m.observe("DisassociateAddress", "InvalidAssociationID.NotFound", Duration::from_micros(80));
         let mut m = m;
         let commits = CommitMetrics::default();

@@ -2,8 +2,10 @@
 //! place where an outcome becomes an HTTP response.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -109,7 +111,16 @@ fn error_response(error: &ApiError, request_id: &str) -> Response {
 
 /// Reads the body within the size and time limits.
 async fn read_body(body: Body) -> ApiResult<Bytes> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    let mut collect = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY_BYTES));
+    // The body mostly comes in the same read as the headers: only one still
+    // on its way needs a timer (arming and cancelling one on every request
+    // was ~2% of the request path).
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let received = match first {
+        Poll::Ready(received) => Ok(received),
+        Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, collect).await,
+    };
+    match received {
         Err(_) => Err(ApiError::new("RequestTimeout", 400, "The request body was not received in time.")),
         Ok(Err(_)) => Err(ApiError::new(
             "RequestEntityTooLarge",
@@ -180,23 +191,23 @@ async fn ec2(State(app): State<Arc<AppState>>, request: Request) -> Response {
         let stale = app.faults.stale_view(&scope, &action);
         let before = app.faults.before_mutation(&scope, &action, &app.store);
         let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone(), stale };
-        let output = api::dispatch(&ctx, &action, params).await?;
+        let answered = api::dispatch(&ctx, &action, params).await?;
         if let Some(before) = before {
             app.faults.mutated(scope, before);
         }
-        Ok((action, output))
+        Ok(answered)
     }
     .await;
     let elapsed = started.elapsed();
     let elapsed_us = elapsed.as_micros() as u64;
     match &outcome {
-        Ok((action, _)) => app.metrics.observe(action, "OK", elapsed),
+        Ok((action, _)) => app.metrics.observe_ok(*action, elapsed),
         Err(error) => app.metrics.observe(&metric_action(&body_action), error.code, elapsed),
     }
     match outcome {
         Ok((action, output)) => {
-            tracing::debug!(%request_id, %action, status = 200, elapsed_us, "request");
-            xml_response(StatusCode::OK, &request_id, success_document(&action, &request_id, output.as_ref()))
+            tracing::debug!(%request_id, action = action.name(), status = 200, elapsed_us, "request");
+            xml_response(StatusCode::OK, &request_id, success_document(action.name(), &request_id, output.as_ref()))
         }
         Err(error) => {
             if injected {

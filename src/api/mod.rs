@@ -190,9 +190,9 @@ actions! {
 }
 
 /// Runs one request's action.
-pub async fn dispatch(ctx: &Ctx, action: &str, params: Params) -> ApiResult<Output> {
+pub async fn dispatch(ctx: &Ctx, action: &str, params: Params) -> ApiResult<(Action, Output)> {
     let action = Action::parse(action).ok_or_else(|| ApiError::invalid_action(action))?;
-    action.handle(ctx, params).await
+    Ok((action, action.handle(ctx, params).await?))
 }
 
 // ---- decoding helpers shared by the handlers ----------------------------------

@@ -94,8 +94,13 @@ pub struct Credential {
 
 impl Credential {
     pub fn parse(value: &str) -> ApiResult<Self> {
-        let parts: Vec<&str> = value.split('/').collect();
-        let [akid, date, region, service, terminator] = parts.as_slice() else {
+        let fields = value.split_once('/').and_then(|(akid, rest)| {
+            let (date, rest) = rest.split_once('/')?;
+            let (region, rest) = rest.split_once('/')?;
+            let (service, terminator) = rest.split_once('/')?;
+            Some((akid, date, region, service, terminator))
+        });
+        let Some((akid, date, region, service, terminator)) = fields.filter(|f| !f.4.contains('/')) else {
             return Err(ApiError::incomplete_signature(format!(
                 "Credential should be scoped to a valid region, not '{value}'. The Credential must have the form ACCESS_KEY/DATE/REGION/SERVICE/aws4_request."
             )));
@@ -103,16 +108,16 @@ impl Credential {
         let region_ok = !region.is_empty()
             && region.len() <= 40
             && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if akid.is_empty() || *terminator != "aws4_request" || date.len() != 8 || !region_ok {
+        if akid.is_empty() || terminator != "aws4_request" || date.len() != 8 || !region_ok {
             return Err(ApiError::incomplete_signature(format!(
                 "Credential should be scoped correctly: '{value}' is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request."
             )));
         }
         Ok(Self {
-            access_key_id: (*akid).to_owned(),
-            date: (*date).to_owned(),
-            region: (*region).to_owned(),
-            service: (*service).to_owned(),
+            access_key_id: akid.to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
         })
     }
 }
@@ -148,7 +153,7 @@ fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signa
             if let Some(v) = field.strip_prefix("Credential=") {
                 credential = Some(Credential::parse(v)?);
             } else if let Some(v) = field.strip_prefix("SignedHeaders=") {
-                signed = Some(v.split(';').map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>());
+                signed = Some(v.to_ascii_lowercase());
             } else if let Some(v) = field.strip_prefix("Signature=") {
                 signature = Some(v.to_owned());
             }
@@ -192,7 +197,7 @@ fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signa
             ),
             None => None,
         };
-        let signed_headers = signed.split(';').map(|h| h.to_ascii_lowercase()).collect();
+        let signed_headers = signed.to_ascii_lowercase();
         return Ok(Some(Signature { credential, signed_headers, signature, amz_date, presigned: true, expires }));
     }
     Ok(None)

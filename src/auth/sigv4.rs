@@ -28,7 +28,8 @@ pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone, Debug)]
 pub struct Signature {
     pub credential: Credential,
-    pub signed_headers: Vec<String>,
+    /// `SignedHeaders`, lowercased: names separated by `;`.
+    pub signed_headers: String,
     pub signature: String,
     /// `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
     pub amz_date: String,
@@ -85,7 +86,7 @@ pub fn canonical_request(req: &SignedRequest) -> ApiResult<String> {
     let path = if req.request.path.is_empty() { "/" } else { req.request.path };
     let canonical_path = utf8_percent_encode(path, SIGV4_PATH_ENCODE).to_string();
     let mut headers = String::new();
-    for name in &req.sig.signed_headers {
+    for name in req.sig.signed_headers.split(';') {
         headers.push_str(name);
         headers.push(':');
         headers.push_str(&canonical_header_value(req.request.headers, name)?);
@@ -101,7 +102,7 @@ pub fn canonical_request(req: &SignedRequest) -> ApiResult<String> {
         canonical_path,
         canonical_query(req.request.query, req.sig.presigned),
         headers,
-        req.sig.signed_headers.join(";"),
+        req.sig.signed_headers,
         payload
     ))
 }
@@ -236,7 +237,7 @@ mod tests {
                 region: "us-east-1".into(),
                 service: "iam".into(),
             },
-            signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into()],
+            signed_headers: "content-type;host;x-amz-date".into(),
             signature: "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7".into(),
             amz_date: "20150830T123600Z".into(),
             presigned: false,

@@ -5,8 +5,10 @@
 //! them and hands them out with `take_*` methods: whatever an operation did not
 //! take is, by construction, a parameter it does not understand (D14).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::Ipv4Addr;
+use std::ops::Bound;
 
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::model_params;
@@ -19,7 +21,9 @@ pub const MAX_PARAMS: usize = 5000;
 
 #[derive(Debug, Default, Clone)]
 pub struct Params {
-    values: HashMap<String, String>,
+    /// Ordered by name: the members of `Prefix.N…` are one range of keys, and
+    /// a request's few parameters cost less to compare than to hash.
+    values: BTreeMap<String, String>,
     action: Option<String>,
 }
 
@@ -40,11 +44,12 @@ impl Params {
     /// Decodes an `application/x-www-form-urlencoded` body (or query string).
     /// Duplicate keys are refused: AWS does not define which one wins.
     pub fn decode(body: &[u8]) -> ApiResult<Self> {
-        if std::str::from_utf8(body).is_err() {
+        let Ok(body) = std::str::from_utf8(body) else {
             return Err(ApiError::malformed_query_string("The request body is not valid UTF-8"));
-        }
-        let mut values = HashMap::new();
-        for (key, value) in form_urlencoded::parse(body) {
+        };
+        let mut values = BTreeMap::new();
+        for pair in body.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             if values.len() >= MAX_PARAMS {
                 return Err(ApiError::invalid_parameter_value(format!(
                     "The request has more than {MAX_PARAMS} parameters"
@@ -53,11 +58,17 @@ impl Params {
             if key.is_empty() {
                 continue;
             }
-            let key = key.into_owned();
-            if values.contains_key(&key) {
-                return Err(ApiError::invalid_parameter_value(format!("The parameter {key} is given more than once")));
+            match values.entry(form_decoded(key)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(form_decoded(value));
+                }
+                Entry::Occupied(slot) => {
+                    return Err(ApiError::invalid_parameter_value(format!(
+                        "The parameter {} is given more than once",
+                        slot.key()
+                    )));
+                }
             }
-            values.insert(key, value.into_owned());
         }
         let action = values.remove("Action");
         values.remove("Version");
@@ -73,10 +84,17 @@ impl Params {
             self.action = Some(action);
         }
         for (k, v) in other.values {
-            if self.values.contains_key(&k) {
-                return Err(ApiError::invalid_parameter_value(format!("The parameter {k} is given more than once")));
+            match self.values.entry(k) {
+                Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                Entry::Occupied(slot) => {
+                    return Err(ApiError::invalid_parameter_value(format!(
+                        "The parameter {} is given more than once",
+                        slot.key()
+                    )));
+                }
             }
-            self.values.insert(k, v);
         }
         Ok(())
     }
@@ -252,11 +270,26 @@ impl Params {
 
     /// Every `Prefix.N…` entry, removed, keyed by (N, remainder) in order.
     fn take_prefixed(&mut self, prefix: &str) -> ApiResult<BTreeMap<(usize, String), String>> {
-        let dotted = format!("{prefix}.");
-        let keys: Vec<String> = self.values.keys().filter(|k| k.starts_with(&dotted)).cloned().collect();
         let mut out = BTreeMap::new();
-        for key in keys {
-            let value = self.values.remove(&key).unwrap_or_default();
+        // Most lists an operation accepts are absent: a look at the first key
+        // from `prefix` on says so without building the range's bounds.
+        if !self
+            .values
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .next()
+            .is_some_and(|(key, _)| key.starts_with(prefix))
+        {
+            return Ok(out);
+        }
+        let mut dotted = String::with_capacity(prefix.len() + 1);
+        dotted.push_str(prefix);
+        dotted.push('.');
+        // The keys starting with `Prefix.` are one range: from `Prefix.` up
+        // to `Prefix/`, the next string after every `Prefix.…`.
+        let mut after = dotted.clone();
+        after.pop();
+        after.push('/');
+        for (key, value) in self.values.extract_if(dotted.clone()..after, |_, _| true) {
             let rest = &key[dotted.len()..];
             let end = rest.find('.').unwrap_or(rest.len());
             let n = parse_index(prefix, &rest[..end])?;
@@ -267,7 +300,7 @@ impl Params {
 
     /// Ends decoding: any parameter no one took is refused (D14), naming it.
     pub fn finish(self, action: &str) -> ApiResult<()> {
-        let Some(name) = self.values.keys().min() else {
+        let Some(name) = self.values.keys().next() else {
             return Ok(());
         };
         let top = name.split('.').next().unwrap_or(name);
@@ -277,6 +310,17 @@ impl Params {
             Err(ApiError::unknown_parameter(name))
         }
     }
+}
+
+/// One name or value of an `application/x-www-form-urlencoded` body: `+` is
+/// a space and `%XX` a byte; bytes that are not UTF-8 once decoded become
+/// U+FFFD, as in form_urlencoded. Most components need no decoding at all.
+fn form_decoded(raw: &str) -> String {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return raw.to_owned();
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 fn parse_index(prefix: &str, n: &str) -> ApiResult<usize> {
@@ -365,6 +409,17 @@ mod tests {
         assert!(Params::decode(b"A=1&A=2").is_err());
         assert!(Params::decode(b"A=\xff").is_err());
         assert!(Params::decode(b"A=%FF").is_ok(), "percent-decoding is lossy, not refused");
+    }
+
+    #[test]
+    fn decodes_as_form_urlencoded_does() {
+        let body = "A=x+y%20z&B=%E2%82%AC%FF&&C&D==e%3D&%41b=1&E=%zz%4";
+        let ours = Params::decode(body.as_bytes()).unwrap().values;
+        let theirs: BTreeMap<String, String> =
+            form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours["A"], "x y z");
+        assert_eq!(ours["D"], "=e=");
     }
 
     #[test]
