@@ -1,6 +1,6 @@
 //! A stable-toolchain fuzzer for the query decoder and the dispatcher:
 //! random bodies and random, half-valid parameter sets go through the real
-//! router (in process, memory store). Every answer must be well-formed EC2
+//! endpoints (in process, memory store). Every answer must be well-formed EC2
 //! XML with a 2xx/4xx status (never a panic, a hang or a 500), and the
 //! server must still answer afterwards.
 //!
@@ -17,11 +17,10 @@ use eipd::api::Action;
 use eipd::auth::Authenticator;
 use eipd::domain::Settings;
 use eipd::metrics::Metrics;
-use eipd::server::{AppState, router};
+use eipd::server::{AppState, Endpoints};
 use eipd::store::{Store, StoreKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tower::ServiceExt;
 
 const NAMES: &[&str] = &[
     "AllocationId",
@@ -172,7 +171,7 @@ fn check_xml(body: &str) -> Result<(), String> {
 async fn run(seconds: u64, seed: u64) -> u64 {
     let store =
         Store::open(&StoreKind::Memory, Settings { address_limit: Some(50), ..Settings::default() }, true).unwrap();
-    let app = router(AppState {
+    let app = Endpoints::new(AppState {
         store,
         auth: Arc::new(Authenticator::default()),
         metrics: Arc::new(Metrics::new()),
@@ -195,10 +194,9 @@ async fn run(seconds: u64, seed: u64) -> u64 {
             )
             .body(Body::from(body.clone()))
             .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request))
+        let response = tokio::time::timeout(Duration::from_secs(10), app.answer(request))
             .await
-            .unwrap_or_else(|_| panic!("seed {seed}: request hung: {}", String::from_utf8_lossy(&body)))
-            .unwrap();
+            .unwrap_or_else(|_| panic!("seed {seed}: request hung: {}", String::from_utf8_lossy(&body)));
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap_or_else(|_| panic!("seed {seed}: non-UTF-8 answer"));
