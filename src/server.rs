@@ -125,7 +125,8 @@ pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Re
 fn new_request_id() -> String {
     // From the thread's RNG: Uuid::new_v4 asks the OS for entropy (a system
     // call) on every request.
-    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
 }
 
 fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response {
