@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -76,22 +76,37 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
 }
 
 /// The valid frames of one segment, from its start, numbered from `first`.
-fn frames(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
+/// Read frame by frame up to the first invalid one: most of a segment is
+/// unused (zeros, or stale frames of a recycled segment), and reading it
+/// whole cost 16 MiB of reads per segment at every start.
+fn frames(path: &Path, first: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(256 << 10, file);
     let mut out = Vec::new();
-    let (mut at, mut expected) = (0usize, first);
-    while at + HEADER <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-        let seq = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().expect("8 bytes"));
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else { break };
-        if seq != expected || checksum(seq, payload) != crc {
+    let (mut at, mut expected) = (0u64, first);
+    let mut header = [0u8; HEADER];
+    while at + HEADER as u64 <= size {
+        reader.read_exact(&mut header).with_context(|| format!("reading {}", path.display()))?;
+        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+        // A torn or stale header must not make us allocate what the file
+        // cannot hold.
+        let end = at + HEADER as u64 + u64::from(len);
+        if seq != expected || end > size {
+            break;
+        }
+        let mut payload = vec![0u8; len as usize];
+        reader.read_exact(&mut payload).with_context(|| format!("reading {}", path.display()))?;
+        if checksum(seq, &payload) != crc {
             break;
         }
         out.push((seq, payload));
-        at += HEADER + len;
+        at = end;
         expected += 1;
     }
-    out
+    Ok(out)
 }
 
 /// Every entry after `applied`, in order. Entries up to `applied` are in the
@@ -100,8 +115,7 @@ pub fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
     let mut entries = Vec::new();
     let mut next = applied + 1;
     for (first, path) in segments(dir)? {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        for (seq, payload) in frames(&bytes, first) {
+        for (seq, payload) in frames(&path, first)? {
             if seq < next {
                 continue;
             }
@@ -110,7 +124,7 @@ pub fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
                     "the journal does not continue the records file (records up to entry {applied}, journal resumes at {seq}): were the files of the data directory copied at different times?"
                 );
             }
-            entries.push((seq, payload.to_vec()));
+            entries.push((seq, payload));
             next += 1;
         }
     }
