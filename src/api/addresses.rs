@@ -109,7 +109,7 @@ pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["elastic-ip"])?;
     let dry_run = p.take_dry_run()?;
     p.finish("AllocateAddress")?;
-    ctx.authorize_on(Action::AllocateAddress, &[ctx.arn("elastic-ip", "*")], dry_run)?;
+    ctx.authorize_on(Action::AllocateAddress, || vec![ctx.arn("elastic-ip", "*")], dry_run)?;
     let input = AllocateAddress { domain, address, network_border_group, tags: tags_of(&tags, "elastic-ip") };
     let address = ctx.write(move |tx| rules::allocate_address(tx, input)).await?;
     Ok(Box::new(AllocateAddressOutput(address)))
@@ -164,11 +164,11 @@ pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(ctx.flavor() == Flavor::Aws);
     let dry_run = p.take_dry_run()?;
     p.finish("AssociateAddress")?;
-    let target_arn = match &target {
+    let target_arn = || match &target {
         AssociationTarget::Instance(id) => ctx.arn("instance", id.as_str()),
         AssociationTarget::Interface(id) => ctx.arn("network-interface", id.as_str()),
     };
-    ctx.authorize_on(Action::AssociateAddress, &[address_arn(ctx, &address), target_arn], dry_run)?;
+    ctx.authorize_on(Action::AssociateAddress, || vec![address_arn(ctx, &address), target_arn()], dry_run)?;
     let input = AssociateAddress { address, target, private_ip, allow_reassociation };
     let id = ctx.write(move |tx| rules::associate_address(tx, input)).await?;
     Ok(Box::new(AssociateAddressOutput(id)))
@@ -202,7 +202,7 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
         }
         (None, None) => return Err(ApiError::missing("AssociationId")),
     };
-    ctx.authorize_on(Action::DisassociateAddress, &disassociate_arns(ctx, &input), dry_run)?;
+    ctx.authorize_on(Action::DisassociateAddress, || disassociate_arns(ctx, &input), dry_run)?;
     ctx.write(move |tx| rules::disassociate_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -214,7 +214,7 @@ pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let network_border_group = p.take_str("NetworkBorderGroup");
     let dry_run = p.take_dry_run()?;
     p.finish("ReleaseAddress")?;
-    ctx.authorize_on(Action::ReleaseAddress, &[address_arn(ctx, &address)], dry_run)?;
+    ctx.authorize_on(Action::ReleaseAddress, || vec![address_arn(ctx, &address)], dry_run)?;
     let input = ReleaseAddress { address, network_border_group };
     ctx.write(move |tx| rules::release_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
@@ -351,7 +351,7 @@ pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     let name = domain_name(&p.require_str("DomainName")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("ModifyAddressAttribute")?;
-    ctx.authorize_on(Action::ModifyAddressAttribute, &[ctx.arn("elastic-ip", id.as_str())], dry_run)?;
+    ctx.authorize_on(Action::ModifyAddressAttribute, || vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }
@@ -361,7 +361,7 @@ pub async fn reset_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     check_attribute(p.take_str("Attribute"))?;
     let dry_run = p.take_dry_run()?;
     p.finish("ResetAddressAttribute")?;
-    ctx.authorize_on(Action::ResetAddressAttribute, &[ctx.arn("elastic-ip", id.as_str())], dry_run)?;
+    ctx.authorize_on(Action::ResetAddressAttribute, || vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::reset_address_attribute(tx, &id)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }

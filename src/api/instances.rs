@@ -301,7 +301,7 @@ pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> 
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
     p.finish("TerminateInstances")?;
-    ctx.authorize_on(Action::TerminateInstances, &instance_arns(ctx, &ids), dry_run)?;
+    ctx.authorize_on(Action::TerminateInstances, || instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::terminate_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -313,7 +313,7 @@ pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
     p.finish("StopInstances")?;
-    ctx.authorize_on(Action::StopInstances, &instance_arns(ctx, &ids), dry_run)?;
+    ctx.authorize_on(Action::StopInstances, || instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::stop_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -323,7 +323,7 @@ pub async fn start_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     p.take_str("AdditionalInfo");
     let dry_run = p.take_dry_run()?;
     p.finish("StartInstances")?;
-    ctx.authorize_on(Action::StartInstances, &instance_arns(ctx, &ids), dry_run)?;
+    ctx.authorize_on(Action::StartInstances, || instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }

@@ -39,16 +39,24 @@ impl Ctx {
     /// Authorization, then DryRun (D6), for an action without resource-level
     /// permissions (IAM's resource `*`).
     pub fn authorize(&self, action: Action, dry_run: bool) -> ApiResult<()> {
-        self.authorize_on(action, &[], dry_run)
+        self.authorize_on(action, Vec::new, dry_run)
     }
 
     /// Authorization, then DryRun (D6): reached after the input decoded and
     /// validated, before any NotFound. A principal without a policy may do
     /// everything in its account; with one, IAM's evaluation decides.
-    pub fn authorize_on(&self, action: Action, resources: &[String], dry_run: bool) -> ApiResult<()> {
+    /// `resources` names the ARNs the action touches; it runs only when a
+    /// policy is there to read them (naming them may take lookups).
+    pub fn authorize_on(
+        &self,
+        action: Action,
+        resources: impl FnOnce() -> Vec<String>,
+        dry_run: bool,
+    ) -> ApiResult<()> {
         if let Some(policy) = self.principal.user.as_ref().and_then(|u| u.policy.as_ref()) {
             let name = format!("ec2:{}", action.name());
-            let decision = policy.evaluate(&name, resources);
+            let resources = resources();
+            let decision = policy.evaluate(&name, &resources);
             if decision != Decision::Allow {
                 let because = if decision == Decision::ExplicitDeny {
                     "with an explicit deny in an identity-based policy"

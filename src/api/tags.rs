@@ -26,7 +26,7 @@ pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     }
     let dry_run = p.take_dry_run()?;
     p.finish("CreateTags")?;
-    ctx.authorize_on(Action::CreateTags, &resource_arns(ctx, &resources), dry_run)?;
+    ctx.authorize_on(Action::CreateTags, || resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::create_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -36,7 +36,7 @@ pub async fn delete_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let tags = p.take_tags()?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteTags")?;
-    ctx.authorize_on(Action::DeleteTags, &resource_arns(ctx, &resources), dry_run)?;
+    ctx.authorize_on(Action::DeleteTags, || resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::delete_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }
