@@ -130,20 +130,32 @@ impl ToXml for AllocateAddressOutput {
 
 // ---- AssociateAddress -------------------------------------------------------------
 
+/// moto looks a malformed instance or interface id up like any other and
+/// finds nothing (D1); AWS refuses its form.
+fn target_instance(ctx: &Ctx, value: &str) -> ApiResult<InstanceId> {
+    if ctx.flavor() == Flavor::Moto {
+        return InstanceId::parse(value).ok_or_else(|| ApiError::invalid_instance_id_not_found(value));
+    }
+    parse_id(value, InstanceId::parse, super::malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"))
+}
+
+fn target_interface(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
+    if ctx.flavor() == Flavor::Moto {
+        return NetworkInterfaceId::parse(value).ok_or_else(|| ApiError::invalid_network_interface_id_not_found(value));
+    }
+    parse_id(
+        value,
+        NetworkInterfaceId::parse,
+        super::malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-"),
+    )
+}
+
 pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
     let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
     let target = match (instance, interface) {
-        (Some(i), None) => AssociationTarget::Instance(parse_id(
-            &i,
-            InstanceId::parse,
-            super::malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"),
-        )?),
-        (None, Some(n)) => AssociationTarget::Interface(parse_id(
-            &n,
-            NetworkInterfaceId::parse,
-            super::malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-"),
-        )?),
+        (Some(i), None) => AssociationTarget::Instance(target_instance(ctx, &i)?),
+        (None, Some(n)) => AssociationTarget::Interface(target_interface(ctx, &n)?),
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_parameter_combination(
                 "You can specify either an instance ID or a network interface ID, but not both",

@@ -802,6 +802,11 @@ def test_moto_flavor_release_of_associated_address(moto_ec2):
 
 def test_moto_flavor_malformed_ids_are_not_found(moto_ec2):
     expect_error(moto_ec2.disassociate_address, "InvalidAssociationID.NotFound", AssociationId="foo")
+    eip = allocate(moto_ec2)
+    expect_error(moto_ec2.associate_address, "InvalidInstanceID.NotFound",
+                 AllocationId=eip["AllocationId"], InstanceId="foo")
+    expect_error(moto_ec2.associate_address, "InvalidNetworkInterfaceID.NotFound",
+                 AllocationId=eip["AllocationId"], NetworkInterfaceId="foo")
 
 
 def test_moto_flavor_no_igw_check(moto_ec2):
