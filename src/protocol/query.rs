@@ -422,6 +422,32 @@ mod tests {
         assert_eq!(ours["D"], "=e=");
     }
 
+    proptest::proptest! {
+        /// Whatever the body, the decoder agrees with form_urlencoded's,
+        /// except that it refuses a name given twice.
+        #[test]
+        fn decoding_agrees_with_form_urlencoded(body in "([a-cA.=&+%0-9F]|é|%E2%82){0,60}") {
+            let theirs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let unique: BTreeMap<String, String> = theirs.iter().cloned().collect();
+            match Params::decode(body.as_bytes()) {
+                Ok(ours) => {
+                    proptest::prop_assert_eq!(unique.len(), theirs.len());
+                    let mut expected = unique;
+                    proptest::prop_assert_eq!(ours.action, expected.remove("Action"));
+                    expected.remove("Version");
+                    proptest::prop_assert_eq!(ours.values, expected);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(unique.len() < theirs.len(), "{e:?}");
+                    proptest::prop_assert!(e.message.contains("more than once"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn booleans_and_ints() {
         let mut p = Params::decode(b"DryRun=TRUE&MaxResults=5&X=maybe").unwrap();
