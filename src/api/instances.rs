@@ -8,7 +8,7 @@ use crate::domain::filter::{Filterable, Filters, tag_filter_values};
 use crate::domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
 use crate::domain::{Instance, InstanceId, InstanceState, Partition};
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, XmlWriter};
+use crate::protocol::{Params, XmlWriter, not_taken};
 
 pub fn instance_id(value: &str) -> ApiResult<InstanceId> {
     parse_id(value, InstanceId::parse, malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"))
@@ -67,7 +67,7 @@ fn launch_interfaces(p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
             .collect();
         group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
         if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(ApiError::unknown_parameter(&format!("NetworkInterface.N.{bad}")));
+            return Err(not_taken(Action::RunInstances.name(), &format!("NetworkInterface.N.{bad}")));
         }
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str())))

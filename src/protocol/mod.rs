@@ -4,5 +4,5 @@ pub mod model_params;
 pub mod query;
 pub mod xml;
 
-pub use query::{Filter, Params, TagSpecification};
+pub use query::{Filter, Params, TagSpecification, not_taken};
 pub use xml::{ReturnTrue, ToXml, XmlWriter};

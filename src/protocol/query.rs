@@ -300,15 +300,25 @@ impl Params {
 
     /// Ends decoding: any parameter no one took is refused (D14), naming it.
     pub fn finish(self, action: &str) -> ApiResult<()> {
-        let Some(name) = self.values.keys().next() else {
-            return Ok(());
-        };
-        let top = name.split('.').next().unwrap_or(name);
-        if model_params::defines(action, top) {
-            Err(ApiError::unsupported_parameter(name))
-        } else {
-            Err(ApiError::unknown_parameter(name))
+        match self.values.keys().next() {
+            Some(name) => Err(not_taken(action, name)),
+            None => Ok(()),
         }
+    }
+}
+
+/// The answer to a parameter `action` does not take (D14): "not supported
+/// by eipd yet" when the EC2 model defines it (list indexes compared as
+/// `N`, nested members included), UnknownParameter when it does not.
+pub fn not_taken(action: &str, name: &str) -> ApiError {
+    let path: Vec<&str> = name
+        .split('.')
+        .map(|part| if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) { "N" } else { part })
+        .collect();
+    if model_params::defines(action, &path.join(".")) {
+        ApiError::unsupported_parameter(name)
+    } else {
+        ApiError::unknown_parameter(name)
     }
 }
 
@@ -402,6 +412,18 @@ mod tests {
         let p = Params::decode(b"IpamPoolId=x").unwrap();
         let e = p.finish("AllocateAddress").unwrap_err();
         assert_eq!(e.code, "InvalidParameterValue");
+        // Nested: the model's members are not supported yet, others unknown.
+        let e = not_taken("RunInstances", "NetworkInterface.N.SecurityGroupId.1");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "InvalidParameterValue",
+                "The parameter NetworkInterface.N.SecurityGroupId.1 is not supported by eipd yet"
+            )
+        );
+        assert_eq!(not_taken("RunInstances", "NetworkInterface.2.InterfaceType").code, "InvalidParameterValue");
+        assert_eq!(not_taken("RunInstances", "NetworkInterface.2.Bogus").code, "UnknownParameter");
+        assert_eq!(not_taken("AllocateAddress", "TagSpecification.1.Tag.1.Colour").code, "UnknownParameter");
     }
 
     #[test]

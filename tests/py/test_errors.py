@@ -5,7 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from eipd_helpers import (
-    DRY_RUN_MESSAGE, allocate, bench_authorization, expect_error, random_hex, raw_post,
+    DRY_RUN_MESSAGE, allocate, bench_authorization, expect_error, make_vpc, random_hex, raw_post,
 )
 
 V = "2016-11-15"
@@ -109,6 +109,22 @@ def test_dry_run_where_the_model_has_none_is_an_unknown_parameter(endpoint, ec2,
                                           "EnableDnsHostnames.Value": "true", "DryRun": "true"}, account=account)
     assert status == 400, body
     assert _error_doc(body)[0] == "UnknownParameter"
+
+
+def test_nested_members_the_model_defines_are_unsupported_not_unknown(endpoint, ec2, account):
+    """D14 for members inside a structure: the model's are "not supported yet", others unknown."""
+    _, subnet = make_vpc(ec2, "10.103.0.0/16", "10.103.1.0/24")
+    base = {"Action": "RunInstances", "Version": V, "ImageId": "ami-12345678", "MinCount": "1", "MaxCount": "1",
+            "NetworkInterface.1.DeviceIndex": "0", "NetworkInterface.1.SubnetId": subnet}
+    status, body, _ = raw_post(endpoint, {**base, "NetworkInterface.1.SecurityGroupId.1": "sg-12345678"},
+                               account=account)
+    assert status == 400, body
+    code, msg, _ = _error_doc(body)
+    assert (code, msg) == ("InvalidParameterValue",
+                           "The parameter NetworkInterface.N.SecurityGroupId.1 is not supported by eipd yet")
+    status, body, _ = raw_post(endpoint, {**base, "NetworkInterface.1.Colour": "blue"}, account=account)
+    assert status == 400, body
+    assert _error_doc(body)[:2] == ("UnknownParameter", "The parameter NetworkInterface.N.Colour is not recognized")
 
 
 def test_error_xml_for_not_found(endpoint, account):
