@@ -136,18 +136,14 @@ fn target_instance(ctx: &Ctx, value: &str) -> ApiResult<InstanceId> {
     if ctx.flavor() == Flavor::Moto {
         return InstanceId::parse(value).ok_or_else(|| ApiError::invalid_instance_id_not_found(value));
     }
-    parse_id(value, InstanceId::parse, super::malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"))
+    super::instances::instance_id(value)
 }
 
 fn target_interface(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
     if ctx.flavor() == Flavor::Moto {
         return NetworkInterfaceId::parse(value).ok_or_else(|| ApiError::invalid_network_interface_id_not_found(value));
     }
-    parse_id(
-        value,
-        NetworkInterfaceId::parse,
-        super::malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-"),
-    )
+    super::network_interfaces::eni_id(value)
 }
 
 pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {

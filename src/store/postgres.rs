@@ -12,7 +12,7 @@
 //! for the region's version first and catch up when it moved.
 
 use anyhow::{Context, bail};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::Persistence;
 use crate::domain::{Record, RecordKey, Region, Scope, World};
@@ -133,11 +133,18 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Reloads everything when a reset happened elsewhere.
-    fn check_epoch(&mut self, world: &mut World) -> anyhow::Result<()> {
-        let epoch = self.epoch()?;
-        self.reload_if_wiped(world, epoch)?;
-        Ok(())
+    /// Opens a transaction and reads the wipe counter: one round trip (a
+    /// simple query may carry both statements; the transaction stays open).
+    fn begin_reading_epoch(&mut self) -> anyhow::Result<i64> {
+        let answers = self.client.simple_query("BEGIN; SELECT value FROM eipd_meta WHERE key = 'epoch'")?;
+        let epoch = answers
+            .iter()
+            .find_map(|answer| match answer {
+                SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            })
+            .context("eipd_meta has no epoch")?;
+        Ok(epoch.parse()?)
     }
 
     /// Reloads everything if the wipe counter read from the database is not
@@ -161,8 +168,9 @@ impl PostgresStore {
     }
 
     fn begin_locked(&mut self, world: &mut World, regions: &[Region]) -> anyhow::Result<()> {
-        self.client.batch_execute("BEGIN")?;
-        self.check_epoch(world)?;
+        // A reset elsewhere: reload everything first.
+        let epoch = self.begin_reading_epoch()?;
+        self.reload_if_wiped(world, epoch)?;
         // Regions come sorted: every node locks in the same order.
         for region in regions {
             // Creates the region's row on first use; either way the row is
