@@ -179,6 +179,10 @@ impl ApiError {
         Self::invalid_subnet_id_not_found_raw(format!("The subnet ID '{id}' does not exist"))
     }
 
+    pub fn attachment_not_found(id: &str) -> Self {
+        Self::invalid_attachment_id_not_found(format!("The attachment ID '{id}' does not exist"))
+    }
+
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {
         Self::invalid_internet_gateway_id_not_found_raw(format!("The internetGateway ID '{id}' does not exist"))
     }

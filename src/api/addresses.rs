@@ -8,23 +8,18 @@ use crate::domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
     DescribeAddresses, DisassociateAddress, ReleaseAddress,
 };
-use crate::domain::{Address, AllocationId, AssociationId, Domain, Flavor, InstanceId, NetworkInterfaceId};
+use crate::domain::{Address, AllocationId, AssociationId, Domain, Flavor};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 fn allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
-    if ctx.flavor() == Flavor::Moto {
-        // moto answers a malformed id as an unknown one (D1).
-        return AllocationId::parse(value).ok_or_else(|| ApiError::invalid_allocation_id_not_found(value));
-    }
-    parse_id(value, AllocationId::parse, malformed_param("AllocationId", "eipalloc-"))
+    let malformed = malformed_param("AllocationId", "eipalloc-");
+    parse_id(ctx, value, AllocationId::parse, malformed, ApiError::invalid_allocation_id_not_found)
 }
 
 fn association_id(ctx: &Ctx, value: &str) -> ApiResult<AssociationId> {
-    if ctx.flavor() == Flavor::Moto {
-        return AssociationId::parse(value).ok_or_else(|| ApiError::invalid_association_id_not_found(value));
-    }
-    parse_id(value, AssociationId::parse, malformed_param("AssociationId", "eipassoc-"))
+    let malformed = malformed_param("AssociationId", "eipassoc-");
+    parse_id(ctx, value, AssociationId::parse, malformed, ApiError::invalid_association_id_not_found)
 }
 
 /// The deprecated PublicIp parameter: a dotted quad, or InvalidAddress.Malformed.
@@ -130,28 +125,12 @@ impl ToXml for AllocateAddressOutput {
 
 // ---- AssociateAddress -------------------------------------------------------------
 
-/// moto looks a malformed instance or interface id up like any other and
-/// finds nothing (D1); AWS refuses its form.
-fn target_instance(ctx: &Ctx, value: &str) -> ApiResult<InstanceId> {
-    if ctx.flavor() == Flavor::Moto {
-        return InstanceId::parse(value).ok_or_else(|| ApiError::invalid_instance_id_not_found(value));
-    }
-    super::instances::instance_id(value)
-}
-
-fn target_interface(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
-    if ctx.flavor() == Flavor::Moto {
-        return NetworkInterfaceId::parse(value).ok_or_else(|| ApiError::invalid_network_interface_id_not_found(value));
-    }
-    super::network_interfaces::eni_id(value)
-}
-
 pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
     let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
     let target = match (instance, interface) {
-        (Some(i), None) => AssociationTarget::Instance(target_instance(ctx, &i)?),
-        (None, Some(n)) => AssociationTarget::Interface(target_interface(ctx, &n)?),
+        (Some(i), None) => AssociationTarget::Instance(super::instances::instance_id(ctx, &i)?),
+        (None, Some(n)) => AssociationTarget::Interface(super::network_interfaces::eni_id(ctx, &n)?),
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_parameter_combination(
                 "You can specify either an instance ID or a network interface ID, but not both",

@@ -10,8 +10,9 @@ use crate::domain::{Instance, InstanceId, InstanceState, Partition};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, XmlWriter, not_taken};
 
-pub fn instance_id(value: &str) -> ApiResult<InstanceId> {
-    parse_id(value, InstanceId::parse, malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-"))
+pub fn instance_id(ctx: &Ctx, value: &str) -> ApiResult<InstanceId> {
+    let malformed = malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-");
+    parse_id(ctx, value, InstanceId::parse, malformed, ApiError::invalid_instance_id_not_found)
 }
 
 fn required_count(p: &mut Params, name: &str) -> ApiResult<u32> {
@@ -45,7 +46,7 @@ fn flag(group: &std::collections::BTreeMap<String, String>, name: &str) -> ApiRe
 }
 
 /// `NetworkInterface.N.*` of RunInstances.
-fn launch_interfaces(p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
+fn launch_interfaces(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
     const KNOWN: &[&str] = &[
         "DeviceIndex",
         "NetworkInterfaceId",
@@ -85,8 +86,8 @@ fn launch_interfaces(p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
         };
         out.push(LaunchInterface {
             device_index,
-            existing: group.get("NetworkInterfaceId").map(|v| eni_id(v)).transpose()?,
-            subnet_id: group.get("SubnetId").map(|v| subnet_id(v)).transpose()?,
+            existing: group.get("NetworkInterfaceId").map(|v| eni_id(ctx, v)).transpose()?,
+            subnet_id: group.get("SubnetId").map(|v| subnet_id(ctx, v)).transpose()?,
             associate_public_ip_address: flag(&group, "AssociatePublicIpAddress")?,
             delete_on_termination: flag(&group, "DeleteOnTermination")?,
             spec: InterfaceSpec {
@@ -112,7 +113,7 @@ pub async fn run_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let max_count = required_count(&mut p, "MaxCount")?;
     let instance_type = p.take_str("InstanceType").unwrap_or_else(|| "m1.small".into());
     let key_name = p.take_str("KeyName");
-    let subnet = p.take_str("SubnetId").map(|v| subnet_id(&v)).transpose()?;
+    let subnet = p.take_str("SubnetId").map(|v| subnet_id(ctx, &v)).transpose()?;
     let availability_zone = p.take_str("Placement.AvailabilityZone");
     p.take_str("Placement.Tenancy");
     let private_ip = p.take_ipv4("PrivateIpAddress")?;
@@ -125,7 +126,7 @@ pub async fn run_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
             )));
         }
     };
-    let network_interfaces = launch_interfaces(&mut p)?;
+    let network_interfaces = launch_interfaces(ctx, &mut p)?;
     if !network_interfaces.is_empty() && (subnet.is_some() || private_ip.is_some()) {
         return Err(ApiError::invalid_parameter_combination(
             "Network interfaces and an instance-level subnet ID or private IP address may not be specified on the same request",
@@ -227,7 +228,7 @@ impl Filterable for InstanceView<'_> {
 }
 
 pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     if max.is_some() && !ids.is_empty() {
@@ -267,8 +268,8 @@ pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-fn state_change_ids(p: &mut Params) -> ApiResult<Vec<InstanceId>> {
-    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(v)).collect::<ApiResult<Vec<_>>>()?;
+fn state_change_ids(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<InstanceId>> {
+    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     if ids.is_empty() {
         return Err(ApiError::missing("InstanceId"));
     }
@@ -296,7 +297,7 @@ fn write_changes(changes: &[StateChange]) -> XmlWriter {
 }
 
 pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = state_change_ids(&mut p)?;
+    let ids = state_change_ids(ctx, &mut p)?;
     p.take_bool("Force")?;
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
@@ -307,7 +308,7 @@ pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> 
 }
 
 pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = state_change_ids(&mut p)?;
+    let ids = state_change_ids(ctx, &mut p)?;
     p.take_bool("Force")?;
     p.take_bool("Hibernate")?;
     p.take_bool("SkipOsShutdown")?;
@@ -319,7 +320,7 @@ pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn start_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = state_change_ids(&mut p)?;
+    let ids = state_change_ids(ctx, &mut p)?;
     p.take_str("AdditionalInfo");
     let dry_run = p.take_dry_run()?;
     p.finish("StartInstances")?;

@@ -205,14 +205,20 @@ pub async fn dispatch(ctx: &Ctx, action: &str, params: Params) -> ApiResult<(Act
 
 // ---- decoding helpers shared by the handlers ----------------------------------
 
-/// Parses an id with its kind's parser, or answers the EC2 error for a
-/// malformed one (D15).
+/// Parses an id with its kind's parser. A malformed one gets the EC2 error
+/// for its form (D15), or in the moto flavour its kind's NotFound: moto never
+/// checks an id's form, it looks the id up and finds nothing (D1).
 pub fn parse_id<T>(
+    ctx: &Ctx,
     value: &str,
     parse: fn(&str) -> Option<T>,
     malformed: impl FnOnce(String) -> ApiError,
+    not_found: fn(&str) -> ApiError,
 ) -> ApiResult<T> {
-    parse(value).ok_or_else(|| malformed(value.to_owned()))
+    parse(value).ok_or_else(|| match ctx.flavor() {
+        Flavor::Moto => not_found(value),
+        Flavor::Aws => malformed(value.to_owned()),
+    })
 }
 
 /// InvalidParameterValue naming the parameter and the form it expects (D2, D15).

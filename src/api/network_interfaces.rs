@@ -14,12 +14,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::protocol::query::parse_ipv4;
 use crate::protocol::{Params, ReturnTrue, XmlWriter};
 
-pub fn eni_id(value: &str) -> ApiResult<NetworkInterfaceId> {
-    parse_id(
-        value,
-        NetworkInterfaceId::parse,
-        malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-"),
-    )
+pub fn eni_id(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
+    let malformed = malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-");
+    parse_id(ctx, value, NetworkInterfaceId::parse, malformed, ApiError::invalid_network_interface_id_not_found)
 }
 
 fn count(p: &mut Params, name: &str) -> ApiResult<u32> {
@@ -65,7 +62,7 @@ pub fn requested_private_ips(p: &mut Params, single: &str, list: &str) -> ApiRes
 }
 
 pub async fn create_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let subnet = subnet_id(&p.require_str("SubnetId")?)?;
+    let subnet = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let description = p.take_str("Description").unwrap_or_default();
     let private_ips = requested_private_ips(&mut p, "PrivateIpAddress", "PrivateIpAddresses")?;
     let secondary_private_ip_count = count(&mut p, "SecondaryPrivateIpAddressCount")?;
@@ -164,7 +161,7 @@ impl Filterable for InterfaceView<'_> {
 }
 
 pub async fn describe_network_interfaces(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("NetworkInterfaceId")?.iter().map(|v| eni_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("NetworkInterfaceId")?.iter().map(|v| eni_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
@@ -190,7 +187,7 @@ pub async fn describe_network_interfaces(ctx: &Ctx, mut p: Params) -> ApiResult<
 }
 
 pub async fn delete_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteNetworkInterface")?;
     ctx.authorize(Action::DeleteNetworkInterface, dry_run)?;
@@ -199,8 +196,8 @@ pub async fn delete_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
 }
 
 pub async fn attach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
-    let instance = instance_id(&p.require_str("InstanceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
+    let instance = instance_id(ctx, &p.require_str("InstanceId")?)?;
     let device_index = match p.take_int("DeviceIndex")? {
         Some(n) if (0..=31).contains(&n) => n as u32,
         Some(n) => {
@@ -225,7 +222,8 @@ pub async fn attach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
 
 pub async fn detach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     let value = p.require_str("AttachmentId")?;
-    let id = parse_id(&value, AttachmentId::parse, super::malformed_param("AttachmentId", "eni-attach-"))?;
+    let malformed = super::malformed_param("AttachmentId", "eni-attach-");
+    let id = parse_id(ctx, &value, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
     p.take_bool("Force")?;
     let dry_run = p.take_dry_run()?;
     p.finish("DetachNetworkInterface")?;
@@ -235,7 +233,7 @@ pub async fn detach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
 }
 
 pub async fn assign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips = p
         .take_list("PrivateIpAddress")?
         .iter()
@@ -255,7 +253,7 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<
 }
 
 pub async fn unassign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips = p
         .take_list("PrivateIpAddress")?
         .iter()
@@ -271,7 +269,7 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResul
 }
 
 pub async fn assign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips =
         p.take_list("Ipv6Addresses")?.iter().map(|v| ipv6("Ipv6Addresses.N", v)).collect::<ApiResult<Vec<_>>>()?;
     let n = count(&mut p, "Ipv6AddressCount")?;
@@ -289,7 +287,7 @@ pub async fn assign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output
 }
 
 pub async fn unassign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips =
         p.take_list("Ipv6Addresses")?.iter().map(|v| ipv6("Ipv6Addresses.N", v)).collect::<ApiResult<Vec<_>>>()?;
     if ips.is_empty() {
@@ -306,7 +304,7 @@ pub async fn unassign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
 }
 
 pub async fn modify_public_ip_dns_name_options(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = eni_id(&p.require_str("NetworkInterfaceId")?)?;
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let value = p.require_str("HostnameType")?;
     let hostname_type = HostnameType::parse(&value).ok_or_else(|| {
         ApiError::invalid_parameter_value(format!(

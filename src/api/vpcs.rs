@@ -9,20 +9,19 @@ use crate::domain::{InternetGateway, InternetGatewayId, Subnet, SubnetId, Vpc, V
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, ReturnTrue, XmlWriter};
 
-pub fn vpc_id(value: &str) -> ApiResult<VpcId> {
-    parse_id(value, VpcId::parse, malformed_code(ApiError::invalid_vpc_id_malformed_raw, "vpc-"))
+pub fn vpc_id(ctx: &Ctx, value: &str) -> ApiResult<VpcId> {
+    let malformed = malformed_code(ApiError::invalid_vpc_id_malformed_raw, "vpc-");
+    parse_id(ctx, value, VpcId::parse, malformed, ApiError::invalid_vpc_id_not_found)
 }
 
-pub fn subnet_id(value: &str) -> ApiResult<SubnetId> {
-    parse_id(value, SubnetId::parse, malformed_code(ApiError::invalid_subnet_id_malformed_raw, "subnet-"))
+pub fn subnet_id(ctx: &Ctx, value: &str) -> ApiResult<SubnetId> {
+    let malformed = malformed_code(ApiError::invalid_subnet_id_malformed_raw, "subnet-");
+    parse_id(ctx, value, SubnetId::parse, malformed, ApiError::invalid_subnet_id_not_found)
 }
 
-fn igw_id(value: &str) -> ApiResult<InternetGatewayId> {
-    parse_id(
-        value,
-        InternetGatewayId::parse,
-        malformed_code(ApiError::invalid_internet_gateway_id_malformed_raw, "igw-"),
-    )
+fn igw_id(ctx: &Ctx, value: &str) -> ApiResult<InternetGatewayId> {
+    let malformed = malformed_code(ApiError::invalid_internet_gateway_id_malformed_raw, "igw-");
+    parse_id(ctx, value, InternetGatewayId::parse, malformed, ApiError::invalid_internet_gateway_id_not_found)
 }
 
 fn cidr(name: &str, value: &str) -> ApiResult<Ipv4Net> {
@@ -135,7 +134,7 @@ pub async fn create_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn describe_vpcs(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("VpcId")?.iter().map(|v| vpc_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("VpcId")?.iter().map(|v| vpc_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
@@ -160,7 +159,7 @@ pub async fn describe_vpcs(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn delete_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = vpc_id(&p.require_str("VpcId")?)?;
+    let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteVpc")?;
     ctx.authorize(Action::DeleteVpc, dry_run)?;
@@ -169,7 +168,7 @@ pub async fn delete_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = vpc_id(&p.require_str("VpcId")?)?;
+    let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let support = attribute_value(&mut p, "EnableDnsSupport")?;
     let hostnames = attribute_value(&mut p, "EnableDnsHostnames")?;
     p.finish("ModifyVpcAttribute")?;
@@ -188,7 +187,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
 }
 
 pub async fn describe_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = vpc_id(&p.require_str("VpcId")?)?;
+    let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let attribute = p.require_str("Attribute")?;
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeVpcAttribute")?;
@@ -211,7 +210,7 @@ pub async fn describe_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outpu
 }
 
 pub async fn associate_vpc_cidr_block(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = vpc_id(&p.require_str("VpcId")?)?;
+    let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let amazon = p.take_bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false);
     p.finish("AssociateVpcCidrBlock")?;
     if !amazon {
@@ -301,7 +300,7 @@ fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &crate::domain::Partition, 
 }
 
 pub async fn create_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let vpc_id = vpc_id(&p.require_str("VpcId")?)?;
+    let vpc_id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let cidr_block = cidr("CidrBlock", &p.require_str("CidrBlock")?)?;
     let availability_zone = p.take_str("AvailabilityZone");
     let ipv6_cidr_block = p.take_str("Ipv6CidrBlock").map(|v| cidr6("Ipv6CidrBlock", &v)).transpose()?;
@@ -318,7 +317,7 @@ pub async fn create_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn describe_subnets(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("SubnetId")?.iter().map(|v| subnet_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("SubnetId")?.iter().map(|v| subnet_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
@@ -343,7 +342,7 @@ pub async fn describe_subnets(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn delete_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = subnet_id(&p.require_str("SubnetId")?)?;
+    let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteSubnet")?;
     ctx.authorize(Action::DeleteSubnet, dry_run)?;
@@ -352,7 +351,7 @@ pub async fn delete_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 }
 
 pub async fn modify_subnet_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = subnet_id(&p.require_str("SubnetId")?)?;
+    let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let map_public = attribute_value(&mut p, "MapPublicIpOnLaunch")?;
     let assign_ipv6 = attribute_value(&mut p, "AssignIpv6AddressOnCreation")?;
     p.finish("ModifySubnetAttribute")?;
@@ -371,7 +370,7 @@ pub async fn modify_subnet_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
 }
 
 pub async fn associate_subnet_cidr_block(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let id = subnet_id(&p.require_str("SubnetId")?)?;
+    let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let block = cidr6("Ipv6CidrBlock", &p.require_str("Ipv6CidrBlock")?)?;
     p.finish("AssociateSubnetCidrBlock")?;
     ctx.authorize(Action::AssociateSubnetCidrBlock, false)?;
@@ -429,12 +428,12 @@ pub async fn create_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(w))
 }
 
-fn gateway_and_vpc(p: &mut Params) -> ApiResult<(InternetGatewayId, VpcId)> {
-    Ok((igw_id(&p.require_str("InternetGatewayId")?)?, vpc_id(&p.require_str("VpcId")?)?))
+fn gateway_and_vpc(ctx: &Ctx, p: &mut Params) -> ApiResult<(InternetGatewayId, VpcId)> {
+    Ok((igw_id(ctx, &p.require_str("InternetGatewayId")?)?, vpc_id(ctx, &p.require_str("VpcId")?)?))
 }
 
 pub async fn attach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let (igw, vpc) = gateway_and_vpc(&mut p)?;
+    let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
     p.finish("AttachInternetGateway")?;
     ctx.authorize(Action::AttachInternetGateway, dry_run)?;
@@ -443,7 +442,7 @@ pub async fn attach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
 }
 
 pub async fn detach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let (igw, vpc) = gateway_and_vpc(&mut p)?;
+    let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DetachInternetGateway")?;
     ctx.authorize(Action::DetachInternetGateway, dry_run)?;
@@ -452,7 +451,7 @@ pub async fn detach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
 }
 
 pub async fn delete_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let igw = igw_id(&p.require_str("InternetGatewayId")?)?;
+    let igw = igw_id(ctx, &p.require_str("InternetGatewayId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteInternetGateway")?;
     ctx.authorize(Action::DeleteInternetGateway, dry_run)?;
@@ -461,7 +460,7 @@ pub async fn delete_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
 }
 
 pub async fn describe_internet_gateways(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("InternetGatewayId")?.iter().map(|v| igw_id(v)).collect::<ApiResult<Vec<_>>>()?;
+    let ids = p.take_list("InternetGatewayId")?.iter().map(|v| igw_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");

@@ -489,9 +489,7 @@ pub fn detach_network_interface(tx: &mut Tx, attachment_id: &AttachmentId) -> Ap
         .interfaces()
         .find(|n| n.attachment.as_ref().is_some_and(|a| &a.id == attachment_id))
         .cloned()
-        .ok_or_else(|| {
-        ApiError::invalid_attachment_id_not_found(format!("The attachment ID '{attachment_id}' does not exist"))
-    })?;
+        .ok_or_else(|| ApiError::attachment_not_found(attachment_id.as_str()))?;
     let att = eni.attachment.clone().expect("found by attachment");
     if att.device_index == 0 {
         return Err(ApiError::operation_not_permitted(format!(

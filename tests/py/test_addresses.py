@@ -807,6 +807,13 @@ def test_moto_flavor_malformed_ids_are_not_found(moto_ec2):
                  AllocationId=eip["AllocationId"], InstanceId="foo")
     expect_error(moto_ec2.associate_address, "InvalidNetworkInterfaceID.NotFound",
                  AllocationId=eip["AllocationId"], NetworkInterfaceId="foo")
+    expect_error(moto_ec2.describe_instances, "InvalidInstanceID.NotFound", InstanceIds=["foo"])
+    expect_error(moto_ec2.describe_vpcs, "InvalidVpcID.NotFound", VpcIds=["foo"])
+    expect_error(moto_ec2.describe_subnets, "InvalidSubnetID.NotFound", SubnetIds=["foo"])
+    expect_error(moto_ec2.describe_internet_gateways, "InvalidInternetGatewayID.NotFound", InternetGatewayIds=["foo"])
+    expect_error(moto_ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound",
+                 NetworkInterfaceIds=["foo"])
+    expect_error(moto_ec2.detach_network_interface, "InvalidAttachmentID.NotFound", AttachmentId="foo")
 
 
 def test_moto_flavor_no_igw_check(moto_ec2):
