@@ -63,6 +63,10 @@ pub fn has_wildcard(pattern: &str) -> bool {
 /// Glob match with `*` (any run), `?` (one char) and `\` escapes; iterative,
 /// so hostile patterns cost O(pattern × text) at worst.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains(['*', '?', '\\']) {
+        // Most filter values are literals.
+        return pattern == text;
+    }
     #[derive(Clone, Copy, PartialEq)]
     enum Tok {
         Lit(char),

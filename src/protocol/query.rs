@@ -5,6 +5,7 @@
 //! them and hands them out with `take_*` methods: whatever an operation did not
 //! take is, by construction, a parameter it does not understand (D14).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::net::Ipv4Addr;
@@ -178,11 +179,12 @@ impl Params {
     pub fn take_structs(&mut self, prefix: &str) -> ApiResult<Vec<BTreeMap<String, String>>> {
         let entries = self.take_prefixed(prefix)?;
         let mut groups: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
-        for ((n, rest), value) in entries {
-            let Some(member) = rest.strip_prefix('.') else {
+        for ((n, mut member), value) in entries {
+            if !member.starts_with('.') {
                 return Err(ApiError::unknown_parameter(&format!("{prefix}.{n}")));
-            };
-            groups.entry(n).or_default().insert(member.to_owned(), value);
+            }
+            member.remove(0);
+            groups.entry(n).or_default().insert(member, value);
         }
         Ok(groups.into_values().collect())
     }
@@ -329,7 +331,7 @@ fn form_decoded(raw: &str) -> String {
     if !raw.bytes().any(|b| b == b'%' || b == b'+') {
         return raw.to_owned();
     }
-    let spaced = raw.replace('+', " ");
+    let spaced = if raw.contains('+') { Cow::Owned(raw.replace('+', " ")) } else { Cow::Borrowed(raw) };
     percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
