@@ -94,13 +94,11 @@ pub struct Credential {
 
 impl Credential {
     pub fn parse(value: &str) -> ApiResult<Self> {
-        let fields = value.split_once('/').and_then(|(akid, rest)| {
-            let (date, rest) = rest.split_once('/')?;
-            let (region, rest) = rest.split_once('/')?;
-            let (service, terminator) = rest.split_once('/')?;
-            Some((akid, date, region, service, terminator))
-        });
-        let Some((akid, date, region, service, terminator)) = fields.filter(|f| !f.4.contains('/')) else {
+        // Exactly five parts, without collecting them (this runs on every request).
+        let mut parts = value.split('/');
+        let fields: [Option<&str>; 5] = std::array::from_fn(|_| parts.next());
+        let ([Some(akid), Some(date), Some(region), Some(service), Some(terminator)], None) = (fields, parts.next())
+        else {
             return Err(ApiError::incomplete_signature(format!(
                 "Credential should be scoped to a valid region, not '{value}'. The Credential must have the form ACCESS_KEY/DATE/REGION/SERVICE/aws4_request."
             )));

@@ -59,17 +59,7 @@ impl Params {
             if key.is_empty() {
                 continue;
             }
-            match values.entry(form_decoded(key)) {
-                Entry::Vacant(slot) => {
-                    slot.insert(form_decoded(value));
-                }
-                Entry::Occupied(slot) => {
-                    return Err(ApiError::invalid_parameter_value(format!(
-                        "The parameter {} is given more than once",
-                        slot.key()
-                    )));
-                }
-            }
+            insert_once(&mut values, form_decoded(key), || form_decoded(value))?;
         }
         let action = values.remove("Action");
         values.remove("Version");
@@ -85,17 +75,7 @@ impl Params {
             self.action = Some(action);
         }
         for (k, v) in other.values {
-            match self.values.entry(k) {
-                Entry::Vacant(slot) => {
-                    slot.insert(v);
-                }
-                Entry::Occupied(slot) => {
-                    return Err(ApiError::invalid_parameter_value(format!(
-                        "The parameter {} is given more than once",
-                        slot.key()
-                    )));
-                }
-            }
+            insert_once(&mut self.values, k, || v)?;
         }
         Ok(())
     }
@@ -283,16 +263,11 @@ impl Params {
         {
             return Ok(out);
         }
-        let mut dotted = String::with_capacity(prefix.len() + 1);
-        dotted.push_str(prefix);
-        dotted.push('.');
         // The keys starting with `Prefix.` are one range: from `Prefix.` up
         // to `Prefix/`, the next string after every `Prefix.…`.
-        let mut after = dotted.clone();
-        after.pop();
-        after.push('/');
-        for (key, value) in self.values.extract_if(dotted.clone()..after, |_, _| true) {
-            let rest = &key[dotted.len()..];
+        let range = format!("{prefix}.")..format!("{prefix}/");
+        for (key, value) in self.values.extract_if(range, |_, _| true) {
+            let rest = &key[prefix.len() + 1..];
             let end = rest.find('.').unwrap_or(rest.len());
             let n = parse_index(prefix, &rest[..end])?;
             out.insert((n, rest[end..].to_owned()), value);
@@ -305,6 +280,20 @@ impl Params {
         match self.values.keys().next() {
             Some(name) => Err(not_taken(action, name)),
             None => Ok(()),
+        }
+    }
+}
+
+/// Adds a parameter, refusing a name given twice (AWS does not define which
+/// one wins); `value` is decoded only for a new name.
+fn insert_once(values: &mut BTreeMap<String, String>, key: String, value: impl FnOnce() -> String) -> ApiResult<()> {
+    match values.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value());
+            Ok(())
+        }
+        Entry::Occupied(slot) => {
+            Err(ApiError::invalid_parameter_value(format!("The parameter {} is given more than once", slot.key())))
         }
     }
 }
