@@ -1156,17 +1156,13 @@ fn check_partition(scope: &Scope, part: &Partition) {
         assert_eq!(&*a.network_border_group, &*scope.region);
         assert_eq!(a.domain == Domain::Vpc, a.allocation_id.is_some(), "{}: allocation id iff vpc", a.public_ip);
         if let Some(id) = &a.allocation_id {
-            assert_eq!(part.address_by_allocation(id).map(|x| x.public_ip), Some(a.public_ip), "allocation index");
+            // The indexes hold the addresses themselves: as they are now, not an older copy.
+            assert_eq!(part.address_by_allocation(id), Some(a), "allocation index");
         }
         let Some(assoc) = &a.association else { continue };
         assert_eq!(a.domain, Domain::Vpc, "{}: a standard address is associated", a.public_ip);
         assert!(association_ids.insert(assoc.id.clone()), "association id {} on two addresses", assoc.id);
-        assert_eq!(
-            part.address_by_association(&assoc.id).map(|x| x.public_ip),
-            Some(a.public_ip),
-            "association {} not found by its id",
-            assoc.id
-        );
+        assert_eq!(part.address_by_association(&assoc.id), Some(a), "association {} not found by its id", assoc.id);
         assert_eq!(part.association_ended_at(&assoc.id), None, "current association {} remembered as ended", assoc.id);
         let target = (assoc.network_interface_id.clone(), assoc.private_ip);
         if let Some(other) = targets.insert(target.clone(), a.public_ip) {
@@ -1188,11 +1184,12 @@ fn check_partition(scope: &Scope, part: &Partition) {
     // The tag index answers exactly the addresses carrying each tag.
     for key in TAG_KEYS {
         for value in TAG_VALUES {
-            let indexed: BTreeSet<Ipv4Addr> = part.addresses_tagged(key, value).map(|a| a.public_ip).collect();
-            let scanned: BTreeSet<Ipv4Addr> = part
+            let indexed: BTreeMap<Ipv4Addr, &Address> =
+                part.addresses_tagged(key, value).map(|a| (a.public_ip, a)).collect();
+            let scanned: BTreeMap<Ipv4Addr, &Address> = part
                 .addresses()
                 .filter(|a| a.tags.get(key).map(String::as_str) == Some(value))
-                .map(|a| a.public_ip)
+                .map(|a| (a.public_ip, a))
                 .collect();
             assert_eq!(indexed, scanned, "tag index for {key}={value}");
         }

@@ -5,11 +5,14 @@
 //! hand readers an immutable snapshot while a writer builds the next one, and
 //! can undo a failed operation by keeping the clone it started from.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::net::Ipv4Addr;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet};
+use imbl::{HashMap, OrdMap, OrdSet};
 use ipnet::Ipv4Net;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -274,10 +277,11 @@ impl RecordKey {
 pub struct Partition {
     /// Behind an Arc: copying a map node on write copies pointers, not addresses.
     addresses: OrdMap<Ipv4Addr, Arc<Address>>,
-    by_allocation: OrdMap<AllocationId, Ipv4Addr>,
-    by_association: OrdMap<AssociationId, Ipv4Addr>,
+    by_allocation: AddressIndex<AllocationId>,
+    by_association: AddressIndex<AssociationId>,
     by_target: OrdMap<(NetworkInterfaceId, Ipv4Addr), Ipv4Addr>,
-    by_tag: OrdSet<(String, String, Ipv4Addr)>,
+    /// (key, value, public IP) of every address tag, to the address itself.
+    by_tag: OrdMap<(String, String, Ipv4Addr), Arc<Address>>,
     /// The highest allocation sequence number handed out.
     last_address_seq: u64,
     ended_associations: OrdMap<AssociationId, i64>,
@@ -291,6 +295,84 @@ pub struct Partition {
     private_ips: OrdMap<(VpcId, Ipv4Addr), NetworkInterfaceId>,
     instances: OrdMap<InstanceId, Instance>,
 }
+
+/// An id that addresses are looked up by: only ever looked up, never ranged
+/// over.
+trait AddressKey: Hash + Eq {
+    fn of(address: &Address) -> Option<&Self>;
+}
+
+impl AddressKey for AllocationId {
+    fn of(address: &Address) -> Option<&Self> {
+        address.allocation_id.as_ref()
+    }
+}
+
+impl AddressKey for AssociationId {
+    fn of(address: &Address) -> Option<&Self> {
+        address.association.as_deref().map(|assoc| &assoc.id)
+    }
+}
+
+/// The addresses that have a `K`, by it. A hash trie (32 ways) rather than
+/// an ordered map (16): at a million addresses every level is a cache miss.
+/// Each entry is the address itself, hashed and compared as its `K`: one
+/// pointer per entry, and a lookup needs no second one in `addresses`.
+#[derive(Clone)]
+struct AddressIndex<K>(HashMap<Keyed<K>, ()>);
+
+impl<K> Default for AddressIndex<K> {
+    fn default() -> Self {
+        Self(HashMap::default())
+    }
+}
+
+impl<K: AddressKey> AddressIndex<K> {
+    fn get(&self, key: &K) -> Option<&Address> {
+        self.0.get_key_value(key).map(|(keyed, ())| keyed.0.as_ref())
+    }
+
+    fn insert(&mut self, address: &Arc<Address>) {
+        if K::of(address).is_some() {
+            self.0.insert(Keyed(address.clone(), PhantomData), ());
+        }
+    }
+
+    fn remove(&mut self, address: &Address) {
+        if let Some(key) = K::of(address) {
+            self.0.remove(key);
+        }
+    }
+}
+
+/// An address that has a `K` (only those are indexed), as that `K`.
+struct Keyed<K>(Arc<Address>, PhantomData<K>);
+
+impl<K> Clone for Keyed<K> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
+    }
+}
+
+impl<K: AddressKey> Borrow<K> for Keyed<K> {
+    fn borrow(&self) -> &K {
+        K::of(&self.0).expect("only addresses with the key are indexed")
+    }
+}
+
+impl<K: AddressKey> Hash for Keyed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Borrow::<K>::borrow(self).hash(state)
+    }
+}
+
+impl<K: AddressKey> PartialEq for Keyed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        Borrow::<K>::borrow(self) == Borrow::<K>::borrow(other)
+    }
+}
+
+impl<K: AddressKey> Eq for Keyed<K> {}
 
 /// The availability zones of a region, as the default VPC has one subnet in each.
 pub fn availability_zones(region: &str) -> [String; 3] {
@@ -345,11 +427,11 @@ impl Partition {
     }
 
     pub fn address_by_allocation(&self, id: &AllocationId) -> Option<&Address> {
-        self.by_allocation.get(id).and_then(|ip| self.address(*ip))
+        self.by_allocation.get(id)
     }
 
     pub fn address_by_association(&self, id: &AssociationId) -> Option<&Address> {
-        self.by_association.get(id).and_then(|ip| self.address(*ip))
+        self.by_association.get(id)
     }
 
     /// The Elastic IP on one private IP of an interface.
@@ -368,7 +450,7 @@ impl Partition {
     pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> + 'a {
         let lo = (key.to_owned(), value.to_owned(), Ipv4Addr::UNSPECIFIED);
         let hi = (key.to_owned(), value.to_owned(), Ipv4Addr::BROADCAST);
-        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, _, ip)| self.address(*ip))
+        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).map(|(_, address)| address.as_ref())
     }
 
     pub fn addresses(&self) -> impl Iterator<Item = &Address> {
@@ -503,18 +585,17 @@ impl Partition {
         self.delete(&record.key());
         match record {
             Record::Address(a) => {
-                if let Some(id) = &a.allocation_id {
-                    self.by_allocation.insert(id.clone(), a.public_ip);
-                }
+                let a = Arc::new(a);
+                self.by_allocation.insert(&a);
+                self.by_association.insert(&a);
                 if let Some(assoc) = &a.association {
-                    self.by_association.insert(assoc.id.clone(), a.public_ip);
                     self.by_target.insert((assoc.network_interface_id.clone(), assoc.private_ip), a.public_ip);
                 }
                 for (k, v) in &a.tags {
-                    self.by_tag.insert((k.clone(), v.clone(), a.public_ip));
+                    self.by_tag.insert((k.clone(), v.clone(), a.public_ip), a.clone());
                 }
                 self.last_address_seq = self.last_address_seq.max(a.seq);
-                self.addresses.insert(a.public_ip, Arc::new(a));
+                self.addresses.insert(a.public_ip, a);
             }
             Record::Vpc(v) => {
                 self.vpcs.insert(v.id.clone(), v);
@@ -548,11 +629,9 @@ impl Partition {
         match key {
             RecordKey::Address(ip) => {
                 if let Some(a) = self.addresses.remove(ip) {
-                    if let Some(id) = &a.allocation_id {
-                        self.by_allocation.remove(id);
-                    }
+                    self.by_allocation.remove(&a);
+                    self.by_association.remove(&a);
                     if let Some(assoc) = &a.association {
-                        self.by_association.remove(&assoc.id);
                         // Only this address's entry: records of one change may be
                         // applied in any order (a catch-up), and the target may
                         // already belong to the address that replaced this one.
