@@ -6,20 +6,31 @@ use std::net::Ipv4Addr;
 use super::{Action, Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
 use crate::domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
-    DescribeAddresses, DisassociateAddress, ReleaseAddress,
+    DescribeAddresses, DisassociateAddress, ReleaseAddress, python_list, python_set,
 };
 use crate::domain::{Address, AllocationId, AssociationId, Domain, Flavor};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
+// In the moto flavour a malformed id is not found, in moto's words: the ids
+// as a Python list, or as a set where moto collects the missing ones (D1).
+
 fn allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
     let malformed = malformed_param("AllocationId", "eipalloc-");
-    parse_id(ctx, value, AllocationId::parse, malformed, ApiError::invalid_allocation_id_not_found)
+    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_list(&[id])))
+}
+
+/// An `AllocationId.N` of DescribeAddresses.
+fn listed_allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
+    let malformed = malformed_param("AllocationId", "eipalloc-");
+    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_set(&[id])))
 }
 
 fn association_id(ctx: &Ctx, value: &str) -> ApiResult<AssociationId> {
     let malformed = malformed_param("AssociationId", "eipassoc-");
-    parse_id(ctx, value, AssociationId::parse, malformed, ApiError::invalid_association_id_not_found)
+    parse_id(ctx, value, AssociationId::parse, malformed, |id| {
+        ApiError::moto_association_not_found(&python_list(&[id]))
+    })
 }
 
 /// The deprecated PublicIp parameter: a dotted quad, or InvalidAddress.Malformed.
@@ -217,7 +228,7 @@ pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
         }
     }
     let allocation_ids =
-        p.take_list("AllocationId")?.iter().map(|v| allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
+        p.take_list("AllocationId")?.iter().map(|v| listed_allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let dry_run = p.take_dry_run()?;
     p.finish("DescribeAddresses")?;

@@ -12,7 +12,7 @@ use crate::domain::network::{self as rules, InterfaceSpec};
 use crate::domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, Partition};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::query::parse_ipv4;
-use crate::protocol::{Params, ReturnTrue, XmlWriter};
+use crate::protocol::{Params, ReturnTrue, XmlWriter, not_taken};
 
 pub fn eni_id(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
     let malformed = malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-");
@@ -69,6 +69,9 @@ pub async fn create_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     let ipv6_address_count = count(&mut p, "Ipv6AddressCount")?;
     let mut ipv6_addresses = Vec::new();
     for group in p.take_structs("Ipv6Addresses")? {
+        if let Some(other) = group.keys().find(|k| *k != "Ipv6Address") {
+            return Err(not_taken("CreateNetworkInterface", &format!("Ipv6Addresses.N.{other}")));
+        }
         let v = group.get("Ipv6Address").ok_or_else(|| ApiError::missing("Ipv6Addresses.N.Ipv6Address"))?;
         ipv6_addresses.push(ipv6("Ipv6Addresses.N.Ipv6Address", v)?);
     }

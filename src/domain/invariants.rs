@@ -1181,6 +1181,12 @@ fn check_partition(scope: &Scope, part: &Partition) {
         assert_eq!(part.address_on(&eni.id, assoc.private_ip).map(|x| x.public_ip), Some(a.public_ip), "target index");
     }
 
+    // Nothing else is indexed: no entry outlives its address, id or tag.
+    let with_allocation = part.addresses().filter(|a| a.allocation_id.is_some()).count();
+    let associated = part.addresses().filter(|a| a.association.is_some()).count();
+    let tags: usize = part.addresses().map(|a| a.tags.len()).sum();
+    assert_eq!(part.index_sizes(), (with_allocation, associated, tags), "index entries without an address");
+
     // The tag index answers exactly the addresses carrying each tag.
     for key in TAG_KEYS {
         for value in TAG_VALUES {

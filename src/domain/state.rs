@@ -434,6 +434,14 @@ impl Partition {
         self.by_association.get(id)
     }
 
+    /// Entries in the allocation, association and tag indexes, for the
+    /// invariant checks: an entry left behind would answer for an address
+    /// that no longer has that id or tag.
+    #[cfg(test)]
+    pub fn index_sizes(&self) -> (usize, usize, usize) {
+        (self.by_allocation.0.len(), self.by_association.0.len(), self.by_tag.len())
+    }
+
     /// The Elastic IP on one private IP of an interface.
     pub fn address_on(&self, eni: &NetworkInterfaceId, private_ip: Ipv4Addr) -> Option<&Address> {
         self.by_target.get(&(eni.clone(), private_ip)).and_then(|ip| self.address(*ip))

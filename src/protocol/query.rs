@@ -324,9 +324,12 @@ fn form_decoded(raw: &str) -> String {
     percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
+/// A list index as the SDKs write it: `1`, `2`, … Not `01` or `+1`, which
+/// would name an index given already under another name.
 fn parse_index(prefix: &str, n: &str) -> ApiResult<usize> {
+    let canonical = !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
     match n.parse::<usize>() {
-        Ok(i) if (1..=MAX_LIST_INDEX).contains(&i) => Ok(i),
+        Ok(i) if canonical && (1..=MAX_LIST_INDEX).contains(&i) => Ok(i),
         _ => Err(ApiError::invalid_parameter_value(format!(
             "The list index '{n}' in {prefix}.N is invalid: expected 1 to {MAX_LIST_INDEX}"
         ))),

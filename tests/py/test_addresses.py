@@ -816,6 +816,17 @@ def test_moto_flavor_malformed_ids_are_not_found(moto_ec2):
     expect_error(moto_ec2.detach_network_interface, "InvalidAttachmentID.NotFound", AttachmentId="foo")
 
 
+def test_moto_flavor_malformed_address_ids_get_motos_text(moto_ec2):
+    """D1: moto looks a malformed id up like any other and names the ids it did not find as
+    a Python list, or as a set in DescribeAddresses."""
+    resp = expect_error(moto_ec2.release_address, "InvalidAllocationID.NotFound", AllocationId="foo")
+    assert resp["Error"]["Message"] == "Allocation ID '['foo']' not found."
+    resp = expect_error(moto_ec2.disassociate_address, "InvalidAssociationID.NotFound", AssociationId="foo")
+    assert resp["Error"]["Message"] == "Association ID '['foo']' not found."
+    resp = expect_error(moto_ec2.describe_addresses, "InvalidAllocationID.NotFound", AllocationIds=["foo"])
+    assert resp["Error"]["Message"] == "Allocation ID '{'foo'}' not found."
+
+
 def test_moto_flavor_no_igw_check(moto_ec2):
     ec2 = moto_ec2
     _, subnet_id = make_vpc(ec2, "10.111.0.0/16", "10.111.1.0/24", attach_igw=False)

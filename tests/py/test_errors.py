@@ -127,6 +127,33 @@ def test_nested_members_the_model_defines_are_unsupported_not_unknown(endpoint, 
     assert _error_doc(body)[:2] == ("UnknownParameter", "The parameter NetworkInterface.N.Colour is not recognized")
 
 
+def test_members_of_ipv6_address_groups_are_checked(endpoint, ec2, account):
+    """D14 inside CreateNetworkInterface's Ipv6Addresses.N: the model's IsPrimaryIpv6 is "not
+    supported yet", a member the model lacks is unknown; neither is dropped silently."""
+    _, subnet = make_vpc(ec2, "10.104.0.0/16", "10.104.1.0/24")
+    base = {"Action": "CreateNetworkInterface", "Version": V, "SubnetId": subnet,
+            "Ipv6Addresses.1.Ipv6Address": "2600:1f18::5"}
+    status, body, _ = raw_post(endpoint, {**base, "Ipv6Addresses.1.IsPrimaryIpv6": "true"}, account=account)
+    assert status == 400, body
+    assert _error_doc(body)[:2] == ("InvalidParameterValue",
+                                    "The parameter Ipv6Addresses.N.IsPrimaryIpv6 is not supported by eipd yet")
+    status, body, _ = raw_post(endpoint, {**base, "Ipv6Addresses.1.Colour": "blue"}, account=account)
+    assert status == 400, body
+    assert _error_doc(body)[:2] == ("UnknownParameter", "The parameter Ipv6Addresses.N.Colour is not recognized")
+
+
+@pytest.mark.parametrize("index", ["01", "+1"])
+def test_a_list_index_in_another_spelling_is_refused(endpoint, account, index):
+    """InstanceId.1 and InstanceId.01 would name one list slot twice: refused, not one dropped."""
+    status, body, _ = raw_post(endpoint, {"Action": "DescribeInstances", "Version": V,
+                                          "InstanceId.1": "i-0123456789abcdef0",
+                                          f"InstanceId.{index}": "i-0123456789abcdef1"}, account=account)
+    assert status == 400, body
+    code, msg, _ = _error_doc(body)
+    assert code == "InvalidParameterValue"
+    assert f"'{index}'" in msg
+
+
 def test_error_xml_for_not_found(endpoint, account):
     missing = "eipassoc-" + random_hex(17)
     status, body, _ = raw_post(endpoint, {"Action": "DisassociateAddress", "Version": V,
