@@ -280,8 +280,7 @@ pub struct Partition {
     by_allocation: AddressIndex<AllocationId>,
     by_association: AddressIndex<AssociationId>,
     by_target: OrdMap<(NetworkInterfaceId, Ipv4Addr), Ipv4Addr>,
-    /// (key, value, public IP) of every address tag, to the address itself.
-    by_tag: OrdMap<(String, String, Ipv4Addr), Arc<Address>>,
+    by_tag: TagIndex,
     /// The highest allocation sequence number handed out.
     last_address_seq: u64,
     ended_associations: OrdMap<AssociationId, i64>,
@@ -374,6 +373,107 @@ impl<K: AddressKey> PartialEq for Keyed<K> {
 
 impl<K: AddressKey> Eq for Keyed<K> {}
 
+/// The addresses carrying each tag, by a hash of its key and value: a lookup
+/// builds no key and the index holds no copy of the strings. The addresses
+/// under a hash are checked for the tag itself, so a collision costs a
+/// comparison, never a wrong answer.
+#[derive(Clone, Default)]
+struct TagIndex(HashMap<u64, TagHolders>);
+
+#[derive(Clone)]
+enum TagHolders {
+    /// Most tag values (names, ids) are on one address: no map for those.
+    One(Arc<Address>),
+    Many(OrdMap<Ipv4Addr, Arc<Address>>),
+}
+
+fn tag_hash(key: &str, value: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (key, value).hash(&mut hasher);
+    hasher.finish()
+}
+
+impl TagIndex {
+    fn insert(&mut self, address: &Arc<Address>) {
+        for (key, value) in &address.tags {
+            self.insert_under(tag_hash(key, value), address);
+        }
+    }
+
+    fn insert_under(&mut self, hash: u64, address: &Arc<Address>) {
+        let Some(holders) = self.0.get_mut(&hash) else {
+            self.0.insert(hash, TagHolders::One(address.clone()));
+            return;
+        };
+        match holders {
+            TagHolders::One(other) if other.public_ip == address.public_ip => *other = address.clone(),
+            TagHolders::One(other) => {
+                let many = OrdMap::from_iter([(other.public_ip, other.clone()), (address.public_ip, address.clone())]);
+                *holders = TagHolders::Many(many);
+            }
+            TagHolders::Many(many) => {
+                many.insert(address.public_ip, address.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, address: &Address) {
+        for (key, value) in &address.tags {
+            self.remove_under(tag_hash(key, value), address.public_ip);
+        }
+    }
+
+    fn remove_under(&mut self, hash: u64, ip: Ipv4Addr) {
+        let Some(holders) = self.0.get_mut(&hash) else { return };
+        match holders {
+            TagHolders::One(a) if a.public_ip == ip => {
+                self.0.remove(&hash);
+            }
+            TagHolders::One(_) => {}
+            TagHolders::Many(many) => {
+                many.remove(&ip);
+                if many.len() <= 1 {
+                    match many.values().next().cloned() {
+                        Some(last) => *holders = TagHolders::One(last),
+                        None => {
+                            self.0.remove(&hash);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The addresses whose tag `key` is exactly `value`, in no order.
+    fn tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> {
+        self.tagged_under(tag_hash(key, value), key, value)
+    }
+
+    fn tagged_under<'a>(&'a self, hash: u64, key: &str, value: &str) -> impl Iterator<Item = &'a Address> {
+        let (one, many) = match self.0.get(&hash) {
+            None => (None, None),
+            Some(TagHolders::One(a)) => (Some(a), None),
+            Some(TagHolders::Many(many)) => (None, Some(many.values())),
+        };
+        one.into_iter()
+            .chain(many.into_iter().flatten())
+            .map(Arc::as_ref)
+            .filter(move |a| a.tags.get(key).is_some_and(|v| v == value))
+    }
+
+    /// (tag, address) pairs held, for the invariant checks.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0
+            .values()
+            .map(|holders| match holders {
+                TagHolders::One(_) => 1,
+                TagHolders::Many(many) => many.len(),
+            })
+            .sum()
+    }
+}
+
 /// The availability zones of a region, as the default VPC has one subnet in each.
 pub fn availability_zones(region: &str) -> [String; 3] {
     [format!("{region}a"), format!("{region}b"), format!("{region}c")]
@@ -454,11 +554,9 @@ impl Partition {
         self.by_target.range((Bound::Included(lo), Bound::Included(hi))).filter_map(|(_, ip)| self.address(*ip))
     }
 
-    /// Addresses whose tag `key` has exactly `value`.
-    pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> + 'a {
-        let lo = (key.to_owned(), value.to_owned(), Ipv4Addr::UNSPECIFIED);
-        let hi = (key.to_owned(), value.to_owned(), Ipv4Addr::BROADCAST);
-        self.by_tag.range((Bound::Included(lo), Bound::Included(hi))).map(|(_, address)| address.as_ref())
+    /// Addresses whose tag `key` has exactly `value`, in no order.
+    pub fn addresses_tagged<'a>(&'a self, key: &str, value: &str) -> impl Iterator<Item = &'a Address> {
+        self.by_tag.tagged(key, value)
     }
 
     pub fn addresses(&self) -> impl Iterator<Item = &Address> {
@@ -599,9 +697,7 @@ impl Partition {
                 if let Some(assoc) = &a.association {
                     self.by_target.insert((assoc.network_interface_id.clone(), assoc.private_ip), a.public_ip);
                 }
-                for (k, v) in &a.tags {
-                    self.by_tag.insert((k.clone(), v.clone(), a.public_ip), a.clone());
-                }
+                self.by_tag.insert(&a);
                 self.last_address_seq = self.last_address_seq.max(a.seq);
                 self.addresses.insert(a.public_ip, a);
             }
@@ -648,9 +744,7 @@ impl Partition {
                             self.by_target.remove(&target);
                         }
                     }
-                    for (k, v) in &a.tags {
-                        self.by_tag.remove(&(k.clone(), v.clone(), a.public_ip));
-                    }
+                    self.by_tag.remove(&a);
                 }
             }
             RecordKey::Vpc(id) => {
@@ -783,6 +877,56 @@ mod tests {
         assert_eq!(Some(&vpc.id), b.default_vpc().map(|v| &v.id));
         assert_eq!(a.subnets().count(), 3);
         assert!(a.gateway_of(&vpc.id).is_some());
+    }
+
+    fn tagged_address(last: u8, tags: &[(&str, &str)]) -> Arc<Address> {
+        let mut t = Tags::new();
+        for (k, v) in tags {
+            t.insert((*k).into(), (*v).into());
+        }
+        Arc::new(Address {
+            public_ip: Ipv4Addr::new(198, 51, 100, last),
+            allocation_id: None,
+            domain: Domain::Vpc,
+            network_border_group: "r".into(),
+            association: None,
+            tags: t,
+            seq: u64::from(last),
+            ptr_record: None,
+        })
+    }
+
+    #[test]
+    fn tag_index_answers_exactly_even_when_hashes_collide() {
+        let a = tagged_address(1, &[("k", "x")]);
+        let b = tagged_address(2, &[("k", "y")]);
+        let c = tagged_address(3, &[("k", "x")]);
+        let mut index = TagIndex::default();
+        // Everything under one hash, as if all three tags collided.
+        let hash = tag_hash("k", "x");
+        for address in [&a, &b, &c] {
+            index.insert_under(hash, address);
+        }
+        let ips = |index: &TagIndex, value: &str| {
+            let mut ips: Vec<u8> = index.tagged_under(hash, "k", value).map(|a| a.public_ip.octets()[3]).collect();
+            ips.sort();
+            ips
+        };
+        assert_eq!(ips(&index, "x"), vec![1, 3]);
+        assert_eq!(ips(&index, "y"), vec![2]);
+        assert_eq!(index.len(), 3);
+        index.remove_under(hash, a.public_ip);
+        assert_eq!(ips(&index, "x"), vec![3]);
+        index.remove_under(hash, c.public_ip);
+        assert!(matches!(index.0.get(&hash), Some(TagHolders::One(_))), "the last holder is kept without a map");
+        assert_eq!(ips(&index, "y"), vec![2]);
+        index.remove_under(hash, b.public_ip);
+        assert!(index.0.is_empty());
+        // Through the real hashes: replacing an address replaces its entry.
+        index.insert(&a);
+        index.insert(&tagged_address(1, &[("k", "x"), ("j", "z")]));
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.tagged("j", "z").count(), 1);
     }
 
     #[test]

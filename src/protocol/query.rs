@@ -5,11 +5,10 @@
 //! them and hands them out with `take_*` methods: whatever an operation did not
 //! take is, by construction, a parameter it does not understand (D14).
 
-use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::net::Ipv4Addr;
-use std::ops::Bound;
+use std::ops::Range;
 
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::model_params;
@@ -20,12 +19,30 @@ pub const MAX_LIST_INDEX: usize = 1000;
 /// Most parameters one request may carry.
 pub const MAX_PARAMS: usize = 5000;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Params {
-    /// Ordered by name: the members of `Prefix.N…` are one range of keys, and
-    /// a request's few parameters cost less to compare than to hash.
-    values: BTreeMap<String, String>,
+    /// Every decoded name and value, back to back: one allocation for the
+    /// whole request rather than two per parameter.
+    text: String,
+    /// The parameters not taken yet, sorted by name: the members of
+    /// `Prefix.N…` are one run of them.
+    pairs: Vec<Pair>,
     action: Option<String>,
+}
+
+/// One parameter: its name and value as ranges of `Params::text`.
+#[derive(Clone, Copy)]
+struct Pair {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// A taken member of a list: `Prefix.N<rest>` and its value, as ranges of
+/// `Params::text` (which taking never changes).
+struct Member {
+    n: usize,
+    rest: Range<usize>,
+    value: Range<usize>,
 }
 
 /// One `Filter.N`: a name and its values (OR across values).
@@ -41,6 +58,19 @@ pub struct TagSpecification {
     pub tags: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entry(&"Action", &self.action)
+            .entries(self.pairs.iter().map(|p| (self.name(p), self.value(p))))
+            .finish()
+    }
+}
+
+fn range((start, end): (u32, u32)) -> Range<usize> {
+    start as usize..end as usize
+}
+
 impl Params {
     /// Decodes an `application/x-www-form-urlencoded` body (or query string).
     /// Duplicate keys are refused: AWS does not define which one wins.
@@ -48,10 +78,13 @@ impl Params {
         let Ok(body) = std::str::from_utf8(body) else {
             return Err(ApiError::malformed_query_string("The request body is not valid UTF-8"));
         };
-        let mut values = BTreeMap::new();
+        // Decoding never lengthens a component (`%XX` is at least as long as
+        // what it stands for), so `text` is allocated once; the offsets fit
+        // u32 because bodies and query strings are far below 4 GiB.
+        let mut params = Self { text: String::with_capacity(body.len()), ..Self::default() };
         for pair in body.split('&').filter(|pair| !pair.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if values.len() >= MAX_PARAMS {
+            if params.pairs.len() >= MAX_PARAMS {
                 return Err(ApiError::invalid_parameter_value(format!(
                     "The request has more than {MAX_PARAMS} parameters"
                 )));
@@ -59,11 +92,42 @@ impl Params {
             if key.is_empty() {
                 continue;
             }
-            insert_once(&mut values, form_decoded(key), || form_decoded(value))?;
+            let name = params.push_decoded(key);
+            let value = params.push_decoded(value);
+            params.pairs.push(Pair { name, value });
         }
-        let action = values.remove("Action");
-        values.remove("Version");
-        Ok(Self { values, action })
+        params.sort_and_check()?;
+        params.action = params.take_str("Action");
+        params.take_str("Version");
+        Ok(params)
+    }
+
+    /// Appends one decoded component to `text`; its range there.
+    fn push_decoded(&mut self, raw: &str) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        push_form_decoded(&mut self.text, raw);
+        (start, self.text.len() as u32)
+    }
+
+    fn name(&self, pair: &Pair) -> &str {
+        &self.text[range(pair.name)]
+    }
+
+    fn value(&self, pair: &Pair) -> &str {
+        &self.text[range(pair.value)]
+    }
+
+    /// Sorts the pairs by name and refuses a name given twice.
+    fn sort_and_check(&mut self) -> ApiResult<()> {
+        let text = &self.text;
+        self.pairs.sort_unstable_by(|a, b| text[range(a.name)].cmp(&text[range(b.name)]));
+        match self.pairs.windows(2).find(|w| self.name(&w[0]) == self.name(&w[1])) {
+            Some(w) => Err(ApiError::invalid_parameter_value(format!(
+                "The parameter {} is given more than once",
+                self.name(&w[0])
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Adds the pairs of a second source (the URL query string of a POST).
@@ -74,10 +138,11 @@ impl Params {
             }
             self.action = Some(action);
         }
-        for (k, v) in other.values {
-            insert_once(&mut self.values, k, || v)?;
-        }
-        Ok(())
+        let offset = self.text.len() as u32;
+        self.text.push_str(&other.text);
+        let shift = |(start, end): (u32, u32)| (start + offset, end + offset);
+        self.pairs.extend(other.pairs.iter().map(|p| Pair { name: shift(p.name), value: shift(p.value) }));
+        self.sort_and_check()
     }
 
     pub fn action(&self) -> Option<&str> {
@@ -86,15 +151,17 @@ impl Params {
 
     /// Removes and returns a raw value, for the auth layer's `X-Amz-*` pairs.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name)
+        self.take_str(name)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.pairs.is_empty()
     }
 
     pub fn take_str(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name)
+        let i = self.pairs.binary_search_by(|p| self.name(p).cmp(name)).ok()?;
+        let pair = self.pairs.remove(i);
+        Some(self.value(&pair).to_owned())
     }
 
     /// A string that must be present and non-empty.
@@ -106,7 +173,7 @@ impl Params {
     }
 
     pub fn take_bool(&mut self, name: &str) -> ApiResult<Option<bool>> {
-        match self.values.remove(name) {
+        match self.take_str(name) {
             None => Ok(None),
             Some(v) => match v.to_ascii_lowercase().as_str() {
                 "true" => Ok(Some(true)),
@@ -123,7 +190,7 @@ impl Params {
     }
 
     pub fn take_int(&mut self, name: &str) -> ApiResult<Option<i64>> {
-        match self.values.remove(name) {
+        match self.take_str(name) {
             None => Ok(None),
             Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
                 ApiError::invalid_parameter_value(format!(
@@ -135,7 +202,7 @@ impl Params {
 
     /// An IPv4 address in dotted-quad form.
     pub fn take_ipv4(&mut self, name: &str) -> ApiResult<Option<Ipv4Addr>> {
-        match self.values.remove(name) {
+        match self.take_str(name) {
             None => Ok(None),
             Some(v) => parse_ipv4(name, &v).map(Some),
         }
@@ -143,13 +210,14 @@ impl Params {
 
     /// `Prefix.N` for N = 1, 2, … in numeric order.
     pub fn take_list(&mut self, prefix: &str) -> ApiResult<Vec<String>> {
-        let entries = self.take_prefixed(prefix)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for ((_, rest), value) in entries {
+        let members = self.take_prefixed(prefix)?;
+        let mut out = Vec::with_capacity(members.len());
+        for m in members {
+            let rest = &self.text[m.rest];
             if !rest.is_empty() {
                 return Err(ApiError::unknown_parameter(&format!("{prefix}.N{rest}")));
             }
-            out.push(value);
+            out.push(self.text[m.value].to_owned());
         }
         Ok(out)
     }
@@ -157,37 +225,46 @@ impl Params {
     /// `Prefix.N.Member…` grouped by N, in numeric order: each group maps the
     /// remainder after `Prefix.N.` to its value.
     pub fn take_structs(&mut self, prefix: &str) -> ApiResult<Vec<BTreeMap<String, String>>> {
-        let entries = self.take_prefixed(prefix)?;
-        let mut groups: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
-        for ((n, mut member), value) in entries {
-            if !member.starts_with('.') {
-                return Err(ApiError::unknown_parameter(&format!("{prefix}.{n}")));
+        let mut groups: Vec<(usize, BTreeMap<String, String>)> = Vec::new();
+        for m in self.take_prefixed(prefix)? {
+            let Some(member) = self.text[m.rest.clone()].strip_prefix('.') else {
+                return Err(ApiError::unknown_parameter(&format!("{prefix}.{}", m.n)));
+            };
+            if groups.last().is_none_or(|(n, _)| *n != m.n) {
+                groups.push((m.n, BTreeMap::new()));
             }
-            member.remove(0);
-            groups.entry(n).or_default().insert(member, value);
+            let group = &mut groups.last_mut().expect("pushed above").1;
+            group.insert(member.to_owned(), self.text[m.value].to_owned());
         }
-        Ok(groups.into_values().collect())
+        Ok(groups.into_iter().map(|(_, group)| group).collect())
     }
 
     /// `Filter.N.Name` and `Filter.N.Value.M`.
     pub fn take_filters(&mut self) -> ApiResult<Vec<Filter>> {
+        let members = self.take_prefixed("Filter")?;
         let mut filters = Vec::new();
-        for group in self.take_structs("Filter")? {
+        let mut i = 0;
+        while i < members.len() {
+            let n = members[i].n;
             let mut name = None;
-            let mut values: BTreeMap<usize, String> = BTreeMap::new();
-            for (member, value) in group {
-                if member == "Name" {
-                    name = Some(value);
-                } else if let Some(n) = member.strip_prefix("Value.") {
-                    values.insert(parse_index("Filter.N.Value", n)?, value);
-                } else {
-                    return Err(ApiError::unknown_parameter(&format!("Filter.N.{member}")));
+            let mut values: Vec<(usize, String)> = Vec::new();
+            for m in members[i..].iter().take_while(|m| m.n == n) {
+                i += 1;
+                let value = || self.text[m.value.clone()].to_owned();
+                match self.text[m.rest.clone()].strip_prefix('.') {
+                    None => return Err(ApiError::unknown_parameter(&format!("Filter.{n}"))),
+                    Some("Name") => name = Some(value()),
+                    Some(member) => match member.strip_prefix("Value.") {
+                        Some(k) => values.push((parse_index("Filter.N.Value", k)?, value())),
+                        None => return Err(ApiError::unknown_parameter(&format!("Filter.N.{member}"))),
+                    },
                 }
             }
             let Some(name) = name else {
                 return Err(ApiError::invalid_filter("null"));
             };
-            filters.push(Filter { name, values: values.into_values().collect() });
+            values.sort_unstable_by_key(|(k, _)| *k);
+            filters.push(Filter { name, values: values.into_iter().map(|(_, v)| v).collect() });
         }
         Ok(filters)
     }
@@ -250,51 +327,53 @@ impl Params {
         Ok(tags)
     }
 
-    /// Every `Prefix.N…` entry, removed, keyed by (N, remainder) in order.
-    fn take_prefixed(&mut self, prefix: &str) -> ApiResult<BTreeMap<(usize, String), String>> {
-        let mut out = BTreeMap::new();
-        // Most lists an operation accepts are absent: a look at the first key
-        // from `prefix` on says so without building the range's bounds.
-        if !self
-            .values
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .next()
-            .is_some_and(|(key, _)| key.starts_with(prefix))
-        {
-            return Ok(out);
+    /// Every `Prefix.N…` member, removed, in order of (N, remainder).
+    fn take_prefixed(&mut self, prefix: &str) -> ApiResult<Vec<Member>> {
+        // The names starting with `Prefix.` are one run of the sorted pairs.
+        let starts = |name: &str| name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'));
+        let first = self.pairs.partition_point(|p| sorts_before_members(self.name(p), prefix));
+        let count = self.pairs[first..].iter().take_while(|p| starts(self.name(p))).count();
+        if count == 0 {
+            return Ok(Vec::new());
         }
-        // The keys starting with `Prefix.` are one range: from `Prefix.` up
-        // to `Prefix/`, the next string after every `Prefix.…`.
-        let range = format!("{prefix}.")..format!("{prefix}/");
-        for (key, value) in self.values.extract_if(range, |_, _| true) {
-            let rest = &key[prefix.len() + 1..];
+        let mut members = Vec::with_capacity(count);
+        for pair in self.pairs.drain(first..first + count) {
+            let name = range(pair.name);
+            let after = name.start + prefix.len() + 1;
+            let rest = &self.text[after..name.end];
             let end = rest.find('.').unwrap_or(rest.len());
             let n = parse_index(prefix, &rest[..end])?;
-            out.insert((n, rest[end..].to_owned()), value);
+            members.push(Member { n, rest: after + end..name.end, value: range(pair.value) });
         }
-        Ok(out)
+        let text = &self.text;
+        members.sort_by(|a, b| (a.n, &text[a.rest.clone()]).cmp(&(b.n, &text[b.rest.clone()])));
+        Ok(members)
     }
 
     /// Ends decoding: any parameter no one took is refused (D14), naming it.
     pub fn finish(self, action: &str) -> ApiResult<()> {
-        match self.values.keys().next() {
-            Some(name) => Err(not_taken(action, name)),
+        match self.pairs.first() {
+            Some(pair) => Err(not_taken(action, self.name(pair))),
             None => Ok(()),
         }
     }
+
+    /// The parameters not taken yet, as a map (tests compare it with form_urlencoded's).
+    #[cfg(test)]
+    fn to_map(&self) -> BTreeMap<String, String> {
+        self.pairs.iter().map(|p| (self.name(p).to_owned(), self.value(p).to_owned())).collect()
+    }
 }
 
-/// Adds a parameter, refusing a name given twice (AWS does not define which
-/// one wins); `value` is decoded only for a new name.
-fn insert_once(values: &mut BTreeMap<String, String>, key: String, value: impl FnOnce() -> String) -> ApiResult<()> {
-    match values.entry(key) {
-        Entry::Vacant(slot) => {
-            slot.insert(value());
-            Ok(())
-        }
-        Entry::Occupied(slot) => {
-            Err(ApiError::invalid_parameter_value(format!("The parameter {} is given more than once", slot.key())))
-        }
+/// Whether `name` sorts before `{prefix}.`, where the members of a list
+/// begin (without building that string).
+fn sorts_before_members(name: &str, prefix: &str) -> bool {
+    let (name, prefix) = (name.as_bytes(), prefix.as_bytes());
+    let n = name.len().min(prefix.len());
+    match name[..n].cmp(&prefix[..n]) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => name.get(prefix.len()).is_none_or(|b| *b < b'.'),
     }
 }
 
@@ -313,15 +392,36 @@ pub fn not_taken(action: &str, name: &str) -> ApiError {
     }
 }
 
-/// One name or value of an `application/x-www-form-urlencoded` body: `+` is
-/// a space and `%XX` a byte; bytes that are not UTF-8 once decoded become
-/// U+FFFD, as in form_urlencoded. Most components need no decoding at all.
-fn form_decoded(raw: &str) -> String {
-    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
-        return raw.to_owned();
+/// Appends one name or value of an `application/x-www-form-urlencoded` body,
+/// decoded: `+` is a space and `%XX` a byte (a `%` without two hex digits is
+/// itself); bytes that are not UTF-8 once decoded become U+FFFD. That is
+/// form_urlencoded's decoding, which the tests compare it with; most
+/// components need none at all.
+fn push_form_decoded(out: &mut String, raw: &str) {
+    let bytes = raw.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        out.push_str(raw);
+        return;
     }
-    let spaced = if raw.contains('+') { Cow::Owned(raw.replace('+', " ")) } else { Cow::Borrowed(raw) };
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = match bytes[i] {
+            b'+' => b' ',
+            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+                (Some(high), Some(low)) => {
+                    i += 2;
+                    (high * 16 + low) as u8
+                }
+                _ => b'%',
+            },
+            other => other,
+        };
+        decoded.push(byte);
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&decoded));
 }
 
 /// A list index as the SDKs write it: `1`, `2`, … Not `01` or `+1`, which
@@ -430,7 +530,7 @@ mod tests {
     #[test]
     fn decodes_as_form_urlencoded_does() {
         let body = "A=x+y%20z&B=%E2%82%AC%FF&&C&D==e%3D&%41b=1&E=%zz%4";
-        let ours = Params::decode(body.as_bytes()).unwrap().values;
+        let ours = Params::decode(body.as_bytes()).unwrap().to_map();
         let theirs: BTreeMap<String, String> =
             form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         assert_eq!(ours, theirs);
@@ -452,14 +552,89 @@ mod tests {
                 Ok(ours) => {
                     proptest::prop_assert_eq!(unique.len(), theirs.len());
                     let mut expected = unique;
-                    proptest::prop_assert_eq!(ours.action, expected.remove("Action"));
+                    proptest::prop_assert_eq!(ours.action.clone(), expected.remove("Action"));
                     expected.remove("Version");
-                    proptest::prop_assert_eq!(ours.values, expected);
+                    proptest::prop_assert_eq!(ours.to_map(), expected);
                 }
                 Err(e) => {
                     proptest::prop_assert!(unique.len() < theirs.len(), "{e:?}");
                     proptest::prop_assert!(e.message.contains("more than once"));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn members_are_found_among_names_that_sort_around_them() {
+        // '-' and '+' sort before '.', '/' and 'X' after it.
+        let mut p = Params::decode(b"A=0&A-1=x&A%2B=y&A.2=b&A.1=a&A.10=c&A/1=z&AX.1=w&B.1=v").unwrap();
+        assert_eq!(p.take_list("A").unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(p.to_map().keys().collect::<Vec<_>>(), vec!["A", "A+", "A-1", "A/1", "AX.1", "B.1"]);
+        assert!(p.take_list("A").unwrap().is_empty());
+        assert_eq!(p.take_list("B").unwrap(), vec!["v"]);
+    }
+
+    #[test]
+    fn structs_group_by_index_in_numeric_order() {
+        let mut p = Params::decode(b"S.10.K=c&S.2.K=b&S.2.V=bv&S.1.K=a").unwrap();
+        let groups = p.take_structs("S").unwrap();
+        let keys: Vec<Vec<(&str, &str)>> =
+            groups.iter().map(|g| g.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).collect();
+        assert_eq!(keys, vec![vec![("K", "a")], vec![("K", "b"), ("V", "bv")], vec![("K", "c")]]);
+        assert!(p.is_empty());
+        let mut p = Params::decode(b"S.1=x").unwrap();
+        assert_eq!(p.take_structs("S").unwrap_err().message, "The parameter S.1 is not recognized");
+    }
+
+    #[test]
+    fn filter_values_in_numeric_order_and_members_checked() {
+        let mut p =
+            Params::decode(b"Filter.1.Value.10=c&Filter.1.Value.2=b&Filter.1.Name=n&Filter.1.Value.1=a").unwrap();
+        assert_eq!(
+            p.take_filters().unwrap(),
+            vec![Filter { name: "n".into(), values: vec!["a".into(), "b".into(), "c".into()] }]
+        );
+        let mut p = Params::decode(b"Filter.1.Name=n&Filter.1.Colour=x").unwrap();
+        assert_eq!(p.take_filters().unwrap_err().message, "The parameter Filter.N.Colour is not recognized");
+        let mut p = Params::decode(b"Filter.1=x").unwrap();
+        assert_eq!(p.take_filters().unwrap_err().message, "The parameter Filter.1 is not recognized");
+    }
+
+    #[test]
+    fn merged_sources_refuse_a_name_twice() {
+        let mut p = Params::decode(b"Action=X&A.1=a").unwrap();
+        p.merge(Params::decode(b"A.2=b&Action=X").unwrap()).unwrap();
+        assert_eq!(p.action(), Some("X"));
+        assert_eq!(p.take_list("A").unwrap(), vec!["a", "b"]);
+        let mut p = Params::decode(b"A=1").unwrap();
+        let e = p.merge(Params::decode(b"A=2").unwrap()).unwrap_err();
+        assert_eq!(e.message, "The parameter A is given more than once");
+    }
+
+    proptest::proptest! {
+        /// `take_list` takes exactly the `P.N` names, in numeric order, and
+        /// leaves every other name, whatever sorts around them.
+        #[test]
+        fn lists_take_exactly_their_members(names in proptest::collection::btree_set("P?[.\\-/X]?[1-3]?[.]?[1-2]?", 0..12)) {
+            let body: String = names.iter().enumerate().map(|(i, n)| format!("{n}=v{i}&")).collect();
+            let mut p = Params::decode(body.as_bytes()).unwrap();
+            let members: Vec<(usize, String)> = names.iter().enumerate().filter_map(|(i, n)| {
+                let rest = n.strip_prefix("P.")?;
+                Some((rest.split('.').next()?.parse().ok()?, format!("v{i}")))
+            }).collect();
+            let bad = names.iter().any(|n| n.strip_prefix("P.").is_some_and(|r| r.split('.').next().is_none_or(|k| k.parse::<usize>().map_or(true, |k| k == 0))));
+            let nested = names.iter().any(|n| n.strip_prefix("P.").is_some_and(|r| r.contains('.')));
+            match p.take_list("P") {
+                Ok(list) => {
+                    proptest::prop_assert!(!bad && !nested);
+                    let mut expected = members;
+                    expected.sort();
+                    proptest::prop_assert_eq!(list, expected.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+                    let left: Vec<String> = p.to_map().into_keys().collect();
+                    let others: Vec<String> = names.iter().filter(|n| !n.starts_with("P.") && !n.is_empty()).cloned().collect();
+                    proptest::prop_assert_eq!(left, others);
+                }
+                Err(_) => proptest::prop_assert!(bad || nested),
             }
         }
     }
