@@ -14,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -67,7 +68,7 @@ impl Endpoints {
         B::Error: Into<axum::BoxError>,
     {
         if request.uri().path() == "/" {
-            return ec2(self.state.clone(), request.map(Body::new)).await;
+            return ec2(self.state.clone(), request).await;
         }
         match hyper::service::Service::call(&self.others, request.map(Body::new)).await {
             Ok(response) => response,
@@ -130,7 +131,8 @@ fn new_request_id() -> String {
 }
 
 fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response {
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml;charset=UTF-8"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -145,8 +147,12 @@ fn error_response(error: &ApiError, request_id: &str) -> Response {
 }
 
 /// Reads the body within the size and time limits.
-async fn read_body(body: Body) -> ApiResult<Bytes> {
-    let mut collect = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY_BYTES));
+async fn read_body<B>(body: B) -> ApiResult<Bytes>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let mut collect = std::pin::pin!(Limited::new(body, MAX_BODY_BYTES).collect());
     // The body mostly comes in the same read as the headers: only one still
     // on its way needs a timer (arming and cancelling one on every request
     // was ~2% of the request path).
@@ -157,37 +163,43 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     };
     match received {
         Err(_) => Err(ApiError::new("RequestTimeout", 400, "The request body was not received in time.")),
-        Ok(Err(_)) => Err(ApiError::new(
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
             "RequestEntityTooLarge",
             413,
             format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
         )),
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::new("IncompleteBody", 400, format!("The request body could not be read: {e}"))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
 
 /// Query-protocol requests come as a form POST (or, as EC2 also allows, a GET
 /// with the parameters in the query string).
 fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
+    const FORM: &str = "application/x-www-form-urlencoded";
     let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
-    let value = value.to_str().unwrap_or("").to_ascii_lowercase();
-    if value.starts_with("application/x-www-form-urlencoded") {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            "UnsupportedMediaType",
-            415,
-            format!("The content type '{value}' is not supported: send application/x-www-form-urlencoded."),
-        ))
+    let bytes = value.as_bytes();
+    if bytes.len() >= FORM.len() && bytes[..FORM.len()].eq_ignore_ascii_case(FORM.as_bytes()) {
+        return Ok(());
     }
+    let value = value.to_str().unwrap_or("").to_ascii_lowercase();
+    Err(ApiError::new(
+        "UnsupportedMediaType",
+        415,
+        format!("The content type '{value}' is not supported: send application/x-www-form-urlencoded."),
+    ))
 }
 
-async fn ec2(app: Arc<AppState>, request: Request) -> Response {
+async fn ec2<B>(app: Arc<AppState>, request: axum::http::Request<B>) -> Response
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let started = Instant::now();
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
-    // The action as far as it was understood, for metrics of refused requests.
-    let mut body_action = String::new();
+    // The action, once known, for the metrics of refused requests.
+    let mut known_action = None;
     // Whether the error was injected by fault injection (logged quietly).
     let mut injected = false;
     let outcome = async {
@@ -216,17 +228,18 @@ async fn ec2(app: Arc<AppState>, request: Request) -> Response {
             body: &body,
         };
         let principal = app.auth.authenticate(&request, &mut params)?;
-        let action = params.action().map(str::to_owned).ok_or_else(ApiError::missing_action)?;
-        body_action.clone_from(&action);
-        if let Err(e) = app.faults.inject(&action).await {
+        let name = params.action().ok_or_else(ApiError::missing_action)?;
+        let action = Action::parse(name).ok_or_else(|| ApiError::invalid_action(name))?;
+        known_action = Some(action);
+        if let Err(e) = app.faults.inject(action.name()).await {
             injected = true;
             return Err(e);
         }
         let scope = principal.scope.clone();
-        let stale = app.faults.stale_view(&scope, &action);
-        let before = app.faults.before_mutation(&scope, &action, &app.store);
-        let ctx = Ctx { store: app.store.clone(), principal, request_id: request_id.clone(), stale };
-        let answered = api::dispatch(&ctx, &action, params).await?;
+        let stale = app.faults.stale_view(&scope, action.name());
+        let before = app.faults.before_mutation(&scope, action.name(), &app.store);
+        let ctx = Ctx { store: app.store.clone(), principal, stale };
+        let answered = api::dispatch(&ctx, action, params).await?;
         if let Some(before) = before {
             app.faults.mutated(scope, before);
         }
@@ -237,7 +250,7 @@ async fn ec2(app: Arc<AppState>, request: Request) -> Response {
     let elapsed_us = elapsed.as_micros() as u64;
     match &outcome {
         Ok((action, _)) => app.metrics.observe_ok(*action, elapsed),
-        Err(error) => app.metrics.observe(&metric_action(&body_action), error.code, elapsed),
+        Err(error) => app.metrics.observe(known_action.map_or("unknown", Action::name), error.code, elapsed),
     }
     match outcome {
         Ok((action, output)) => {
@@ -254,14 +267,6 @@ async fn ec2(app: Arc<AppState>, request: Request) -> Response {
             }
             error_response(&error, &request_id)
         }
-    }
-}
-
-/// A known action's name, or `unknown`: labels stay bounded whatever clients send.
-fn metric_action(action: &str) -> String {
-    match Action::parse(action) {
-        Some(a) => a.name().to_owned(),
-        None => "unknown".to_owned(),
     }
 }
 

@@ -22,7 +22,6 @@ use crate::store::Store;
 pub struct Ctx {
     pub store: Store,
     pub principal: Principal,
-    pub request_id: String,
     /// An older state of the caller's partition that reads show instead of
     /// the latest (fault injection's consistency delay; `None` normally).
     pub stale: Option<Partition>,
@@ -198,8 +197,7 @@ actions! {
 }
 
 /// Runs one request's action.
-pub async fn dispatch(ctx: &Ctx, action: &str, params: Params) -> ApiResult<(Action, Output)> {
-    let action = Action::parse(action).ok_or_else(|| ApiError::invalid_action(action))?;
+pub async fn dispatch(ctx: &Ctx, action: Action, params: Params) -> ApiResult<(Action, Output)> {
     Ok((action, action.handle(ctx, params).await?))
 }
 

@@ -18,11 +18,16 @@ pub struct XmlWriter {
 /// A typed operation output that knows its elements.
 pub trait ToXml {
     fn write_xml(&self, w: &mut XmlWriter);
+
+    /// About how many bytes `write_xml` writes, to size the document once.
+    fn size_hint(&self) -> usize {
+        0
+    }
 }
 
 impl XmlWriter {
-    fn new() -> Self {
-        let mut out = String::with_capacity(512);
+    fn new(body_size: usize) -> Self {
+        let mut out = String::with_capacity(256 + body_size);
         out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
         out.push('\n');
         Self { out }
@@ -107,21 +112,31 @@ impl ToXml for XmlWriter {
     fn write_xml(&self, w: &mut XmlWriter) {
         w.out.push_str(&self.out);
     }
+
+    fn size_hint(&self) -> usize {
+        self.out.len()
+    }
 }
 
 /// `<{Action}Response xmlns=…><requestId>…</requestId>…</{Action}Response>`.
 pub fn success_document(action: &str, request_id: &str, output: &dyn ToXml) -> String {
-    let mut w = XmlWriter::new();
-    let _ = write!(w.out, r#"<{action}Response xmlns="{XMLNS}">"#);
+    let mut w = XmlWriter::new(output.size_hint());
+    w.out.push('<');
+    w.out.push_str(action);
+    w.out.push_str(r#"Response xmlns=""#);
+    w.out.push_str(XMLNS);
+    w.out.push_str(r#"">"#);
     w.text("requestId", request_id);
     output.write_xml(&mut w);
-    let _ = write!(w.out, "</{action}Response>");
+    w.out.push_str("</");
+    w.out.push_str(action);
+    w.out.push_str("Response>");
     w.out
 }
 
 /// EC2's error document: `<Response><Errors><Error>…</Error></Errors><RequestID>`.
 pub fn error_document(error: &ApiError, request_id: &str) -> String {
-    let mut w = XmlWriter::new();
+    let mut w = XmlWriter::new(error.message.len());
     w.start("Response");
     w.start("Errors");
     w.start("Error");
