@@ -11,6 +11,7 @@ pub mod vpcs;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::auth::{Decision, Principal};
 use crate::domain::{Flavor, Partition, Scope, Tags, Tx};
@@ -91,12 +92,14 @@ impl Ctx {
 
     /// The caller's partition as last committed, by any node of a fleet (a
     /// new account's defaults when it has none yet).
-    pub async fn read(&self) -> ApiResult<Partition> {
+    /// Shared, not copied: a copy of a partition touches the reference count
+    /// of every index root, cache lines the other cores use as well.
+    pub async fn read(&self) -> ApiResult<Arc<Partition>> {
         if let Some(stale) = &self.stale {
-            return Ok(stale.clone());
+            return Ok(Arc::new(stale.clone()));
         }
         let world = self.store.read(&self.scope().region).await?;
-        Ok(world.partition(self.scope()).cloned().unwrap_or_else(|| Partition::with_defaults(self.scope())))
+        Ok(world.shared_partition(self.scope()).unwrap_or_else(|| Arc::new(Partition::with_defaults(self.scope()))))
     }
 
     /// The caller's partition as this node last saw it, without asking the

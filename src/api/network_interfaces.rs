@@ -77,7 +77,7 @@ pub async fn create_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     }
     let tags = tags_for(&p.take_tag_specifications()?, &["network-interface"])?;
     // Idempotency tokens are filled in by the SDKs; eipd accepts them.
-    p.take_str("ClientToken");
+    p.discard("ClientToken");
     let dry_run = p.take_dry_run()?;
     p.finish("CreateNetworkInterface")?;
     ctx.authorize(Action::CreateNetworkInterface, dry_run)?;

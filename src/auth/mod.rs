@@ -10,6 +10,7 @@
 pub mod policy;
 pub mod sigv4;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -83,17 +84,18 @@ impl Principal {
     }
 }
 
-/// The parts of a SigV4 credential scope: `AKID/DATE/REGION/SERVICE/aws4_request`.
+/// The parts of a SigV4 credential scope: `AKID/DATE/REGION/SERVICE/aws4_request`,
+/// borrowed from the header they came in (this runs on every request).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credential {
-    pub access_key_id: String,
-    pub date: String,
-    pub region: String,
-    pub service: String,
+pub struct Credential<'a> {
+    pub access_key_id: Cow<'a, str>,
+    pub date: Cow<'a, str>,
+    pub region: Cow<'a, str>,
+    pub service: Cow<'a, str>,
 }
 
-impl Credential {
-    pub fn parse(value: &str) -> ApiResult<Self> {
+impl<'a> Credential<'a> {
+    pub fn parse(value: &'a str) -> ApiResult<Self> {
         // Exactly five parts, without collecting them (this runs on every request).
         let mut parts = value.split('/');
         let fields: [Option<&str>; 5] = std::array::from_fn(|_| parts.next());
@@ -112,11 +114,20 @@ impl Credential {
             )));
         }
         Ok(Self {
-            access_key_id: akid.to_owned(),
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
+            access_key_id: Cow::Borrowed(akid),
+            date: Cow::Borrowed(date),
+            region: Cow::Borrowed(region),
+            service: Cow::Borrowed(service),
         })
+    }
+
+    pub fn into_owned(self) -> Credential<'static> {
+        Credential {
+            access_key_id: Cow::Owned(self.access_key_id.into_owned()),
+            date: Cow::Owned(self.date.into_owned()),
+            region: Cow::Owned(self.region.into_owned()),
+            service: Cow::Owned(self.service.into_owned()),
+        }
     }
 }
 
@@ -135,7 +146,7 @@ fn incomplete(what: &str) -> ApiError {
 
 /// Finds the signature: the `Authorization` header, or the `X-Amz-*` query
 /// parameters of a presigned URL (removed from `params`).
-fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signature>> {
+fn signature<'a>(headers: &'a HeaderMap, params: &mut Params) -> ApiResult<Option<Signature<'a>>> {
     if let Some(value) = headers.get("authorization") {
         let value = value
             .to_str()
@@ -151,15 +162,15 @@ fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signa
             if let Some(v) = field.strip_prefix("Credential=") {
                 credential = Some(Credential::parse(v)?);
             } else if let Some(v) = field.strip_prefix("SignedHeaders=") {
-                signed = Some(v.to_ascii_lowercase());
+                signed = Some(lowercase(v));
             } else if let Some(v) = field.strip_prefix("Signature=") {
-                signature = Some(v.to_owned());
+                signature = Some(Cow::Borrowed(v));
             }
         }
         let credential = credential.ok_or_else(|| incomplete("Credential"))?;
         let signed_headers = signed.ok_or_else(|| incomplete("SignedHeaders"))?;
         let signature = signature.ok_or_else(|| incomplete("Signature"))?;
-        let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or_else(|| {
+        let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).map(Cow::Borrowed).ok_or_else(|| {
             ApiError::incomplete_signature(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
             )
@@ -174,7 +185,7 @@ fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signa
         }));
     }
     if let Some(value) = params.remove("X-Amz-Credential") {
-        let credential = Credential::parse(&value)?;
+        let credential = Credential::parse(&value)?.into_owned();
         let algorithm = params.remove("X-Amz-Algorithm");
         let signature = params.remove("X-Amz-Signature");
         let amz_date = params.remove("X-Amz-Date");
@@ -195,10 +206,20 @@ fn signature(headers: &HeaderMap, params: &mut Params) -> ApiResult<Option<Signa
             ),
             None => None,
         };
-        let signed_headers = signed.to_ascii_lowercase();
+        let signed_headers = Cow::Owned(signed.to_ascii_lowercase());
+        let (signature, amz_date) = (Cow::Owned(signature), Cow::Owned(amz_date));
         return Ok(Some(Signature { credential, signed_headers, signature, amz_date, presigned: true, expires }));
     }
     Ok(None)
+}
+
+/// `value` in lowercase, copied only if it is not already.
+fn lowercase(value: &str) -> Cow<'_, str> {
+    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(value.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// The account an unconfigured access key id stands for in open mode (D11).
@@ -282,12 +303,14 @@ impl Authenticator {
                 }),
             };
         };
-        let Some(user) = self.users.get(&sig.credential.access_key_id) else {
+        // Most setups configure no user: then no key needs hashing.
+        let user = if self.users.is_empty() { None } else { self.users.get(&*sig.credential.access_key_id) };
+        let Some(user) = user else {
             return match self.mode {
                 AuthMode::Strict => Err(ApiError::signature_does_not_match()),
                 AuthMode::Open => Ok(Principal {
                     scope: Scope::new(open_mode_account(&sig.credential.access_key_id), &sig.credential.region),
-                    access_key_id: sig.credential.access_key_id,
+                    access_key_id: sig.credential.access_key_id.into_owned(),
                     user: None,
                 }),
             };
@@ -296,7 +319,7 @@ impl Authenticator {
         let check_clock = self.mode == AuthMode::Strict;
         sigv4::verify(&signed, &user.secret_access_key, &self.signing_keys, SystemTime::now(), check_clock)?;
         Ok(Principal {
-            access_key_id: sig.credential.access_key_id.clone(),
+            access_key_id: sig.credential.access_key_id.to_string(),
             scope: Scope::new(&user.account_id, &sig.credential.region),
             user: Some(user.clone()),
         })

@@ -3,6 +3,7 @@
 //! derives the signing key and computes the HMAC; the comparison is constant
 //! time.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -26,13 +27,13 @@ pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The SigV4 signature a request carries, from its headers or presigned query.
 #[derive(Clone, Debug)]
-pub struct Signature {
-    pub credential: Credential,
+pub struct Signature<'a> {
+    pub credential: Credential<'a>,
     /// `SignedHeaders`, lowercased: names separated by `;`.
-    pub signed_headers: String,
-    pub signature: String,
+    pub signed_headers: Cow<'a, str>,
+    pub signature: Cow<'a, str>,
     /// `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
-    pub amz_date: String,
+    pub amz_date: Cow<'a, str>,
     pub presigned: bool,
     /// `X-Amz-Expires` of a presigned URL.
     pub expires: Option<u64>,
@@ -41,7 +42,7 @@ pub struct Signature {
 /// A request and its signature, as verification needs them.
 pub struct SignedRequest<'a> {
     pub request: &'a RequestParts<'a>,
-    pub sig: &'a Signature,
+    pub sig: &'a Signature<'a>,
 }
 
 pub fn parse_amz_date(value: &str) -> Option<SystemTime> {
@@ -156,7 +157,7 @@ pub fn verify(
     let signed_at = parse_amz_date(&req.sig.amz_date).ok_or_else(|| {
         ApiError::incomplete_signature(format!("X-Amz-Date '{}' is not of the form YYYYMMDDTHHMMSSZ", req.sig.amz_date))
     })?;
-    if !req.sig.amz_date.starts_with(&req.sig.credential.date) {
+    if !req.sig.amz_date.starts_with(&*req.sig.credential.date) {
         return Err(ApiError::signature_does_not_match());
     }
     if check_clock {

@@ -70,6 +70,11 @@ impl World {
         self.partitions.get(scope).map(Arc::as_ref)
     }
 
+    /// The partition itself, for a reader that keeps it past this World.
+    pub fn shared_partition(&self, scope: &Scope) -> Option<Arc<Partition>> {
+        self.partitions.get(scope).cloned()
+    }
+
     pub fn partitions(&self) -> impl Iterator<Item = (&Scope, &Partition)> {
         self.partitions.iter().map(|(scope, part)| (scope, part.as_ref()))
     }

@@ -98,7 +98,7 @@ impl Params {
         }
         params.sort_and_check()?;
         params.action = params.take_str("Action");
-        params.take_str("Version");
+        params.discard("Version");
         Ok(params)
     }
 
@@ -159,9 +159,17 @@ impl Params {
     }
 
     pub fn take_str(&mut self, name: &str) -> Option<String> {
+        self.take_pair(name).map(|pair| self.value(&pair).to_owned())
+    }
+
+    /// Takes a parameter whose value does not matter.
+    pub fn discard(&mut self, name: &str) {
+        self.take_pair(name);
+    }
+
+    fn take_pair(&mut self, name: &str) -> Option<Pair> {
         let i = self.pairs.binary_search_by(|p| self.name(p).cmp(name)).ok()?;
-        let pair = self.pairs.remove(i);
-        Some(self.value(&pair).to_owned())
+        Some(self.pairs.remove(i))
     }
 
     /// A string that must be present and non-empty.

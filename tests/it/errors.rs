@@ -171,6 +171,25 @@ fn oversized_body_is_refused_not_hung() {
 }
 
 #[test]
+fn badly_chunked_body_is_incomplete_body() {
+    let addr = host_port();
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\
+         content-type: application/x-www-form-urlencoded\r\nauthorization: {AUTH}\r\n{}: {}\r\n\r\n\
+         10\r\nAction=DescribeA\r\nzz\r\nddresses\r\n0\r\n\r\n",
+        AMZ_DATE.0, AMZ_DATE.1
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "no answer: {e}");
+    }
+    assert_ec2_error(&parse(&raw), 400, "IncompleteBody");
+}
+
+#[test]
 fn non_utf8_body_is_a_400() {
     let mut body = b"Action=DescribeAddresses&Version=2016-11-15&PublicIp.1=".to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0xc3]);
