@@ -11,6 +11,7 @@ pub mod policy;
 pub mod sigv4;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -70,7 +71,6 @@ struct CredentialsFile {
 /// The authenticated caller.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub access_key_id: String,
     pub scope: Scope,
     /// The configured user, if the key is one.
     pub user: Option<Arc<User>>,
@@ -213,6 +213,26 @@ fn signature<'a>(headers: &'a HeaderMap, params: &mut Params) -> ApiResult<Optio
     Ok(None)
 }
 
+/// The scope of an account and region, from the few this thread used last:
+/// a new one is two allocations (and two frees) on every request.
+fn scope_of(account: &str, region: &str) -> Scope {
+    const RECENT: usize = 16;
+    thread_local! {
+        static SCOPES: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
+    }
+    SCOPES.with_borrow_mut(|scopes| {
+        if let Some(scope) = scopes.iter().find(|s| &*s.account == account && &*s.region == region) {
+            return scope.clone();
+        }
+        let scope = Scope::new(account, region);
+        if scopes.len() == RECENT {
+            scopes.remove(0);
+        }
+        scopes.push(scope.clone());
+        scope
+    })
+}
+
 /// `value` in lowercase, copied only if it is not already.
 fn lowercase(value: &str) -> Cow<'_, str> {
     if value.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -296,11 +316,7 @@ impl Authenticator {
             return match self.mode {
                 AuthMode::Strict => Err(ApiError::missing_authentication_token()),
                 // Unsigned requests (curl) are the default account, as in moto.
-                AuthMode::Open => Ok(Principal {
-                    access_key_id: String::new(),
-                    scope: Scope::new(DEFAULT_ACCOUNT, DEFAULT_REGION),
-                    user: None,
-                }),
+                AuthMode::Open => Ok(Principal { scope: scope_of(DEFAULT_ACCOUNT, DEFAULT_REGION), user: None }),
             };
         };
         // Most setups configure no user: then no key needs hashing.
@@ -309,8 +325,7 @@ impl Authenticator {
             return match self.mode {
                 AuthMode::Strict => Err(ApiError::signature_does_not_match()),
                 AuthMode::Open => Ok(Principal {
-                    scope: Scope::new(open_mode_account(&sig.credential.access_key_id), &sig.credential.region),
-                    access_key_id: sig.credential.access_key_id.into_owned(),
+                    scope: scope_of(open_mode_account(&sig.credential.access_key_id), &sig.credential.region),
                     user: None,
                 }),
             };
@@ -318,11 +333,7 @@ impl Authenticator {
         let signed = SignedRequest { request: req, sig: &sig };
         let check_clock = self.mode == AuthMode::Strict;
         sigv4::verify(&signed, &user.secret_access_key, &self.signing_keys, SystemTime::now(), check_clock)?;
-        Ok(Principal {
-            access_key_id: sig.credential.access_key_id.to_string(),
-            scope: Scope::new(&user.account_id, &sig.credential.region),
-            user: Some(user.clone()),
-        })
+        Ok(Principal { scope: scope_of(&user.account_id, &sig.credential.region), user: Some(user.clone()) })
     }
 }
 
