@@ -15,18 +15,18 @@ use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 // In the moto flavour a malformed id is not found, in moto's words: the ids
 // as a Python list, or as a set where moto collects the missing ones (D1).
 
-fn allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
+fn allocation_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AllocationId> {
     let malformed = malformed_param("AllocationId", "eipalloc-");
     parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_list(&[id])))
 }
 
 /// An `AllocationId.N` of DescribeAddresses.
-fn listed_allocation_id(ctx: &Ctx, value: &str) -> ApiResult<AllocationId> {
+fn listed_allocation_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AllocationId> {
     let malformed = malformed_param("AllocationId", "eipalloc-");
     parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_set(&[id])))
 }
 
-fn association_id(ctx: &Ctx, value: &str) -> ApiResult<AssociationId> {
+fn association_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AssociationId> {
     let malformed = malformed_param("AssociationId", "eipassoc-");
     parse_id(ctx, value, AssociationId::parse, malformed, |id| {
         ApiError::moto_association_not_found(&python_list(&[id]))
@@ -39,7 +39,7 @@ fn public_ip(value: &str) -> ApiResult<Ipv4Addr> {
 }
 
 /// `AllocationId` or the deprecated `PublicIp`, exactly one of them.
-fn address_ref(ctx: &Ctx, params: &mut Params) -> ApiResult<AddressRef> {
+fn address_ref(ctx: &Ctx<'_>, params: &mut Params) -> ApiResult<AddressRef> {
     let allocation = params.take_str("AllocationId").filter(|s| !s.is_empty());
     let ip = params.take_str("PublicIp").filter(|s| !s.is_empty());
     match (allocation, ip) {
@@ -56,7 +56,7 @@ fn address_ref(ctx: &Ctx, params: &mut Params) -> ApiResult<AddressRef> {
 }
 
 /// The ARN of the address a request names (`elastic-ip/*` when named by IP).
-fn address_arn(ctx: &Ctx, address: &AddressRef) -> String {
+fn address_arn(ctx: &Ctx<'_>, address: &AddressRef) -> String {
     match address {
         AddressRef::Allocation(id) => ctx.arn("elastic-ip", id.as_str()),
         AddressRef::PublicIp(ip) => {
@@ -70,7 +70,7 @@ fn address_arn(ctx: &Ctx, address: &AddressRef) -> String {
 
 /// The resources a DisassociateAddress touches: the address, its interface
 /// and instance, read from the snapshot (an unknown association is `*`).
-fn disassociate_arns(ctx: &Ctx, input: &DisassociateAddress) -> Vec<String> {
+fn disassociate_arns(ctx: &Ctx<'_>, input: &DisassociateAddress) -> Vec<String> {
     let part = ctx.cached();
     let address = match input {
         DisassociateAddress::Association(id) => part.address_by_association(id),
@@ -89,7 +89,7 @@ fn disassociate_arns(ctx: &Ctx, input: &DisassociateAddress) -> Vec<String> {
 
 // ---- AllocateAddress --------------------------------------------------------------
 
-pub async fn allocate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn allocate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let domain = match p.take_str("Domain").as_deref() {
         None | Some("vpc") => Domain::Vpc,
         Some("standard") => Domain::Standard,
@@ -136,7 +136,7 @@ impl ToXml for AllocateAddressOutput {
 
 // ---- AssociateAddress -------------------------------------------------------------
 
-pub async fn associate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn associate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let instance = p.take_str("InstanceId").filter(|s| !s.is_empty());
     let interface = p.take_str("NetworkInterfaceId").filter(|s| !s.is_empty());
     let target = match (instance, interface) {
@@ -182,7 +182,7 @@ impl ToXml for AssociateAddressOutput {
 
 // ---- DisassociateAddress ----------------------------------------------------------
 
-pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn disassociate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let association = p.take_str("AssociationId").filter(|s| !s.is_empty());
     let ip = p.take_str("PublicIp").filter(|s| !s.is_empty());
     let dry_run = p.take_dry_run()?;
@@ -207,7 +207,7 @@ pub async fn disassociate_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
 
 // ---- ReleaseAddress -----------------------------------------------------------------
 
-pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn release_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let address = address_ref(ctx, &mut p)?;
     let network_border_group = p.take_str("NetworkBorderGroup");
     let dry_run = p.take_dry_run()?;
@@ -220,7 +220,7 @@ pub async fn release_address(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
 
 // ---- DescribeAddresses ------------------------------------------------------------
 
-pub async fn describe_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let public_ips = p.take_list("PublicIp")?;
     if ctx.flavor() == Flavor::Aws {
         for ip in &public_ips {
@@ -276,7 +276,7 @@ fn check_attribute(value: Option<String>) -> ApiResult<()> {
     }
 }
 
-pub async fn describe_addresses_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("AllocationId")?.iter().map(|v| allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     check_attribute(p.take_str("Attribute"))?;
     let max = max_results(&mut p, 1, 1000)?;
@@ -344,7 +344,7 @@ fn domain_name(value: &str) -> ApiResult<String> {
     Ok(format!("{name}."))
 }
 
-pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn modify_address_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     let name = domain_name(&p.require_str("DomainName")?)?;
     let dry_run = p.take_dry_run()?;
@@ -354,7 +354,7 @@ pub async fn modify_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }
 
-pub async fn reset_address_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn reset_address_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     check_attribute(p.take_str("Attribute"))?;
     let dry_run = p.take_dry_run()?;

@@ -10,7 +10,7 @@ use crate::domain::{Instance, InstanceId, InstanceState, Partition};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, XmlWriter, not_taken};
 
-pub fn instance_id(ctx: &Ctx, value: &str) -> ApiResult<InstanceId> {
+pub fn instance_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InstanceId> {
     let malformed = malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-");
     parse_id(ctx, value, InstanceId::parse, malformed, ApiError::invalid_instance_id_not_found)
 }
@@ -46,7 +46,7 @@ fn flag(group: &std::collections::BTreeMap<String, String>, name: &str) -> ApiRe
 }
 
 /// `NetworkInterface.N.*` of RunInstances.
-fn launch_interfaces(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
+fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
     const KNOWN: &[&str] = &[
         "DeviceIndex",
         "NetworkInterfaceId",
@@ -102,7 +102,7 @@ fn launch_interfaces(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<LaunchInterface
     Ok(out)
 }
 
-pub async fn run_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let image_id = p.require_str("ImageId")?;
     let ami_ok =
         image_id.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -227,7 +227,7 @@ impl Filterable for InstanceView<'_> {
     }
 }
 
-pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
@@ -268,7 +268,7 @@ pub async fn describe_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-fn state_change_ids(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<InstanceId>> {
+fn state_change_ids(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<InstanceId>> {
     let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     if ids.is_empty() {
         return Err(ApiError::missing("InstanceId"));
@@ -276,7 +276,7 @@ fn state_change_ids(ctx: &Ctx, p: &mut Params) -> ApiResult<Vec<InstanceId>> {
     Ok(ids)
 }
 
-fn instance_arns(ctx: &Ctx, ids: &[InstanceId]) -> Vec<String> {
+fn instance_arns(ctx: &Ctx<'_>, ids: &[InstanceId]) -> Vec<String> {
     ids.iter().map(|id| ctx.arn("instance", id.as_str())).collect()
 }
 
@@ -296,7 +296,7 @@ fn write_changes(changes: &[StateChange]) -> XmlWriter {
     w
 }
 
-pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn terminate_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = state_change_ids(ctx, &mut p)?;
     p.take_bool("Force")?;
     p.take_bool("SkipOsShutdown")?;
@@ -307,7 +307,7 @@ pub async fn terminate_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> 
     Ok(Box::new(write_changes(&changes)))
 }
 
-pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn stop_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = state_change_ids(ctx, &mut p)?;
     p.take_bool("Force")?;
     p.take_bool("Hibernate")?;
@@ -319,7 +319,7 @@ pub async fn stop_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(write_changes(&changes)))
 }
 
-pub async fn start_instances(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn start_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = state_change_ids(ctx, &mut p)?;
     p.take_str("AdditionalInfo");
     let dry_run = p.take_dry_run()?;

@@ -20,8 +20,8 @@ use crate::protocol::{Params, TagSpecification, ToXml};
 use crate::store::Store;
 
 /// Everything a handler may use for one request.
-pub struct Ctx {
-    pub store: Store,
+pub struct Ctx<'a> {
+    pub store: &'a Store,
     pub principal: Principal,
     /// An older state of the caller's partition that reads show instead of
     /// the latest (fault injection's consistency delay; `None` normally).
@@ -31,7 +31,7 @@ pub struct Ctx {
 pub type Output = Box<dyn ToXml + Send>;
 type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ApiResult<Output>> + Send + 'a>>;
 
-impl Ctx {
+impl Ctx<'_> {
     pub fn scope(&self) -> &Scope {
         &self.principal.scope
     }
@@ -145,7 +145,7 @@ macro_rules! actions {
                 }
             }
 
-            fn handle(self, ctx: &Ctx, params: Params) -> HandlerFuture<'_> {
+            fn handle<'a>(self, ctx: &'a Ctx<'_>, params: Params) -> HandlerFuture<'a> {
                 match self {
                     $(Action::$name => Box::pin($module::$handler(ctx, params)),)*
                 }
@@ -200,7 +200,7 @@ actions! {
 }
 
 /// Runs one request's action.
-pub async fn dispatch(ctx: &Ctx, action: Action, params: Params) -> ApiResult<(Action, Output)> {
+pub async fn dispatch(ctx: &Ctx<'_>, action: Action, params: Params) -> ApiResult<(Action, Output)> {
     Ok((action, action.handle(ctx, params).await?))
 }
 
@@ -210,7 +210,7 @@ pub async fn dispatch(ctx: &Ctx, action: Action, params: Params) -> ApiResult<(A
 /// for its form (D15), or in the moto flavour its kind's NotFound: moto never
 /// checks an id's form, it looks the id up and finds nothing (D1).
 pub fn parse_id<T>(
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     value: &str,
     parse: fn(&str) -> Option<T>,
     malformed: impl FnOnce(String) -> ApiError,

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::protocol::query::parse_ipv4;
 use crate::protocol::{Params, ReturnTrue, XmlWriter, not_taken};
 
-pub fn eni_id(ctx: &Ctx, value: &str) -> ApiResult<NetworkInterfaceId> {
+pub fn eni_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<NetworkInterfaceId> {
     let malformed = malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-");
     parse_id(ctx, value, NetworkInterfaceId::parse, malformed, ApiError::invalid_network_interface_id_not_found)
 }
@@ -61,7 +61,7 @@ pub fn requested_private_ips(p: &mut Params, single: &str, list: &str) -> ApiRes
     Ok(out)
 }
 
-pub async fn create_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let subnet = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let description = p.take_str("Description").unwrap_or_default();
     let private_ips = requested_private_ips(&mut p, "PrivateIpAddress", "PrivateIpAddresses")?;
@@ -163,7 +163,7 @@ impl Filterable for InterfaceView<'_> {
     }
 }
 
-pub async fn describe_network_interfaces(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_network_interfaces(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("NetworkInterfaceId")?.iter().map(|v| eni_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
@@ -189,7 +189,7 @@ pub async fn describe_network_interfaces(ctx: &Ctx, mut p: Params) -> ApiResult<
     Ok(Box::new(w))
 }
 
-pub async fn delete_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn delete_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteNetworkInterface")?;
@@ -198,7 +198,7 @@ pub async fn delete_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn attach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn attach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let instance = instance_id(ctx, &p.require_str("InstanceId")?)?;
     let device_index = match p.take_int("DeviceIndex")? {
@@ -223,7 +223,7 @@ pub async fn attach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     Ok(Box::new(w))
 }
 
-pub async fn detach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn detach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let value = p.require_str("AttachmentId")?;
     let malformed = super::malformed_param("AttachmentId", "eni-attach-");
     let id = parse_id(ctx, &value, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
@@ -235,7 +235,7 @@ pub async fn detach_network_interface(ctx: &Ctx, mut p: Params) -> ApiResult<Out
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn assign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips = p
         .take_list("PrivateIpAddress")?
@@ -255,7 +255,7 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<
     Ok(Box::new(w))
 }
 
-pub async fn unassign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips = p
         .take_list("PrivateIpAddress")?
@@ -271,7 +271,7 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx, mut p: Params) -> ApiResul
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn assign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn assign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips =
         p.take_list("Ipv6Addresses")?.iter().map(|v| ipv6("Ipv6Addresses.N", v)).collect::<ApiResult<Vec<_>>>()?;
@@ -289,7 +289,7 @@ pub async fn assign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output
     Ok(Box::new(w))
 }
 
-pub async fn unassign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let ips =
         p.take_list("Ipv6Addresses")?.iter().map(|v| ipv6("Ipv6Addresses.N", v)).collect::<ApiResult<Vec<_>>>()?;
@@ -306,7 +306,7 @@ pub async fn unassign_ipv6_addresses(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(w))
 }
 
-pub async fn modify_public_ip_dns_name_options(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn modify_public_ip_dns_name_options(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let value = p.require_str("HostnameType")?;
     let hostname_type = HostnameType::parse(&value).ok_or_else(|| {

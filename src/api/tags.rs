@@ -14,11 +14,11 @@ fn resource_ids(p: &mut Params) -> ApiResult<Vec<ResourceId>> {
     ids.iter().map(|id| ResourceId::parse(id)).collect()
 }
 
-fn resource_arns(ctx: &Ctx, resources: &[ResourceId]) -> Vec<String> {
+fn resource_arns(ctx: &Ctx<'_>, resources: &[ResourceId]) -> Vec<String> {
     resources.iter().map(|r| ctx.arn(r.resource_type(), r.as_str())).collect()
 }
 
-pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn create_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let resources = resource_ids(&mut p)?;
     let tags: Tags = p.take_tags()?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
     if tags.is_empty() {
@@ -31,7 +31,7 @@ pub async fn create_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn delete_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn delete_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let resources = resource_ids(&mut p)?;
     let tags = p.take_tags()?;
     let dry_run = p.take_dry_run()?;
@@ -41,7 +41,7 @@ pub async fn delete_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn describe_tags(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");

@@ -9,17 +9,17 @@ use crate::domain::{InternetGateway, InternetGatewayId, Subnet, SubnetId, Vpc, V
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::{Params, ReturnTrue, XmlWriter};
 
-pub fn vpc_id(ctx: &Ctx, value: &str) -> ApiResult<VpcId> {
+pub fn vpc_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<VpcId> {
     let malformed = malformed_code(ApiError::invalid_vpc_id_malformed_raw, "vpc-");
     parse_id(ctx, value, VpcId::parse, malformed, ApiError::invalid_vpc_id_not_found)
 }
 
-pub fn subnet_id(ctx: &Ctx, value: &str) -> ApiResult<SubnetId> {
+pub fn subnet_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<SubnetId> {
     let malformed = malformed_code(ApiError::invalid_subnet_id_malformed_raw, "subnet-");
     parse_id(ctx, value, SubnetId::parse, malformed, ApiError::invalid_subnet_id_not_found)
 }
 
-fn igw_id(ctx: &Ctx, value: &str) -> ApiResult<InternetGatewayId> {
+fn igw_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InternetGatewayId> {
     let malformed = malformed_code(ApiError::invalid_internet_gateway_id_malformed_raw, "igw-");
     parse_id(ctx, value, InternetGatewayId::parse, malformed, ApiError::invalid_internet_gateway_id_not_found)
 }
@@ -112,7 +112,7 @@ fn write_vpc(w: &mut XmlWriter, v: &Vpc, owner: &str, region: &str) {
     w.tag_set("tagSet", &v.tags);
 }
 
-pub async fn create_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn create_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let cidr_block = cidr("CidrBlock", &p.require_str("CidrBlock")?)?;
     let amazon_provided_ipv6_cidr_block = p.take_bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false);
     let instance_tenancy = p.take_str("InstanceTenancy").unwrap_or_else(|| "default".into());
@@ -133,7 +133,7 @@ pub async fn create_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-pub async fn describe_vpcs(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_vpcs(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("VpcId")?.iter().map(|v| vpc_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
@@ -158,7 +158,7 @@ pub async fn describe_vpcs(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-pub async fn delete_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn delete_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteVpc")?;
@@ -167,7 +167,7 @@ pub async fn delete_vpc(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let support = attribute_value(&mut p, "EnableDnsSupport")?;
     let hostnames = attribute_value(&mut p, "EnableDnsHostnames")?;
@@ -186,7 +186,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output>
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn describe_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let attribute = p.require_str("Attribute")?;
     let dry_run = p.take_dry_run()?;
@@ -209,7 +209,7 @@ pub async fn describe_vpc_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outpu
     Ok(Box::new(w))
 }
 
-pub async fn associate_vpc_cidr_block(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let amazon = p.take_bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false);
     p.finish("AssociateVpcCidrBlock")?;
@@ -299,7 +299,7 @@ fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &crate::domain::Partition, 
     w.tag_set("tagSet", &s.tags);
 }
 
-pub async fn create_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn create_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let vpc_id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let cidr_block = cidr("CidrBlock", &p.require_str("CidrBlock")?)?;
     let availability_zone = p.take_str("AvailabilityZone");
@@ -316,7 +316,7 @@ pub async fn create_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-pub async fn describe_subnets(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_subnets(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("SubnetId")?.iter().map(|v| subnet_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
@@ -341,7 +341,7 @@ pub async fn describe_subnets(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(w))
 }
 
-pub async fn delete_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn delete_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteSubnet")?;
@@ -350,7 +350,7 @@ pub async fn delete_subnet(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn modify_subnet_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let map_public = attribute_value(&mut p, "MapPublicIpOnLaunch")?;
     let assign_ipv6 = attribute_value(&mut p, "AssignIpv6AddressOnCreation")?;
@@ -369,7 +369,7 @@ pub async fn modify_subnet_attribute(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn associate_subnet_cidr_block(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn associate_subnet_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let block = cidr6("Ipv6CidrBlock", &p.require_str("Ipv6CidrBlock")?)?;
     p.finish("AssociateSubnetCidrBlock")?;
@@ -416,7 +416,7 @@ fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, owner: &str) {
     w.tag_set("tagSet", &g.tags);
 }
 
-pub async fn create_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn create_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["internet-gateway"])?;
     let dry_run = p.take_dry_run()?;
     p.finish("CreateInternetGateway")?;
@@ -428,11 +428,11 @@ pub async fn create_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(w))
 }
 
-fn gateway_and_vpc(ctx: &Ctx, p: &mut Params) -> ApiResult<(InternetGatewayId, VpcId)> {
+fn gateway_and_vpc(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<(InternetGatewayId, VpcId)> {
     Ok((igw_id(ctx, &p.require_str("InternetGatewayId")?)?, vpc_id(ctx, &p.require_str("VpcId")?)?))
 }
 
-pub async fn attach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn attach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
     p.finish("AttachInternetGateway")?;
@@ -441,7 +441,7 @@ pub async fn attach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn detach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn detach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DetachInternetGateway")?;
@@ -450,7 +450,7 @@ pub async fn detach_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn delete_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn delete_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let igw = igw_id(ctx, &p.require_str("InternetGatewayId")?)?;
     let dry_run = p.take_dry_run()?;
     p.finish("DeleteInternetGateway")?;
@@ -459,7 +459,7 @@ pub async fn delete_internet_gateway(ctx: &Ctx, mut p: Params) -> ApiResult<Outp
     Ok(Box::new(ReturnTrue))
 }
 
-pub async fn describe_internet_gateways(ctx: &Ctx, mut p: Params) -> ApiResult<Output> {
+pub async fn describe_internet_gateways(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ids = p.take_list("InternetGatewayId")?.iter().map(|v| igw_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
