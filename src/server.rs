@@ -237,14 +237,14 @@ where
             return Err(e);
         }
         let scope = principal.scope.clone();
-        let stale = app.faults.stale_view(&scope, action.name());
+        let stale = app.faults.stale_view(&scope, action.name()).map(Arc::new);
         let before = app.faults.before_mutation(&scope, action.name(), &app.store);
         let ctx = Ctx { store: &app.store, principal, stale };
-        let answered = api::dispatch(&ctx, action, params).await?;
+        let output = api::dispatch(&ctx, action, params).await?;
         if let Some(before) = before {
             app.faults.mutated(scope, before);
         }
-        Ok(answered)
+        Ok((action, output))
     }
     .await;
     let elapsed = started.elapsed();

@@ -25,7 +25,7 @@ pub struct Ctx<'a> {
     pub principal: Principal,
     /// An older state of the caller's partition that reads show instead of
     /// the latest (fault injection's consistency delay; `None` normally).
-    pub stale: Option<Partition>,
+    pub stale: Option<Arc<Partition>>,
 }
 
 pub type Output = Box<dyn ToXml + Send>;
@@ -96,7 +96,7 @@ impl Ctx<'_> {
     /// of every index root, cache lines the other cores use as well.
     pub async fn read(&self) -> ApiResult<Arc<Partition>> {
         if let Some(stale) = &self.stale {
-            return Ok(Arc::new(stale.clone()));
+            return Ok(stale.clone());
         }
         let world = self.store.read(&self.scope().region).await?;
         Ok(world.shared_partition(self.scope()).unwrap_or_else(|| Arc::new(Partition::with_defaults(self.scope()))))
@@ -200,8 +200,8 @@ actions! {
 }
 
 /// Runs one request's action.
-pub async fn dispatch(ctx: &Ctx<'_>, action: Action, params: Params) -> ApiResult<(Action, Output)> {
-    Ok((action, action.handle(ctx, params).await?))
+pub async fn dispatch(ctx: &Ctx<'_>, action: Action, params: Params) -> ApiResult<Output> {
+    action.handle(ctx, params).await
 }
 
 // ---- decoding helpers shared by the handlers ----------------------------------

@@ -435,15 +435,12 @@ impl TagIndex {
                 self.0.remove(&hash);
             }
             TagHolders::One(_) => {}
+            // A Many holds two or more: one left is a One again.
             TagHolders::Many(many) => {
                 many.remove(&ip);
-                if many.len() <= 1 {
-                    match many.values().next().cloned() {
-                        Some(last) => *holders = TagHolders::One(last),
-                        None => {
-                            self.0.remove(&hash);
-                        }
-                    }
+                if many.len() == 1 {
+                    let last = many.values().next().expect("one left").clone();
+                    *holders = TagHolders::One(last);
                 }
             }
         }

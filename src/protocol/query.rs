@@ -220,12 +220,12 @@ impl Params {
     pub fn take_list(&mut self, prefix: &str) -> ApiResult<Vec<String>> {
         let members = self.take_prefixed(prefix)?;
         let mut out = Vec::with_capacity(members.len());
-        for m in members {
-            let rest = &self.text[m.rest];
+        for m in &members {
+            let rest = &self.text[m.rest.clone()];
             if !rest.is_empty() {
                 return Err(ApiError::unknown_parameter(&format!("{prefix}.N{rest}")));
             }
-            out.push(self.text[m.value].to_owned());
+            out.push(self.value_of(m).to_owned());
         }
         Ok(out)
     }
@@ -233,37 +233,30 @@ impl Params {
     /// `Prefix.N.Member…` grouped by N, in numeric order: each group maps the
     /// remainder after `Prefix.N.` to its value.
     pub fn take_structs(&mut self, prefix: &str) -> ApiResult<Vec<BTreeMap<String, String>>> {
-        let mut groups: Vec<(usize, BTreeMap<String, String>)> = Vec::new();
-        for m in self.take_prefixed(prefix)? {
-            let Some(member) = self.text[m.rest.clone()].strip_prefix('.') else {
-                return Err(ApiError::unknown_parameter(&format!("{prefix}.{}", m.n)));
-            };
-            if groups.last().is_none_or(|(n, _)| *n != m.n) {
-                groups.push((m.n, BTreeMap::new()));
-            }
-            let group = &mut groups.last_mut().expect("pushed above").1;
-            group.insert(member.to_owned(), self.text[m.value].to_owned());
-        }
-        Ok(groups.into_iter().map(|(_, group)| group).collect())
+        let members = self.take_prefixed(prefix)?;
+        members
+            .chunk_by(|a, b| a.n == b.n)
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|m| Ok((self.member_name(prefix, m)?.to_owned(), self.value_of(m).to_owned())))
+                    .collect()
+            })
+            .collect()
     }
 
     /// `Filter.N.Name` and `Filter.N.Value.M`.
     pub fn take_filters(&mut self) -> ApiResult<Vec<Filter>> {
         let members = self.take_prefixed("Filter")?;
         let mut filters = Vec::new();
-        let mut i = 0;
-        while i < members.len() {
-            let n = members[i].n;
+        for group in members.chunk_by(|a, b| a.n == b.n) {
             let mut name = None;
             let mut values: Vec<(usize, String)> = Vec::new();
-            for m in members[i..].iter().take_while(|m| m.n == n) {
-                i += 1;
-                let value = || self.text[m.value.clone()].to_owned();
-                match self.text[m.rest.clone()].strip_prefix('.') {
-                    None => return Err(ApiError::unknown_parameter(&format!("Filter.{n}"))),
-                    Some("Name") => name = Some(value()),
-                    Some(member) => match member.strip_prefix("Value.") {
-                        Some(k) => values.push((parse_index("Filter.N.Value", k)?, value())),
+            for m in group {
+                match self.member_name("Filter", m)? {
+                    "Name" => name = Some(self.value_of(m).to_owned()),
+                    member => match member.strip_prefix("Value.") {
+                        Some(k) => values.push((parse_index("Filter.N.Value", k)?, self.value_of(m).to_owned())),
                         None => return Err(ApiError::unknown_parameter(&format!("Filter.N.{member}"))),
                     },
                 }
@@ -275,6 +268,18 @@ impl Params {
             filters.push(Filter { name, values: values.into_iter().map(|(_, v)| v).collect() });
         }
         Ok(filters)
+    }
+
+    /// What follows `Prefix.N.` in a member's name; `Prefix.N` alone is not a
+    /// parameter of a structure list.
+    fn member_name(&self, prefix: &str, m: &Member) -> ApiResult<&str> {
+        self.text[m.rest.clone()]
+            .strip_prefix('.')
+            .ok_or_else(|| ApiError::unknown_parameter(&format!("{prefix}.{}", m.n)))
+    }
+
+    fn value_of(&self, m: &Member) -> &str {
+        &self.text[m.value.clone()]
     }
 
     /// `TagSpecification.N.ResourceType` and `TagSpecification.N.Tag.M.Key/Value`.
@@ -401,33 +406,22 @@ pub fn not_taken(action: &str, name: &str) -> ApiError {
 }
 
 /// Appends one name or value of an `application/x-www-form-urlencoded` body,
-/// decoded: `+` is a space and `%XX` a byte (a `%` without two hex digits is
-/// itself); bytes that are not UTF-8 once decoded become U+FFFD. That is
-/// form_urlencoded's decoding, which the tests compare it with; most
-/// components need none at all.
+/// decoded: `+` is a space and `%XX` a byte; bytes that are not UTF-8 once
+/// decoded become U+FFFD, as in form_urlencoded (the tests compare the two).
+/// Most components need no decoding at all.
 fn push_form_decoded(out: &mut String, raw: &str) {
-    let bytes = raw.as_bytes();
-    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
         out.push_str(raw);
         return;
     }
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = match bytes[i] {
-            b'+' => b' ',
-            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
-                (Some(high), Some(low)) => {
-                    i += 2;
-                    (high * 16 + low) as u8
-                }
-                _ => b'%',
-            },
-            other => other,
-        };
-        decoded.push(byte);
-        i += 1;
+    // A literal `+` is a space, an encoded one (`%2B`) a plus: split at the
+    // literal ones before percent-decoding.
+    let mut decoded = Vec::with_capacity(raw.len());
+    for (i, piece) in raw.split('+').enumerate() {
+        if i > 0 {
+            decoded.push(b' ');
+        }
+        decoded.extend(percent_encoding::percent_decode_str(piece));
     }
     out.push_str(&String::from_utf8_lossy(&decoded));
 }
