@@ -11,9 +11,9 @@ use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use crate::auth::AuthMode;
-use crate::domain::{Flavor, Settings};
 use crate::faults::{FaultConfig, FaultSpec, parse_duration_ms};
-use crate::store::StoreKind;
+use eipd_domain::{Flavor, Settings};
+use eipd_store::StoreKind;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_POOL: &str = "198.18.0.0/15";

@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::domain::view::private_dns_name;
-use crate::domain::{Address, Partition, Scope, World};
 use crate::server::{AppState, refused_under_strict};
+use eipd_domain::view::private_dns_name;
+use eipd_domain::{Address, Partition, Scope, World};
 
 /// The page, with its CSS and script inline (no build step, no external URL).
 pub const PAGE: &str = include_str!("../assets/dashboard.html");
@@ -78,7 +78,10 @@ async fn state(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<Str
     // The latest state of the region, including other nodes' changes when the store is shared.
     let world = match app.store.read(&scope.region).await {
         Ok(world) => world,
-        Err(e) => return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"error": e.message})),
+        Err(e) => {
+            let e = eipd_api::store_error(e);
+            return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"error": e.message}));
+        }
     };
     match world.partition(&scope) {
         Some(part) => json_response(StatusCode::OK, &partition_json(&scope, part, true)),
@@ -121,7 +124,7 @@ fn time_iso(secs: i64) -> String {
 }
 
 /// The instance an address reaches through its association, if any.
-fn instance_of<'a>(part: &'a Partition, address: &Address) -> Option<&'a crate::domain::InstanceId> {
+fn instance_of<'a>(part: &'a Partition, address: &Address) -> Option<&'a eipd_domain::InstanceId> {
     address.association.as_ref().and_then(|a| part.interface(&a.network_interface_id)).and_then(|n| n.instance_id())
 }
 

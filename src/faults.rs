@@ -30,11 +30,11 @@ use axum::routing::get;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Action;
-use crate::domain::{Partition, Scope};
-use crate::error::ApiError;
 use crate::server::{AppState, refused_under_strict};
-use crate::store::Store;
+use eipd_api::Action;
+use eipd_domain::error::ApiError;
+use eipd_domain::{Partition, Scope};
+use eipd_store::Store;
 
 /// The rule key that applies to every action.
 pub const ANY_ACTION: &str = "*";

@@ -1,16 +1,18 @@
 //! eipd: a local, durable, fast implementation of the Amazon EC2 Elastic IP
-//! address API. A request flows server → auth → protocol → api → domain →
-//! store; see ../shared/DESIGN.md and docs/.
+//! address API. A request flows server → auth → protocol → api → domain ←
+//! store; each layer below the server is a crate of its own (see
+//! docs/architecture.md), re-exported here under its layer's name.
 
-pub mod api;
+pub use eipd_api as api;
+pub use eipd_domain as domain;
+pub use eipd_domain::error;
+pub use eipd_protocol as protocol;
+pub use eipd_store as store;
+
 pub mod auth;
 pub mod config;
 pub mod dashboard;
-pub mod domain;
-pub mod error;
 pub mod faults;
 pub mod metrics;
-pub mod protocol;
 pub mod server;
-pub mod store;
 pub mod transfer;

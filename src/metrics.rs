@@ -12,7 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::Action;
+use eipd_api::Action;
+use eipd_store::CommitMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -23,24 +24,6 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     action: String,
-}
-
-/// What the store's writer observes of its group commits.
-#[derive(Clone)]
-pub struct CommitMetrics {
-    /// Operations per commit: how well concurrent writes are grouped.
-    pub operations: Histogram,
-    /// Time from handing a commit to the backend until it is durable.
-    pub duration: Histogram,
-}
-
-impl Default for CommitMetrics {
-    fn default() -> Self {
-        Self {
-            operations: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-            duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
-        }
-    }
 }
 
 pub struct Metrics {

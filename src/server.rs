@@ -20,15 +20,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, Action, Ctx};
 use crate::auth::{AuthMode, Authenticator, RequestParts};
-use crate::domain::Flavor;
-use crate::error::{ApiError, ApiResult};
 use crate::faults::Faults;
 use crate::metrics::Metrics;
-use crate::protocol::Params;
-use crate::protocol::xml::{error_document, success_document};
-use crate::store::Store;
+use eipd_api::{self as api, Action, Ctx};
+use eipd_domain::Flavor;
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_protocol::Params;
+use eipd_protocol::xml::{error_document, success_document};
+use eipd_store::Store;
 
 /// Largest request body accepted (EC2 refuses far smaller documents).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -307,7 +307,7 @@ async fn reset(State(app): State<Arc<AppState>>) -> Response {
             )
                 .into_response()
         }
-        Err(e) => error_response(&e, &request_id),
+        Err(e) => error_response(&api::store_error(e), &request_id),
     }
 }
 

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Record, Scope, World};
+use eipd_domain::{Record, Scope, World};
 
 /// The version of the export form.
 pub const EXPORT_VERSION: u32 = 1;
@@ -115,8 +115,8 @@ fn public_ips(record: &Record) -> Vec<std::net::Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::addresses::{AllocateAddress, allocate_address};
-    use crate::domain::{Domain, Settings};
+    use eipd_domain::addresses::{AllocateAddress, allocate_address};
+    use eipd_domain::{Domain, Settings};
 
     #[test]
     fn round_trips_and_refuses_damage() {

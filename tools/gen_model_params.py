@@ -1,34 +1,40 @@
 #!/usr/bin/env python3
-"""Writes src/protocol/model_params.rs from botocore's EC2 service model.
+"""Writes crates/eipd-protocol/src/model_params.rs from botocore's EC2 service model.
 
 The table lists, for each action eipd serves, every wire name the model
 defines, top-level and nested (list indexes written `N`, as in
 `NetworkInterface.N.SecurityGroupId.N`), so that a parameter eipd does not
 take can be told apart: unknown to EC2 (UnknownParameter) or known but not
-implemented by eipd (decisions D14).
+implemented by eipd (decisions D14), and the list of those actions, which a
+test compares with the action table.
 Run after adding an action: python3 tools/gen_model_params.py
+(`--check` compares instead of writing: CI runs it with the pinned botocore.)
 """
 import gzip
 import json
 import os
+import re
+import subprocess
 import sys
 
 import botocore
 
-ACTIONS = sorted("""
-AllocateAddress AssociateAddress DisassociateAddress ReleaseAddress DescribeAddresses
-DescribeAddressesAttribute ModifyAddressAttribute ResetAddressAttribute
-CreateTags DeleteTags DescribeTags
-CreateVpc DescribeVpcs DeleteVpc ModifyVpcAttribute DescribeVpcAttribute AssociateVpcCidrBlock
-CreateSubnet DescribeSubnets DeleteSubnet ModifySubnetAttribute AssociateSubnetCidrBlock
-CreateInternetGateway AttachInternetGateway DetachInternetGateway DescribeInternetGateways
-DeleteInternetGateway
-CreateNetworkInterface DescribeNetworkInterfaces DeleteNetworkInterface AttachNetworkInterface
-DetachNetworkInterface AssignPrivateIpAddresses UnassignPrivateIpAddresses AssignIpv6Addresses
-UnassignIpv6Addresses ModifyPublicIpDnsNameOptions
-RunInstances DescribeInstances TerminateInstances StopInstances StartInstances
-DescribeRegions DescribeAvailabilityZones DescribeAccountAttributes
-""".split())
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# The action table is the one list of served actions: the table here is
+# generated for exactly its rows.
+ACTION_TABLE = os.path.join(ROOT, "crates", "eipd-api", "src", "lib.rs")
+OUT = os.path.join(ROOT, "crates", "eipd-protocol", "src", "model_params.rs")
+
+
+def served_actions():
+    """The action names of the `actions!` table, sorted."""
+    text = open(ACTION_TABLE).read()
+    table = text[text.index("actions! {"):]
+    table = table[: table.index("\n}")]
+    names = re.findall(r"^\s+([A-Z][A-Za-z0-9]+) => ", table, re.M)
+    if not names:
+        sys.exit(f"no actions found in the actions! table of {ACTION_TABLE}")
+    return sorted(names)
 
 
 def wire_name(name, member):
@@ -79,16 +85,37 @@ def main():
         "pub fn defines(action: &str, param: &str) -> bool {",
         "    let names: &[&str] = match action {",
     ]
-    for action in ACTIONS:
+    actions = served_actions()
+    for action in actions:
         op = model["operations"][action]
         names = sorted(set(paths(shapes, op["input"]["shape"], "", 0, frozenset()))) if "input" in op else []
         joined = ", ".join(f'"{n}"' for n in names)
         lines.append(f'        "{action}" => &[{joined}],')
     lines += ["        _ => &[],", "    };", "    names.binary_search(&param).is_ok()", "}", ""]
-    out = os.path.join(os.path.dirname(__file__), "..", "src", "protocol", "model_params.rs")
-    with open(out, "w") as f:
-        f.write("\n".join(lines))
-    print(f"wrote {out}: {len(ACTIONS)} actions", file=sys.stderr)
+    listed = ", ".join(f'"{a}"' for a in actions)
+    lines += [
+        "/// The actions this table was generated for: the action table's rows.",
+        f"pub const ACTIONS: &[&str] = &[{listed}];",
+        "",
+    ]
+    text = subprocess.run(
+        ["rustfmt", "--edition", "2024", "--config-path", ROOT, "--emit", "stdout", "-q"],
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "--check" in sys.argv[1:]:
+        if open(OUT).read() != text:
+            sys.exit(
+                f"{OUT} is not what tools/gen_model_params.py generates from botocore "
+                f"{botocore.__version__}: run it and commit the result"
+            )
+        print(f"{OUT} is up to date ({len(actions)} actions)", file=sys.stderr)
+        return
+    with open(OUT, "w") as f:
+        f.write(text)
+    print(f"wrote {OUT}: {len(actions)} actions", file=sys.stderr)
 
 
 if __name__ == "__main__":

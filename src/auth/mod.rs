@@ -7,7 +7,6 @@
 //! 000000000000; keys configured in the credentials file are still verified.
 //! Strict: only configured keys, with verified signatures and clocks.
 
-pub mod policy;
 pub mod sigv4;
 
 use std::borrow::Cow;
@@ -21,12 +20,12 @@ use anyhow::{Context, bail};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
-pub use policy::{Decision, Policy};
+pub use eipd_api::policy::{Decision, Policy, Principal, UserIdentity};
 use sigv4::{Signature, SignedRequest};
 
-use crate::domain::Scope;
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::Params;
+use eipd_domain::Scope;
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_protocol::Params;
 
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -44,11 +43,11 @@ pub enum AuthMode {
 /// One configured user (`[[user]]` in the credentials file).
 #[derive(Clone, Debug)]
 pub struct User {
-    pub name: String,
+    /// What the actions see of the user: its name and policy.
+    pub identity: Arc<UserIdentity>,
     pub access_key_id: String,
     secret_access_key: String,
     pub account_id: String,
-    pub policy: Option<Arc<Policy>>,
 }
 
 #[derive(Deserialize)]
@@ -66,22 +65,6 @@ struct UserEntry {
 struct CredentialsFile {
     #[serde(default)]
     user: Vec<UserEntry>,
-}
-
-/// The authenticated caller.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub scope: Scope,
-    /// The configured user, if the key is one.
-    pub user: Option<Arc<User>>,
-}
-
-impl Principal {
-    /// `arn:aws:iam::ACCOUNT:user/NAME`, for messages.
-    pub fn arn(&self) -> String {
-        let name = self.user.as_ref().map_or("eipd-default", |u| u.name.as_str());
-        format!("arn:aws:iam::{}:user/{name}", self.scope.account)
-    }
 }
 
 /// The parts of a SigV4 credential scope: `AKID/DATE/REGION/SERVICE/aws4_request`,
@@ -289,18 +272,17 @@ impl Authenticator {
                 bail!("user {}: the access key id {} is configured twice", entry.name, entry.access_key_id);
             }
             let policy = match entry.policy {
-                Some(doc) => Some(Arc::new(
+                Some(doc) => Some(
                     Policy::parse(&doc)
                         .map_err(|e| anyhow::anyhow!("user {}: the policy is not usable: {e}", entry.name))?,
-                )),
+                ),
                 None => None,
             };
             users.push(User {
-                name: entry.name,
+                identity: Arc::new(UserIdentity { name: entry.name, policy }),
                 access_key_id: entry.access_key_id,
                 secret_access_key: entry.secret_access_key,
                 account_id: entry.account_id,
-                policy,
             });
         }
         Ok(Self::new(mode, users))
@@ -333,7 +315,7 @@ impl Authenticator {
         let signed = SignedRequest { request: req, sig: &sig };
         let check_clock = self.mode == AuthMode::Strict;
         sigv4::verify(&signed, &user.secret_access_key, &self.signing_keys, SystemTime::now(), check_clock)?;
-        Ok(Principal { scope: scope_of(&user.account_id, &sig.credential.region), user: Some(user.clone()) })
+        Ok(Principal { scope: scope_of(&user.account_id, &sig.credential.region), user: Some(user.identity.clone()) })
     }
 }
 

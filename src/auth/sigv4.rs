@@ -16,7 +16,7 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use super::{Credential, RequestParts};
-use crate::error::{ApiError, ApiResult};
+use eipd_domain::error::{ApiError, ApiResult};
 
 /// RFC 3986 unreserved characters stay; everything else is encoded.
 const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');

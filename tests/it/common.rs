@@ -18,13 +18,13 @@ use aws_sdk_ec2::types::{Address, AttributeBooleanValue, Filter, Instance, Netwo
 
 use crate::server::shared_url;
 
-pub const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 /// Any well-formed AMI id is accepted.
-pub const AMI: &str = "ami-12c6146b";
+pub(crate) const AMI: &str = "ami-12c6146b";
 
 /// A fresh random 12-digit account id (D11): tests sharing one server never
 /// see each other's state.
-pub fn random_account() -> String {
+pub(crate) fn random_account() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -35,7 +35,7 @@ pub fn random_account() -> String {
 }
 
 /// An SDK client for `account` (its access key id) against `url`.
-pub fn client_for(url: &str, account: &str, region: &str) -> Client {
+pub(crate) fn client_for(url: &str, account: &str, region: &str) -> Client {
     let config = aws_sdk_ec2::Config::builder()
         .behavior_version_latest()
         .region(Region::new(region.to_owned()))
@@ -48,17 +48,17 @@ pub fn client_for(url: &str, account: &str, region: &str) -> Client {
 }
 
 /// A client of a new account on the shared server.
-pub struct Account {
+pub(crate) struct Account {
     pub id: String,
     pub ec2: Client,
 }
 
 impl Account {
-    pub fn new() -> Account {
+    pub(crate) fn new() -> Account {
         Self::on(shared_url())
     }
 
-    pub fn on(url: &str) -> Account {
+    pub(crate) fn on(url: &str) -> Account {
         let id = random_account();
         let ec2 = client_for(url, &id, REGION);
         Account { id, ec2 }
@@ -67,7 +67,7 @@ impl Account {
 
 /// A service error as a test sees it.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -76,7 +76,7 @@ pub struct Failure {
 
 /// The service error of a call that must fail; panics on success or on a
 /// failure that is not an answer from the server.
-pub fn failure<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Failure
+pub(crate) fn failure<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Failure
 where
     T: Debug,
     E: ProvideErrorMetadata + RequestId + Debug,
@@ -105,12 +105,12 @@ where
 
 /// Asserts a failure's HTTP status and EC2 code.
 #[track_caller]
-pub fn assert_failure(f: &Failure, status: u16, code: &str) {
+pub(crate) fn assert_failure(f: &Failure, status: u16, code: &str) {
     assert_eq!((f.status, f.code.as_str()), (status, code), "unexpected answer: {f:?}");
     assert!(f.request_id.as_deref().is_some_and(|r| !r.is_empty()), "error without a request id: {f:?}");
 }
 
-pub fn filter(name: &str, values: &[&str]) -> Filter {
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
     let mut b = Filter::builder().name(name);
     for v in values {
         b = b.values(*v);
@@ -118,7 +118,7 @@ pub fn filter(name: &str, values: &[&str]) -> Filter {
     b.build()
 }
 
-pub fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     let mut out = String::new();
     while out.len() < n {
         let h = RandomState::new().build_hasher().finish();
@@ -129,7 +129,7 @@ pub fn random_hex(n: usize) -> String {
 }
 
 /// A well-formed association id that was never issued.
-pub fn unknown_association_id() -> String {
+pub(crate) fn unknown_association_id() -> String {
     format!("eipassoc-{}", random_hex(17))
 }
 
@@ -137,12 +137,12 @@ pub fn unknown_association_id() -> String {
 
 /// A VPC with one subnet; with an attached internet gateway when `igw`.
 #[derive(Clone, Debug)]
-pub struct Net {
+pub(crate) struct Net {
     pub vpc: String,
     pub subnet: String,
 }
 
-pub async fn create_net(ec2: &Client, cidr: &str, subnet_cidr: &str, igw: bool) -> Net {
+pub(crate) async fn create_net(ec2: &Client, cidr: &str, subnet_cidr: &str, igw: bool) -> Net {
     let vpc = ec2.create_vpc().cidr_block(cidr).send().await.expect("CreateVpc");
     let vpc = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_owned();
     let subnet = ec2.create_subnet().vpc_id(&vpc).cidr_block(subnet_cidr).send().await.expect("CreateSubnet");
@@ -154,18 +154,18 @@ pub async fn create_net(ec2: &Client, cidr: &str, subnet_cidr: &str, igw: bool) 
 }
 
 /// A 10.0.0.0/16 VPC with 10.0.1.0/24 and an attached internet gateway.
-pub async fn net(ec2: &Client) -> Net {
+pub(crate) async fn net(ec2: &Client) -> Net {
     create_net(ec2, "10.0.0.0/16", "10.0.1.0/24", true).await
 }
 
-pub async fn attach_igw(ec2: &Client, vpc: &str) -> String {
+pub(crate) async fn attach_igw(ec2: &Client, vpc: &str) -> String {
     let igw = ec2.create_internet_gateway().send().await.expect("CreateInternetGateway");
     let igw = igw.internet_gateway().and_then(|g| g.internet_gateway_id()).expect("igw id").to_owned();
     ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(vpc).send().await.expect("AttachInternetGateway");
     igw
 }
 
-pub async fn enable_dns_hostnames(ec2: &Client, vpc: &str) {
+pub(crate) async fn enable_dns_hostnames(ec2: &Client, vpc: &str) {
     ec2.modify_vpc_attribute()
         .vpc_id(vpc)
         .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
@@ -175,14 +175,14 @@ pub async fn enable_dns_hostnames(ec2: &Client, vpc: &str) {
 }
 
 /// A new interface; returns its id and primary private IP.
-pub async fn create_eni(ec2: &Client, subnet: &str) -> (String, String) {
+pub(crate) async fn create_eni(ec2: &Client, subnet: &str) -> (String, String) {
     let out = ec2.create_network_interface().subnet_id(subnet).send().await.expect("CreateNetworkInterface");
     let eni = out.network_interface().expect("interface");
     (eni.network_interface_id().expect("eni id").to_owned(), eni.private_ip_address().expect("private ip").to_owned())
 }
 
 /// One more private IPv4 on an interface.
-pub async fn add_private_ip(ec2: &Client, eni: &str) -> String {
+pub(crate) async fn add_private_ip(ec2: &Client, eni: &str) -> String {
     let out = ec2
         .assign_private_ip_addresses()
         .network_interface_id(eni)
@@ -196,7 +196,7 @@ pub async fn add_private_ip(ec2: &Client, eni: &str) -> String {
 }
 
 /// One instance; in the default subnet when `subnet` is None.
-pub async fn run_instance(ec2: &Client, subnet: Option<&str>) -> String {
+pub(crate) async fn run_instance(ec2: &Client, subnet: Option<&str>) -> String {
     let mut req = ec2.run_instances().image_id(AMI).min_count(1).max_count(1);
     if let Some(s) = subnet {
         req = req.subnet_id(s);
@@ -206,14 +206,14 @@ pub async fn run_instance(ec2: &Client, subnet: Option<&str>) -> String {
     out.instances()[0].instance_id().expect("instance id").to_owned()
 }
 
-pub async fn instance(ec2: &Client, id: &str) -> Instance {
+pub(crate) async fn instance(ec2: &Client, id: &str) -> Instance {
     let out = ec2.describe_instances().instance_ids(id).send().await.expect("DescribeInstances");
     let found: Vec<&Instance> = out.reservations().iter().flat_map(|r| r.instances()).collect();
     assert_eq!(found.len(), 1, "{out:?}");
     found[0].clone()
 }
 
-pub async fn interface(ec2: &Client, id: &str) -> NetworkInterface {
+pub(crate) async fn interface(ec2: &Client, id: &str) -> NetworkInterface {
     let out =
         ec2.describe_network_interfaces().network_interface_ids(id).send().await.expect("DescribeNetworkInterfaces");
     assert_eq!(out.network_interfaces().len(), 1, "{out:?}");
@@ -221,12 +221,12 @@ pub async fn interface(ec2: &Client, id: &str) -> NetworkInterface {
 }
 
 /// A new VPC address: (allocation id, public IP).
-pub async fn allocate(ec2: &Client) -> (String, String) {
+pub(crate) async fn allocate(ec2: &Client) -> (String, String) {
     let out = ec2.allocate_address().send().await.expect("AllocateAddress");
     (out.allocation_id().expect("allocation id").to_owned(), out.public_ip().expect("public ip").to_owned())
 }
 
-pub async fn associate_eni(ec2: &Client, allocation: &str, eni: &str, private_ip: Option<&str>) -> String {
+pub(crate) async fn associate_eni(ec2: &Client, allocation: &str, eni: &str, private_ip: Option<&str>) -> String {
     let mut req = ec2.associate_address().allocation_id(allocation).network_interface_id(eni);
     if let Some(ip) = private_ip {
         req = req.private_ip_address(ip);
@@ -235,7 +235,7 @@ pub async fn associate_eni(ec2: &Client, allocation: &str, eni: &str, private_ip
     out.association_id().expect("association id").to_owned()
 }
 
-pub async fn associate_instance(ec2: &Client, allocation: &str, instance: &str) -> String {
+pub(crate) async fn associate_instance(ec2: &Client, allocation: &str, instance: &str) -> String {
     let out = ec2
         .associate_address()
         .allocation_id(allocation)
@@ -246,23 +246,23 @@ pub async fn associate_instance(ec2: &Client, allocation: &str, instance: &str) 
     out.association_id().expect("association id").to_owned()
 }
 
-pub async fn disassociate(ec2: &Client, association: &str) {
+pub(crate) async fn disassociate(ec2: &Client, association: &str) {
     ec2.disassociate_address().association_id(association).send().await.expect("DisassociateAddress");
 }
 
 /// The address with this allocation id, as DescribeAddresses shows it.
-pub async fn address(ec2: &Client, allocation: &str) -> Address {
+pub(crate) async fn address(ec2: &Client, allocation: &str) -> Address {
     let out = ec2.describe_addresses().allocation_ids(allocation).send().await.expect("DescribeAddresses");
     assert_eq!(out.addresses().len(), 1, "{out:?}");
     out.addresses()[0].clone()
 }
 
 /// Allocation ids of DescribeAddresses with these filters.
-pub async fn allocation_ids_where(ec2: &Client, filters: Vec<Filter>) -> BTreeSet<String> {
+pub(crate) async fn allocation_ids_where(ec2: &Client, filters: Vec<Filter>) -> BTreeSet<String> {
     let out = ec2.describe_addresses().set_filters(Some(filters)).send().await.expect("DescribeAddresses");
     out.addresses().iter().map(|a| a.allocation_id().expect("allocation id").to_owned()).collect()
 }
 
-pub fn set<const N: usize>(items: [&str; N]) -> BTreeSet<String> {
+pub(crate) fn set<const N: usize>(items: [&str; N]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 /// How long a server may take to print its URL (or to exit when it should fail).
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub fn eipd_bin() -> &'static str {
+pub(crate) fn eipd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_eipd")
 }
 
 /// A running `eipd serve`. Dropping it kills the process.
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     pub url: String,
     args: Vec<String>,
@@ -26,7 +26,7 @@ pub struct Server {
 
 /// What a server that was expected not to start left behind.
 #[derive(Debug)]
-pub struct StartFailure {
+pub(crate) struct StartFailure {
     pub status: ExitStatus,
     pub stderr: String,
 }
@@ -67,7 +67,7 @@ fn url_from_stdout(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String>
 
 impl Server {
     /// `eipd serve --listen 127.0.0.1:0 ARGS…`; panics if it does not come up.
-    pub fn start(args: &[&str]) -> Server {
+    pub(crate) fn start(args: &[&str]) -> Server {
         match Self::try_start(args) {
             Ok(s) => s,
             Err(f) => panic!("eipd {args:?} did not start: {}\n{}", f.status, f.stderr),
@@ -75,14 +75,14 @@ impl Server {
     }
 
     /// A throwaway in-memory server.
-    pub fn memory(extra: &[&str]) -> Server {
+    pub(crate) fn memory(extra: &[&str]) -> Server {
         let mut args = vec!["--store", "memory"];
         args.extend_from_slice(extra);
         Self::start(&args)
     }
 
     /// A server with the default embedded store in `dir`.
-    pub fn embedded(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn embedded(dir: &Path, extra: &[&str]) -> Server {
         let dir = dir.to_str().expect("utf-8 temp dir");
         let mut args = vec!["--data-dir", dir];
         args.extend_from_slice(extra);
@@ -91,7 +91,7 @@ impl Server {
 
     /// Starts a server; if it exits before printing its URL, returns how it
     /// exited and what it wrote on stderr.
-    pub fn try_start(args: &[&str]) -> Result<Server, StartFailure> {
+    pub(crate) fn try_start(args: &[&str]) -> Result<Server, StartFailure> {
         let mut full: Vec<String> = vec!["serve".into()];
         if !args.contains(&"--listen") {
             full.extend(["--listen".into(), "127.0.0.1:0".into()]);
@@ -129,12 +129,12 @@ impl Server {
     }
 
     /// What the server wrote on stderr so far.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
     /// kill -9: no chance to flush or clean up.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL eipd");
             child.wait().expect("reap eipd");
@@ -142,7 +142,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits for the process to exit on its own.
-    pub fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
@@ -161,7 +161,7 @@ impl Server {
     }
 
     /// A new process with the same arguments (same data dir, a new port).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
         let args: Vec<&str> = self.args.iter().skip(1).map(String::as_str).collect();
         let args: Vec<&str> = strip_listen(&args);
@@ -201,7 +201,7 @@ impl Drop for Server {
 /// Only the URL is shared: the process outlives every test runtime. A static
 /// is never dropped, so the server runs under a small shell watchdog that
 /// kills it when this test process exits and the watchdog's stdin closes.
-pub fn shared_url() -> &'static str {
+pub(crate) fn shared_url() -> &'static str {
     static SHARED: OnceLock<String> = OnceLock::new();
     SHARED.get_or_init(|| {
         let script = r#""$0" "$@" & child=$!; read -r _ignored; kill "$child" 2>/dev/null; wait "$child""#;
@@ -232,10 +232,10 @@ pub fn shared_url() -> &'static str {
 }
 
 /// A fresh temporary directory for a data dir.
-pub fn temp_dir() -> tempfile::TempDir {
+pub(crate) fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("eipd-it-").tempdir().expect("temp dir")
 }
 
-pub fn data_file(dir: &Path) -> PathBuf {
+pub(crate) fn data_file(dir: &Path) -> PathBuf {
     dir.join("eipd.redb")
 }

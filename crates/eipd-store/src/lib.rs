@@ -22,12 +22,32 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
-use crate::domain::{RecordKey, Region, Scope, Settings, Tx, World};
-use crate::error::{ApiError, ApiResult};
-use crate::metrics::CommitMetrics;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use eipd_domain::{RecordKey, Region, Scope, Settings, Tx, World};
 
 pub use embedded::{EmbeddedStore, FORMAT_VERSION};
 use postgres::PostgresStore;
+
+/// Why the store could not run an operation or a read. Not a client-facing
+/// error: the API layer decides what a client is told (`eipd_api::store_error`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The writer's queue is full: the caller may retry shortly.
+    #[error("the store's queue is full")]
+    Busy,
+    /// The backend could not open or commit the transaction; nothing of the
+    /// operations in it was applied.
+    #[error("the store could not commit: {0}")]
+    Unavailable(String),
+    /// The operation's rule panicked: nothing of it was applied, the writer
+    /// goes on with the next one.
+    #[error("the operation panicked: {0}")]
+    Panicked(String),
+    /// The writer has stopped (shutdown).
+    #[error("the store's writer has stopped")]
+    Stopped,
+}
 
 /// Where records are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +118,7 @@ impl Persistence for NoPersistence {
     }
 }
 
-type Reply = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// The records an operation changed, by partition.
 type Changed = Vec<(Scope, RecordKey)>;
 type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
@@ -107,9 +127,9 @@ enum Job {
     /// Runs an operation on a scope; `true` when it succeeded and its changes stay.
     Op(Scope, Operation),
     /// Catches up with other nodes before a read of a region (shared stores).
-    Refresh(Region, oneshot::Sender<Result<(), ApiError>>),
+    Refresh(Region, oneshot::Sender<Result<(), StoreError>>),
     /// Wipes everything (the moto reset endpoint).
-    Reset(oneshot::Sender<Result<(), ApiError>>),
+    Reset(oneshot::Sender<Result<(), StoreError>>),
     /// Finish what is in flight, close the backend and stop (shutdown).
     Close(oneshot::Sender<()>),
 }
@@ -151,6 +171,24 @@ impl Offline {
         self.persistence.replace_all(&world)?;
         self.world = world;
         Ok(())
+    }
+}
+
+/// What the store's writer observes of its group commits.
+#[derive(Clone)]
+pub struct CommitMetrics {
+    /// Operations per commit: how well concurrent writes are grouped.
+    pub operations: Histogram,
+    /// Time from handing a commit to the backend until it is durable.
+    pub duration: Histogram,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        Self {
+            operations: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+        }
     }
 }
 
@@ -210,11 +248,11 @@ impl Store {
 
     /// The latest durable state for a read of `region`, including what other
     /// nodes committed before this call (read-your-writes across a fleet).
-    pub async fn read(&self, region: &Region) -> ApiResult<Arc<World>> {
+    pub async fn read(&self, region: &Region) -> Result<Arc<World>, StoreError> {
         if self.shared {
             let (done, answer) = oneshot::channel();
             self.submit(Job::Refresh(region.clone(), done))?;
-            answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))?;
+            answer.await.unwrap_or(Err(StoreError::Stopped))?;
         }
         Ok(self.snapshot())
     }
@@ -234,13 +272,16 @@ impl Store {
     }
 
     /// Runs `op` as one transaction on `scope`: all of its changes become
-    /// durable and visible together, or none do.
-    pub async fn write<R, F>(&self, scope: Scope, op: F) -> ApiResult<R>
+    /// durable and visible together, or none do. The outer error is the
+    /// store's; the inner result is the operation's own (an `Err` of it
+    /// undoes its changes).
+    pub async fn write<R, E, F>(&self, scope: Scope, op: F) -> Result<Result<R, E>, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<R, E> + Send + 'static,
     {
-        let (done, answer) = oneshot::channel::<ApiResult<R>>();
+        let (done, answer) = oneshot::channel::<Result<Result<R, E>, StoreError>>();
         let job = Job::Op(
             scope.clone(),
             Box::new(move |world: &mut World, settings: &Settings, dirty: &mut Vec<(Scope, RecordKey)>| {
@@ -248,21 +289,23 @@ impl Store {
                 let mut tx = world.tx(&scope, settings, now, dirty);
                 let result = op(&mut tx);
                 let ok = result.is_ok();
-                let reply: Reply = Box::new(move |persisted: Result<(), ApiError>| {
-                    let _ = done.send(persisted.and(result));
+                let reply: Reply = Box::new(move |persisted: Result<(), StoreError>| {
+                    let _ = done.send(persisted.map(|()| result));
                 });
                 (ok, reply)
             }),
         );
         self.submit(job)?;
-        answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
+        // No answer at all: the rule panicked (the writer dropped its reply
+        // with it) or the writer stopped in the meantime.
+        answer.await.unwrap_or_else(|_| Err(StoreError::Panicked("the operation ended without an answer".into())))
     }
 
     /// Wipes all state (durably).
-    pub async fn reset(&self) -> ApiResult<()> {
+    pub async fn reset(&self) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         self.submit(Job::Reset(done))?;
-        answer.await.unwrap_or_else(|_| Err(ApiError::internal_error("the store writer stopped")))
+        answer.await.unwrap_or(Err(StoreError::Stopped))
     }
 
     /// Makes every accepted change durable, closes the backend cleanly (the
@@ -275,11 +318,11 @@ impl Store {
         }
     }
 
-    fn submit(&self, job: Job) -> ApiResult<()> {
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
         match self.jobs.try_send(job) {
             Ok(()) => Ok(()),
-            Err(mpsc::TrySendError::Full(_)) => Err(ApiError::server_busy()),
-            Err(mpsc::TrySendError::Disconnected(_)) => Err(ApiError::internal_error("the store writer stopped")),
+            Err(mpsc::TrySendError::Full(_)) => Err(StoreError::Busy),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Stopped),
         }
     }
 }
@@ -374,20 +417,30 @@ impl Writer {
             let e = storage_error(e);
             let mut scratch = self.working.clone();
             for (_, op) in ops {
-                let (_, reply) = op(&mut scratch, &self.settings, &mut Vec::new());
-                reply(Err(e.clone()));
+                if let Some((_, reply)) = run_guarded(op, &mut scratch, &self.settings, &mut Vec::new()) {
+                    reply(Err(e.clone()));
+                }
             }
             return;
         }
         for (_, op) in ops {
             let before = self.working.clone();
             let mark = self.open.dirty.len();
-            let (ok, reply) = op(&mut self.working, &self.settings, &mut self.open.dirty);
-            if !ok {
-                self.working = before;
-                self.open.dirty.truncate(mark);
+            match run_guarded(op, &mut self.working, &self.settings, &mut self.open.dirty) {
+                Some((ok, reply)) => {
+                    if !ok {
+                        self.working = before;
+                        self.open.dirty.truncate(mark);
+                    }
+                    self.open.replies.push(reply);
+                }
+                // The rule panicked part-way: drop whatever it changed. Its
+                // caller learns of it from its reply, dropped in the unwind.
+                None => {
+                    self.working = before;
+                    self.open.dirty.truncate(mark);
+                }
             }
-            self.open.replies.push(reply);
         }
     }
 
@@ -437,7 +490,7 @@ impl Writer {
 
     /// Catches up once per region for every read waiting on it (shared
     /// stores), then publishes and answers them all.
-    fn refresh(&mut self, waiting: Vec<(Region, oneshot::Sender<Result<(), ApiError>>)>) {
+    fn refresh(&mut self, waiting: Vec<(Region, oneshot::Sender<Result<(), StoreError>>)>) {
         if waiting.is_empty() {
             return;
         }
@@ -455,7 +508,7 @@ impl Writer {
     }
 
     /// Wipes everything, with nothing applied.
-    fn reset(&mut self, done: oneshot::Sender<Result<(), ApiError>>) {
+    fn reset(&mut self, done: oneshot::Sender<Result<(), StoreError>>) {
         let wiped = self.persistence.wipe().map_err(storage_error);
         if wiped.is_ok() {
             self.working = World::default();
@@ -465,7 +518,69 @@ impl Writer {
     }
 }
 
-fn storage_error(e: anyhow::Error) -> ApiError {
+fn storage_error(e: anyhow::Error) -> StoreError {
     tracing::error!(error = %e, "store commit failed");
-    ApiError::internal_error("The store could not commit the change; nothing was changed.")
+    StoreError::Unavailable(format!("{e:#}"))
+}
+
+/// Runs one operation, catching a panic of its rule so that one faulty
+/// request cannot stop the writer every other request depends on. `None`
+/// when it panicked: its changes to `world` are then partial, and the
+/// caller must undo them.
+fn run_guarded(op: Operation, world: &mut World, settings: &Settings, dirty: &mut Changed) -> Option<(bool, Reply)> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(world, settings, dirty))) {
+        Ok(outcome) => Some(outcome),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            tracing::error!(panic = %what, "an operation's rule panicked; nothing of it was applied");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eipd_domain::addresses::{AllocateAddress, allocate_address};
+    use eipd_domain::{ApiResult, Domain};
+
+    use super::*;
+
+    fn allocate(tx: &mut Tx) -> ApiResult<std::net::Ipv4Addr> {
+        let input = AllocateAddress {
+            domain: Domain::Vpc,
+            address: None,
+            network_border_group: None,
+            tags: Default::default(),
+        };
+        allocate_address(tx, input).map(|a| a.public_ip)
+    }
+
+    /// A rule that panics part-way through costs its own request only:
+    /// nothing of it is applied, and the writer serves the next request.
+    #[tokio::test]
+    async fn the_writer_survives_a_panicking_rule() {
+        let store = Store::open(&StoreKind::Memory, Settings::default(), true).unwrap();
+        let scope = Scope::new("123456789012", "us-east-1");
+        let panicked = store
+            .write(scope.clone(), |tx| -> ApiResult<()> {
+                allocate(tx)?;
+                if tx.part().address_count() == 1 {
+                    panic!("a rule's bug");
+                }
+                Ok(())
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Panicked(_))), "{panicked:?}");
+        assert_eq!(store.snapshot().address_count(), 0, "the half-done allocation is not applied");
+        assert_eq!(store.snapshot().pool("us-east-1").map_or(0, |p| p.held_count()), 0);
+
+        let ip = store.write(scope.clone(), allocate).await.unwrap().unwrap();
+        let world = store.snapshot();
+        assert_eq!(world.address_count(), 1);
+        assert_eq!(world.pool("us-east-1").and_then(|p| p.holder(ip)).map(|a| &**a), Some("123456789012"));
+    }
 }

@@ -4,5 +4,6 @@ pub mod model_params;
 pub mod query;
 pub mod xml;
 
-pub use query::{Filter, Params, TagSpecification, not_taken};
+pub use eipd_domain::filter::Filter;
+pub use query::{Params, TagSpecification, not_taken};
 pub use xml::{ReturnTrue, ToXml, XmlWriter};

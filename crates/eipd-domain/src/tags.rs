@@ -5,7 +5,7 @@ use super::ids::*;
 use super::model::*;
 use super::state::{Partition, Record, Tx};
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::Filter;
+use crate::filter::Filter;
 
 /// The most tags one resource may carry, as in EC2.
 pub const MAX_TAGS: usize = 50;

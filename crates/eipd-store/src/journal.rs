@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 const SEGMENT_SIZE: u64 = 16 << 20;
 const HEADER: usize = 16;
 
-pub struct Journal {
+pub(crate) struct Journal {
     dir: PathBuf,
     active: File,
     active_path: PathBuf,
@@ -111,7 +111,7 @@ fn frames(path: &Path, first: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
 
 /// Every entry after `applied`, in order. Entries up to `applied` are in the
 /// records file already; a journal that skips entries after it is refused.
-pub fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+pub(crate) fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
     let mut entries = Vec::new();
     let mut next = applied + 1;
     for (first, path) in segments(dir)? {
@@ -154,7 +154,7 @@ impl Journal {
     /// Starts writing entries numbered from `next_seq`. Every segment already
     /// in `dir` holds only entries the records file has (the caller replayed
     /// and folded them), so all of them are spares.
-    pub fn start(dir: &Path, next_seq: u64) -> anyhow::Result<Self> {
+    pub(crate) fn start(dir: &Path, next_seq: u64) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // Whole segments are recycled; partial creations removed.
         let mut spares: Vec<PathBuf> = segments(dir)?.into_iter().map(|(_, p)| p).collect();
@@ -182,7 +182,7 @@ impl Journal {
     /// `fdatasync`; returns its number. `applied` is the last entry the
     /// records file holds: segments up to it are recycled when a new one is
     /// needed.
-    pub fn append(&mut self, payload: &[u8], applied: u64) -> anyhow::Result<u64> {
+    pub(crate) fn append(&mut self, payload: &[u8], applied: u64) -> anyhow::Result<u64> {
         let length = u32::try_from(payload.len()).context("journal entry over 4 GiB")?;
         let frame_len = HEADER as u64 + payload.len() as u64;
         if self.offset > 0 && self.offset + frame_len > SEGMENT_SIZE {

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::model_params;
+use crate::model_params;
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::filter::Filter;
 
 /// Largest list index accepted in `X.N`: AWS caps lists far below this, and a
 /// bound keeps `Filter.99999999.Name` from allocating.
@@ -43,13 +44,6 @@ struct Member {
     n: usize,
     rest: Range<usize>,
     value: Range<usize>,
-}
-
-/// One `Filter.N`: a name and its values (OR across values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
-    pub name: String,
-    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +94,26 @@ impl Params {
         params.action = params.take_str("Action");
         params.discard("Version");
         Ok(params)
+    }
+
+    /// The members of one structure of a list (`take_structs`), already
+    /// decoded, as parameters of their own: for a structure that nests
+    /// lists of its own (`NetworkInterface.N.PrivateIpAddresses.M.…`).
+    pub fn from_members<'a>(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> ApiResult<Self> {
+        let mut params = Self::default();
+        for (name, value) in members {
+            let name = params.push_plain(name);
+            let value = params.push_plain(value);
+            params.pairs.push(Pair { name, value });
+        }
+        params.sort_and_check()?;
+        Ok(params)
+    }
+
+    fn push_plain(&mut self, text: &str) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        self.text.push_str(text);
+        (start, self.text.len() as u32)
     }
 
     /// Appends one decoded component to `text`; its range there.

@@ -3,11 +3,11 @@
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
-use crate::domain::filter::{Filterable, Filters, tag_filter_values};
-use crate::domain::network::{self as rules, CreateSubnet, CreateVpc, SubnetAttribute, VpcAttribute};
-use crate::domain::{InternetGateway, InternetGatewayId, Subnet, SubnetId, Vpc, VpcId};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, ReturnTrue, XmlWriter};
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
+use eipd_domain::network::{self as rules, CreateSubnet, CreateVpc, SubnetAttribute, VpcAttribute};
+use eipd_domain::{InternetGateway, InternetGatewayId, Subnet, SubnetId, Vpc, VpcId};
+use eipd_protocol::{Params, ReturnTrue, XmlWriter};
 
 pub fn vpc_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<VpcId> {
     let malformed = malformed_code(ApiError::invalid_vpc_id_malformed_raw, "vpc-");
@@ -274,7 +274,7 @@ impl Filterable for SubnetView<'_> {
     }
 }
 
-fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &crate::domain::Partition, owner: &str, region: &str) {
+fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &eipd_domain::Partition, owner: &str, region: &str) {
     let used = part.interfaces().filter(|n| n.subnet_id == s.id).map(|n| n.private_ips.len()).sum::<usize>();
     let size = (1u64 << (32 - s.cidr_block.prefix_len())).saturating_sub(5);
     w.display("subnetId", &s.id);

@@ -2,7 +2,13 @@
 //! filter, `*` and `?` wildcards (`\` escapes them).
 
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::Filter;
+
+/// One `Filter.N` of a request: a name and its values (OR across values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
 
 /// What a resource offers a filter: the values it has under a filter name.
 /// A resource lacking the attribute has no values and never matches.

@@ -6,19 +6,19 @@ use std::net::Ipv4Addr;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::view::{PublicIpv4, private_dns_name, public_dns_name};
-use crate::domain::{Instance, InstanceState, NetworkInterface, Partition};
-use crate::protocol::XmlWriter;
+use eipd_domain::view::{PublicIpv4, private_dns_name, public_dns_name};
+use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition};
+use eipd_protocol::XmlWriter;
 
 /// EC2's timestamp form: `2026-11-25T13:41:43.000Z`.
-pub fn timestamp(secs: i64) -> String {
+pub(crate) fn timestamp(secs: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let s = t.format(&Rfc3339).unwrap_or_default();
     // Rfc3339 gives `…:43Z`; EC2 writes milliseconds.
     s.trim_end_matches('Z').to_owned() + ".000Z"
 }
 
-pub struct Renderer<'a> {
+pub(crate) struct Renderer<'a> {
     pub part: &'a Partition,
     pub account: &'a str,
     pub region: &'a str,
@@ -67,7 +67,7 @@ impl Renderer<'_> {
     }
 
     /// The NetworkInterface shape (Create/DescribeNetworkInterfaces).
-    pub fn interface(&self, w: &mut XmlWriter, eni: &NetworkInterface) {
+    pub(crate) fn interface(&self, w: &mut XmlWriter, eni: &NetworkInterface) {
         w.display("networkInterfaceId", &eni.id);
         w.display("subnetId", &eni.subnet_id);
         w.display("vpcId", &eni.vpc_id);
@@ -147,7 +147,7 @@ impl Renderer<'_> {
     }
 
     /// The Instance shape; `state` is what this answer shows (D16).
-    pub fn instance(&self, w: &mut XmlWriter, inst: &Instance, state: InstanceState) {
+    pub(crate) fn instance(&self, w: &mut XmlWriter, inst: &Instance, state: InstanceState) {
         let interfaces = self.part.interfaces_of(&inst.id);
         let primary = self.part.primary_interface(inst);
         let public = primary.and_then(|eni| self.part.primary_public_ipv4(eni).map(|p| (eni, p.public_ip)));

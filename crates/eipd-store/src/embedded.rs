@@ -28,7 +28,7 @@ use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDef
 use super::journal::{self, Journal};
 
 use super::Persistence;
-use crate::domain::{Record, RecordKey, Scope, World};
+use eipd_domain::{Record, RecordKey, Scope, World};
 
 /// Records by `account/region/kind/id`, as JSON.
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
@@ -40,7 +40,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("eipd_meta");
 pub const FORMAT_VERSION: u64 = 2;
 
 /// The journal directory beside the records file.
-pub fn journal_path(records: &Path) -> PathBuf {
+pub(crate) fn journal_path(records: &Path) -> PathBuf {
     records.with_file_name("eipd-journal")
 }
 
@@ -106,7 +106,7 @@ enum Checkpoint {
     Stop,
 }
 
-pub fn record_key(scope: &Scope, key: &RecordKey) -> String {
+pub(crate) fn record_key(scope: &Scope, key: &RecordKey) -> String {
     format!("{}/{}/{}", scope.account, scope.region, key.encode())
 }
 
@@ -531,7 +531,7 @@ impl Drop for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Partition;
+    use eipd_domain::Partition;
     use proptest::prelude::*;
 
     /// The default records of one account, as (stored key, JSON).

@@ -4,13 +4,13 @@
 use std::net::Ipv4Addr;
 
 use super::{Action, Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
-use crate::domain::addresses::{
+use eipd_domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
     DescribeAddresses, DisassociateAddress, ReleaseAddress, python_list, python_set,
 };
-use crate::domain::{Address, AllocationId, AssociationId, Domain, Flavor};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, ReturnTrue, ToXml, XmlWriter};
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::{Address, AllocationId, AssociationId, Domain, Flavor};
+use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 // In the moto flavour a malformed id is not found, in moto's words: the ids
 // as a Python list, or as a set where moto collects the missing ones (D1).

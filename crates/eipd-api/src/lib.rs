@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod instances;
 pub mod network_interfaces;
+pub mod policy;
 mod render;
 pub mod tags;
 pub mod vpcs;
@@ -13,11 +14,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::auth::{Decision, Principal};
-use crate::domain::{Flavor, Partition, Scope, Tags, Tx};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, TagSpecification, ToXml};
-use crate::store::Store;
+use crate::policy::{Decision, Principal};
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::{Flavor, Partition, Scope, Tags, Tx};
+use eipd_protocol::{Params, TagSpecification, ToXml};
+use eipd_store::{Store, StoreError};
 
 /// Everything a handler may use for one request.
 pub struct Ctx<'a> {
@@ -87,7 +88,7 @@ impl Ctx<'_> {
         R: Send + 'static,
         F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
     {
-        self.store.write(self.scope().clone(), op).await
+        self.store.write(self.scope().clone(), op).await.map_err(store_error)?
     }
 
     /// The caller's partition as last committed, by any node of a fleet (a
@@ -98,7 +99,7 @@ impl Ctx<'_> {
         if let Some(stale) = &self.stale {
             return Ok(stale.clone());
         }
-        let world = self.store.read(&self.scope().region).await?;
+        let world = self.store.read(&self.scope().region).await.map_err(store_error)?;
         Ok(world.shared_partition(self.scope()).unwrap_or_else(|| Arc::new(Partition::with_defaults(self.scope()))))
     }
 
@@ -199,6 +200,21 @@ actions! {
     StartInstances => instances::start_instances,
 }
 
+/// What a client is told when the store could not serve its request. The
+/// one place a store failure becomes an EC2 error.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Busy => ApiError::server_busy(),
+        StoreError::Unavailable(_) => {
+            ApiError::internal_error("The store could not commit the change; nothing was changed.")
+        }
+        StoreError::Panicked(_) => {
+            ApiError::internal_error("An internal error has occurred; nothing of the request was applied.")
+        }
+        StoreError::Stopped => ApiError::internal_error("the store writer stopped"),
+    }
+}
+
 /// Runs one request's action.
 pub async fn dispatch(ctx: &Ctx<'_>, action: Action, params: Params) -> ApiResult<Output> {
     action.handle(ctx, params).await
@@ -247,7 +263,7 @@ pub fn tags_for(specs: &[TagSpecification], allowed: &[&str]) -> ApiResult<Vec<(
             )));
         }
         let tags: Tags = spec.tags.iter().cloned().collect();
-        crate::domain::tags::validate_tags(tags.iter().map(|(k, v)| (k, Some(v))))?;
+        eipd_domain::tags::validate_tags(tags.iter().map(|(k, v)| (k, Some(v))))?;
         match out.iter_mut().find(|(t, _)| *t == spec.resource_type) {
             Some((_, existing)) => existing.extend(tags),
             None => out.push((spec.resource_type.clone(), tags)),
@@ -297,4 +313,31 @@ pub fn paginate<T>(
         None
     };
     Ok((page, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated table of the EC2 model's parameters (D14) covers
+    /// exactly the served actions: an action added to the table without
+    /// regenerating it would refuse all of its parameters as unknown.
+    #[test]
+    fn the_parameter_table_is_generated_for_exactly_the_served_actions() {
+        let mut served: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+        served.sort_unstable();
+        assert_eq!(
+            served,
+            eipd_protocol::model_params::ACTIONS,
+            "run tools/gen_model_params.py after changing the action table"
+        );
+    }
+
+    #[test]
+    fn every_action_parses_back_from_its_name() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.name()), Some(*action));
+        }
+        assert_eq!(Action::parse("DescribeAddress"), None);
+    }
 }

@@ -1,10 +1,10 @@
 //! CreateTags, DeleteTags, DescribeTags.
 
 use super::{Action, Ctx, Output, max_results, paginate};
-use crate::domain::Tags;
-use crate::domain::tags::{self as rules, ResourceId};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, ReturnTrue, XmlWriter};
+use eipd_domain::Tags;
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::tags::{self as rules, ResourceId};
+use eipd_protocol::{Params, ReturnTrue, XmlWriter};
 
 fn resource_ids(p: &mut Params) -> ApiResult<Vec<ResourceId>> {
     let ids = p.take_list("ResourceId")?;

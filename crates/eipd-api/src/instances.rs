@@ -4,11 +4,11 @@ use super::network_interfaces::{eni_id, requested_private_ips};
 use super::render::Renderer;
 use super::vpcs::{known_filter, subnet_id};
 use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
-use crate::domain::filter::{Filterable, Filters, tag_filter_values};
-use crate::domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
-use crate::domain::{Instance, InstanceId, InstanceState, Partition};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::{Params, XmlWriter, not_taken};
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
+use eipd_domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
+use eipd_domain::{Instance, InstanceId, InstanceState, Partition};
+use eipd_protocol::{Params, XmlWriter, not_taken};
 
 pub fn instance_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InstanceId> {
     let malformed = malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-");
@@ -60,7 +60,6 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
     ];
     let mut out = Vec::new();
     for mut group in p.take_structs("NetworkInterface")? {
-        let mut private = Params::default();
         let private_list: Vec<(String, String)> = group
             .iter()
             .filter(|(k, _)| k.starts_with("PrivateIpAddresses."))
@@ -70,11 +69,10 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
         if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(not_taken(Action::RunInstances.name(), &format!("NetworkInterface.N.{bad}")));
         }
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str())))
-            .extend_pairs(private_list.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .finish();
-        private.merge(Params::decode(body.as_bytes())?)?;
+        let primary = group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str()));
+        let mut private = Params::from_members(
+            primary.into_iter().chain(private_list.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        )?;
         let private_ips = requested_private_ips(&mut private, "PrivateIpAddress", "PrivateIpAddresses")?;
         let device_index = match group.get("DeviceIndex") {
             Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 31).ok_or_else(|| {
@@ -220,7 +218,7 @@ impl Filterable for InstanceView<'_> {
             }
             "reservation-id" => vec![i.reservation_id.to_string()],
             "key-name" => i.key_name.iter().cloned().collect(),
-            "dns-name" => public.map(|ip| crate::domain::view::public_dns_name(ip, self.region)).into_iter().collect(),
+            "dns-name" => public.map(|ip| eipd_domain::view::public_dns_name(ip, self.region)).into_iter().collect(),
             "owner-id" => vec![self.owner.to_owned()],
             _ => return tag_filter_values(&i.tags, name),
         })

@@ -8,7 +8,7 @@ use super::ids::*;
 use super::model::*;
 use super::state::{Flavor, Partition, Record, RecordKey, Tx};
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::Filter;
+use crate::filter::Filter;
 
 /// How a request names an address.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -187,7 +187,6 @@ pub fn defines(action: &str, param: &str) -> bool {
         "DeleteSubnet" => &["DryRun", "SubnetId"],
         "DeleteTags" => &["DryRun", "ResourceId", "ResourceId.N", "Tag", "Tag.N", "Tag.N.Key", "Tag.N.Value"],
         "DeleteVpc" => &["DryRun", "VpcId"],
-        "DescribeAccountAttributes" => &["AttributeName", "AttributeName.N", "DryRun"],
         "DescribeAddresses" => &[
             "AllocationId",
             "AllocationId.N",
@@ -203,19 +202,6 @@ pub fn defines(action: &str, param: &str) -> bool {
         "DescribeAddressesAttribute" => {
             &["AllocationId", "AllocationId.N", "Attribute", "DryRun", "MaxResults", "NextToken"]
         }
-        "DescribeAvailabilityZones" => &[
-            "AllAvailabilityZones",
-            "DryRun",
-            "Filter",
-            "Filter.N",
-            "Filter.N.Name",
-            "Filter.N.Value",
-            "Filter.N.Value.N",
-            "ZoneId",
-            "ZoneId.N",
-            "ZoneName",
-            "ZoneName.N",
-        ],
         "DescribeInstances" => &[
             "DryRun",
             "Filter",
@@ -253,17 +239,6 @@ pub fn defines(action: &str, param: &str) -> bool {
             "NetworkInterfaceId",
             "NetworkInterfaceId.N",
             "NextToken",
-        ],
-        "DescribeRegions" => &[
-            "AllRegions",
-            "DryRun",
-            "Filter",
-            "Filter.N",
-            "Filter.N.Name",
-            "Filter.N.Value",
-            "Filter.N.Value.N",
-            "RegionName",
-            "RegionName.N",
         ],
         "DescribeSubnets" => &[
             "DryRun",
@@ -529,3 +504,49 @@ pub fn defines(action: &str, param: &str) -> bool {
     };
     names.binary_search(&param).is_ok()
 }
+
+/// The actions this table was generated for: the action table's rows.
+pub const ACTIONS: &[&str] = &[
+    "AllocateAddress",
+    "AssignIpv6Addresses",
+    "AssignPrivateIpAddresses",
+    "AssociateAddress",
+    "AssociateSubnetCidrBlock",
+    "AssociateVpcCidrBlock",
+    "AttachInternetGateway",
+    "AttachNetworkInterface",
+    "CreateInternetGateway",
+    "CreateNetworkInterface",
+    "CreateSubnet",
+    "CreateTags",
+    "CreateVpc",
+    "DeleteInternetGateway",
+    "DeleteNetworkInterface",
+    "DeleteSubnet",
+    "DeleteTags",
+    "DeleteVpc",
+    "DescribeAddresses",
+    "DescribeAddressesAttribute",
+    "DescribeInstances",
+    "DescribeInternetGateways",
+    "DescribeNetworkInterfaces",
+    "DescribeSubnets",
+    "DescribeTags",
+    "DescribeVpcAttribute",
+    "DescribeVpcs",
+    "DetachInternetGateway",
+    "DetachNetworkInterface",
+    "DisassociateAddress",
+    "ModifyAddressAttribute",
+    "ModifyPublicIpDnsNameOptions",
+    "ModifySubnetAttribute",
+    "ModifyVpcAttribute",
+    "ReleaseAddress",
+    "ResetAddressAttribute",
+    "RunInstances",
+    "StartInstances",
+    "StopInstances",
+    "TerminateInstances",
+    "UnassignIpv6Addresses",
+    "UnassignPrivateIpAddresses",
+];

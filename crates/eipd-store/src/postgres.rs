@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::Persistence;
-use crate::domain::{Record, RecordKey, Region, Scope, World};
+use eipd_domain::{Record, RecordKey, Region, Scope, World};
 
 /// The schema this eipd creates and reads.
 const SCHEMA_VERSION: i64 = 1;
@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS eipd_records_by_version ON eipd_records (region, vers
 INSERT INTO eipd_meta VALUES ('epoch', 0) ON CONFLICT DO NOTHING;
 ";
 
-pub struct PostgresStore {
+pub(crate) struct PostgresStore {
     url: String,
     client: Client,
     /// The wipe counter this node's World reflects: a reset elsewhere means
@@ -55,7 +55,7 @@ fn connect(url: &str) -> anyhow::Result<Client> {
 
 impl PostgresStore {
     /// Connects, creates or migrates the schema, and loads every record.
-    pub fn open(url: &str) -> anyhow::Result<(Self, World)> {
+    pub(crate) fn open(url: &str) -> anyhow::Result<(Self, World)> {
         let mut client = connect(url)?;
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
         let migrated = (|| -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::fmt::{Display, Write};
 
 use quick_xml::escape::escape;
 
-use crate::error::ApiError;
+use eipd_domain::error::ApiError;
 
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 

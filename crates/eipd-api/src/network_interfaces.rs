@@ -6,13 +6,13 @@ use std::net::Ipv6Addr;
 use super::render::Renderer;
 use super::vpcs::{known_filter, subnet_id};
 use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
-use crate::api::instances::instance_id;
-use crate::domain::filter::{Filterable, Filters, tag_filter_values};
-use crate::domain::network::{self as rules, InterfaceSpec};
-use crate::domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, Partition};
-use crate::error::{ApiError, ApiResult};
-use crate::protocol::query::parse_ipv4;
-use crate::protocol::{Params, ReturnTrue, XmlWriter, not_taken};
+use crate::instances::instance_id;
+use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
+use eipd_domain::network::{self as rules, InterfaceSpec};
+use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, Partition};
+use eipd_protocol::query::parse_ipv4;
+use eipd_protocol::{Params, ReturnTrue, XmlWriter, not_taken};
 
 pub fn eni_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<NetworkInterfaceId> {
     let malformed = malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-");

@@ -2,6 +2,7 @@
 //! never HTTP, XML, SQL or files.
 
 pub mod addresses;
+pub mod error;
 pub mod filter;
 pub mod ids;
 #[cfg(test)]
@@ -12,6 +13,7 @@ pub mod state;
 pub mod tags;
 pub mod view;
 
+pub use error::{ApiError, ApiResult};
 pub use ids::*;
 pub use model::*;
 pub use state::{Flavor, Partition, Record, RecordKey, RegionPool, Settings, Tx, World};

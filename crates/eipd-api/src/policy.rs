@@ -1,10 +1,36 @@
 //! A faithful subset of IAM policy evaluation: Effect Allow/Deny, Action and
 //! Resource with `*`/`?` wildcards, explicit deny wins, default deny.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::filter::glob_match;
+use eipd_domain::Scope;
+use eipd_domain::filter::glob_match;
+
+/// Who an action runs for: the caller's account and region (from its
+/// credentials), and the configured IAM user its key belongs to, if any.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub scope: Scope,
+    pub user: Option<Arc<UserIdentity>>,
+}
+
+/// What the actions know of a configured user.
+#[derive(Debug)]
+pub struct UserIdentity {
+    pub name: String,
+    pub policy: Option<Policy>,
+}
+
+impl Principal {
+    /// `arn:aws:iam::ACCOUNT:user/NAME`, for messages.
+    pub fn arn(&self) -> String {
+        let name = self.user.as_ref().map_or("eipd-default", |u| u.name.as_str());
+        format!("arn:aws:iam::{}:user/{name}", self.scope.account)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum Effect {
