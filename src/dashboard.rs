@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::server::{AppState, refused_under_strict};
+use crate::app::{AppState, refused_under_strict};
 use eipd_domain::view::private_dns_name;
 use eipd_domain::{Address, Partition, Scope, World};
 

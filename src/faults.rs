@@ -30,7 +30,7 @@ use axum::routing::get;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::server::{AppState, refused_under_strict};
+use crate::app::{AppState, refused_under_strict};
 use eipd_api::Action;
 use eipd_domain::error::ApiError;
 use eipd_domain::{Partition, Scope};
@@ -401,12 +401,12 @@ impl Faults {
 
     /// Latency, then throttling or an internal error, as configured for this
     /// action. `Err` is the injected error to answer.
-    pub async fn inject(&self, action: &str) -> Result<(), ApiError> {
+    pub async fn inject(&self, action: Action) -> Result<(), ApiError> {
         let config = self.config.load();
         if config.rules.is_empty() {
             return Ok(());
         }
-        let rule = config.rule_for(action);
+        let rule = config.rule_for(action.name());
         drop(config);
         if let Some(latency) = rule.latency {
             let ms = if latency.max_ms > latency.min_ms {
@@ -435,8 +435,8 @@ impl Faults {
 
     /// For a Describe* action under a consistency delay: the caller's
     /// partition as it was `delay` ago, if it changed since.
-    pub fn stale_view(&self, scope: &Scope, action: &str) -> Option<Partition> {
-        if !is_read(action) {
+    pub fn stale_view(&self, scope: &Scope, action: Action) -> Option<Partition> {
+        if !action.is_read() {
             return None;
         }
         let delay = self.delay()?;
@@ -454,8 +454,8 @@ impl Faults {
     }
 
     /// Before a mutation runs under a consistency delay: its partition now.
-    pub fn before_mutation(&self, scope: &Scope, action: &str, store: &Store) -> Option<PendingMutation> {
-        if is_read(action) || Action::parse(action).is_none() {
+    pub fn before_mutation(&self, scope: &Scope, action: Action, store: &Store) -> Option<PendingMutation> {
+        if action.is_read() {
             return None;
         }
         self.delay()?;
@@ -479,11 +479,6 @@ impl Faults {
         }
         entries.push_back(Before { at: now, partition: pending.0 });
     }
-}
-
-/// Reads, which the consistency delay applies to: every Describe* action.
-fn is_read(action: &str) -> bool {
-    action.starts_with("Describe")
 }
 
 // ---- the admin endpoint -----------------------------------------------------
@@ -616,12 +611,12 @@ mod tests {
     #[tokio::test]
     async fn injection_follows_the_rates() {
         let faults = Faults::new(FaultConfig::from_specs([spec("AllocateAddress:throttle=1")], 0));
-        assert_eq!(faults.inject("AllocateAddress").await.unwrap_err().code, "RequestLimitExceeded");
-        assert!(faults.inject("ReleaseAddress").await.is_ok());
+        assert_eq!(faults.inject(Action::AllocateAddress).await.unwrap_err().code, "RequestLimitExceeded");
+        assert!(faults.inject(Action::ReleaseAddress).await.is_ok());
         faults.set(FaultConfig::from_specs([spec("*:error=1")], 0));
-        let e = faults.inject("ReleaseAddress").await.unwrap_err();
+        let e = faults.inject(Action::ReleaseAddress).await.unwrap_err();
         assert_eq!((e.code, e.status), ("InternalError", 500));
         faults.set(FaultConfig::default());
-        assert!(faults.inject("ReleaseAddress").await.is_ok());
+        assert!(faults.inject(Action::ReleaseAddress).await.is_ok());
     }
 }

@@ -9,11 +9,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
+use eipd::app::AppState;
 use eipd::auth::Authenticator;
 use eipd::config::{Config, LogFormat, ServeArgs};
 use eipd::faults::Faults;
 use eipd::metrics::Metrics;
-use eipd::server::{self, AppState};
+use eipd::server;
 use eipd::store::{Offline, Store, StoreKind};
 use eipd::transfer;
 use tracing_subscriber::EnvFilter;

@@ -88,8 +88,8 @@ impl Metrics {
 
     /// Counts one answered request. Unknown actions are counted as `unknown`
     /// so a hostile client cannot grow the label set without bound.
-    pub fn observe(&self, action: &str, code: &str, elapsed: Duration) {
-        let action = action.to_owned();
+    pub fn observe(&self, action: Option<Action>, code: &str, elapsed: Duration) {
+        let action = action.map_or("unknown", Action::name).to_owned();
         self.requests.get_or_create(&RequestLabels { action: action.clone(), code: code.to_owned() }).inc();
         self.latency.get_or_create(&ActionLabels { action }).observe(elapsed.as_secs_f64());
     }
@@ -112,7 +112,7 @@ mod tests {
     fn renders_counters_histograms_and_gauges() {
         let m = Metrics::new();
         m.observe_ok(Action::DisassociateAddress, Duration::from_micros(120));
-        m.observe("DisassociateAddress", "InvalidAssociationID.NotFound", Duration::from_micros(80));
+        m.observe(Some(Action::DisassociateAddress), "InvalidAssociationID.NotFound", Duration::from_micros(80));
         let mut m = m;
         let commits = CommitMetrics::default();
         m.register_commits(&commits);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -20,31 +20,20 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{AuthMode, Authenticator, RequestParts};
-use crate::faults::Faults;
-use crate::metrics::Metrics;
+pub use crate::app::AppState;
+use crate::app::{error_response, new_request_id, xml_response};
+use crate::auth::{AuthMode, RequestParts};
 use eipd_api::{self as api, Action, Ctx};
 use eipd_domain::Flavor;
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_protocol::Params;
-use eipd_protocol::xml::{error_document, success_document};
-use eipd_store::Store;
+use eipd_protocol::xml::success_document;
 
 /// Largest request body accepted (EC2 refuses far smaller documents).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send its headers, and then its body.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub auth: Arc<Authenticator>,
-    pub metrics: Arc<Metrics>,
-    pub started: Instant,
-    /// Fault injection (off unless configured).
-    pub faults: Arc<Faults>,
-}
 
 /// Answers requests: the EC2 API at `/` straight from the connection, every
 /// other endpoint through axum's router (its routing and extraction were
@@ -124,29 +113,6 @@ pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Re
     }
 }
 
-fn new_request_id() -> String {
-    // From the thread's RNG: Uuid::new_v4 asks the OS for entropy (a system
-    // call) on every request.
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
-}
-
-fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml;charset=UTF-8"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", v);
-    }
-    response
-}
-
-fn error_response(error: &ApiError, request_id: &str) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    xml_response(status, request_id, error_document(error, request_id))
-}
-
 /// Reads the body within the size and time limits.
 async fn read_body<B>(body: B) -> ApiResult<Bytes>
 where
@@ -163,13 +129,11 @@ where
         Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, collect).await,
     };
     match received {
-        Err(_) => Err(ApiError::new("RequestTimeout", 400, "The request body was not received in time.")),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
-            "RequestEntityTooLarge",
-            413,
-            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-        )),
-        Ok(Err(e)) => Err(ApiError::new("IncompleteBody", 400, format!("The request body could not be read: {e}"))),
+        Err(_) => Err(ApiError::request_timeout("The request body was not received in time.")),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::request_entity_too_large(format!("The request body is larger than {MAX_BODY_BYTES} bytes.")))
+        }
+        Ok(Err(e)) => Err(ApiError::incomplete_body(format!("The request body could not be read: {e}"))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
@@ -184,11 +148,9 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
         return Ok(());
     }
     let value = value.to_str().unwrap_or("").to_ascii_lowercase();
-    Err(ApiError::new(
-        "UnsupportedMediaType",
-        415,
-        format!("The content type '{value}' is not supported: send application/x-www-form-urlencoded."),
-    ))
+    Err(ApiError::unsupported_media_type(format!(
+        "The content type '{value}' is not supported: send application/x-www-form-urlencoded."
+    )))
 }
 
 async fn ec2<B>(app: &AppState, request: axum::http::Request<B>) -> Response
@@ -205,11 +167,7 @@ where
     let mut injected = false;
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
-            return Err(ApiError::new(
-                "MethodNotAllowed",
-                405,
-                format!("The method {} is not allowed: use POST.", parts.method),
-            ));
+            return Err(ApiError::method_not_allowed(format!("The method {} is not allowed: use POST.", parts.method)));
         }
         let body = read_body(body).await?;
         let mut params = if parts.method == Method::POST {
@@ -232,15 +190,15 @@ where
         let name = params.action().ok_or_else(ApiError::missing_action)?;
         let action = Action::parse(name).ok_or_else(|| ApiError::invalid_action(name))?;
         known_action = Some(action);
-        if let Err(e) = app.faults.inject(action.name()).await {
+        if let Err(e) = app.faults.inject(action).await {
             injected = true;
             return Err(e);
         }
         let scope = principal.scope.clone();
-        let stale = app.faults.stale_view(&scope, action.name()).map(Arc::new);
-        let before = app.faults.before_mutation(&scope, action.name(), &app.store);
-        let ctx = Ctx { store: &app.store, principal, stale };
-        let output = api::dispatch(&ctx, action, params).await?;
+        let stale = app.faults.stale_view(&scope, action).map(Arc::new);
+        let before = app.faults.before_mutation(&scope, action, &app.store);
+        let ctx = Ctx { action, store: &app.store, principal, stale };
+        let output = api::dispatch(&ctx, params).await?;
         if let Some(before) = before {
             app.faults.mutated(scope, before);
         }
@@ -251,7 +209,7 @@ where
     let elapsed_us = elapsed.as_micros() as u64;
     match &outcome {
         Ok((action, _)) => app.metrics.observe_ok(*action, elapsed),
-        Err(error) => app.metrics.observe(known_action.map_or("unknown", Action::name), error.code, elapsed),
+        Err(error) => app.metrics.observe(known_action, error.code, elapsed),
     }
     match outcome {
         Ok((action, output)) => {
@@ -293,7 +251,7 @@ async fn health(State(app): State<Arc<AppState>>) -> Response {
 async fn reset(State(app): State<Arc<AppState>>) -> Response {
     let request_id = new_request_id();
     if app.auth.mode == AuthMode::Strict {
-        let e = ApiError::new("AccessDenied", 403, "The reset endpoint is disabled under --auth strict.");
+        let e = ApiError::access_denied("The reset endpoint is disabled under --auth strict.");
         return error_response(&e, &request_id);
     }
     match app.store.reset().await {
@@ -311,19 +269,9 @@ async fn reset(State(app): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// The 403 answer of an endpoint that shows or changes every account (the
-/// dashboard, fault injection) under `--auth strict`; `None` in open mode.
-pub(crate) fn refused_under_strict(app: &AppState, what: &str) -> Option<Response> {
-    if app.auth.mode != AuthMode::Strict {
-        return None;
-    }
-    let e = ApiError::new("AccessDenied", 403, format!("{what} is disabled under --auth strict."));
-    Some(error_response(&e, &new_request_id()))
-}
-
 async fn not_found(request: Request) -> Result<Response, Infallible> {
     let request_id = new_request_id();
-    let error = ApiError::new("NotFound", 404, format!("No such endpoint: {}", request.uri().path()));
+    let error = ApiError::not_found(format!("No such endpoint: {}", request.uri().path()));
     Ok(error_response(&error, &request_id))
 }
 

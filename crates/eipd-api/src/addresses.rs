@@ -3,12 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Action, Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
+use super::{Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
 use eipd_domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
-    DescribeAddresses, DisassociateAddress, ReleaseAddress, python_list, python_set,
+    DescribeAddresses, DisassociateAddress, ReleaseAddress,
 };
-use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::error::{ApiError, ApiResult, MotoIds};
 use eipd_domain::{Address, AllocationId, AssociationId, Domain, Flavor};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
@@ -17,19 +17,19 @@ use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 fn allocation_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AllocationId> {
     let malformed = malformed_param("AllocationId", "eipalloc-");
-    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_list(&[id])))
+    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(MotoIds::List(&[id])))
 }
 
 /// An `AllocationId.N` of DescribeAddresses.
 fn listed_allocation_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AllocationId> {
     let malformed = malformed_param("AllocationId", "eipalloc-");
-    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(&python_set(&[id])))
+    parse_id(ctx, value, AllocationId::parse, malformed, |id| ApiError::moto_allocation_not_found(MotoIds::Set(&[id])))
 }
 
 fn association_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<AssociationId> {
     let malformed = malformed_param("AssociationId", "eipassoc-");
     parse_id(ctx, value, AssociationId::parse, malformed, |id| {
-        ApiError::moto_association_not_found(&python_list(&[id]))
+        ApiError::moto_association_not_found(MotoIds::List(&[id]))
     })
 }
 
@@ -114,8 +114,8 @@ pub async fn allocate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output>
     rules::check_network_border_group(ctx.region(), network_border_group.as_deref())?;
     let tags = tags_for(&p.take_tag_specifications()?, &["elastic-ip"])?;
     let dry_run = p.take_dry_run()?;
-    p.finish("AllocateAddress")?;
-    ctx.authorize_on(Action::AllocateAddress, || vec![ctx.arn("elastic-ip", "*")], dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| vec![ctx.arn("elastic-ip", "*")], dry_run)?;
     let input = AllocateAddress { domain, address, network_border_group, tags: tags_of(&tags, "elastic-ip") };
     let address = ctx.write(move |tx| rules::allocate_address(tx, input)).await?;
     Ok(Box::new(AllocateAddressOutput(address)))
@@ -161,12 +161,12 @@ pub async fn associate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output
     // Reassociation is automatic in AWS; moto's default refuses it (D1, D7).
     let allow_reassociation = p.take_bool("AllowReassociation")?.unwrap_or(ctx.flavor() == Flavor::Aws);
     let dry_run = p.take_dry_run()?;
-    p.finish("AssociateAddress")?;
+    ctx.finish(p)?;
     let target_arn = || match &target {
         AssociationTarget::Instance(id) => ctx.arn("instance", id.as_str()),
         AssociationTarget::Interface(id) => ctx.arn("network-interface", id.as_str()),
     };
-    ctx.authorize_on(Action::AssociateAddress, || vec![address_arn(ctx, &address), target_arn()], dry_run)?;
+    ctx.authorize_on(|| vec![address_arn(ctx, &address), target_arn()], dry_run)?;
     let input = AssociateAddress { address, target, private_ip, allow_reassociation };
     let id = ctx.write(move |tx| rules::associate_address(tx, input)).await?;
     Ok(Box::new(AssociateAddressOutput(id)))
@@ -186,7 +186,7 @@ pub async fn disassociate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
     let association = p.take_str("AssociationId").filter(|s| !s.is_empty());
     let ip = p.take_str("PublicIp").filter(|s| !s.is_empty());
     let dry_run = p.take_dry_run()?;
-    p.finish("DisassociateAddress")?;
+    ctx.finish(p)?;
     let input = match (association, ip) {
         (Some(id), None) => DisassociateAddress::Association(association_id(ctx, &id)?),
         (None, Some(ip)) => DisassociateAddress::PublicIp(public_ip(&ip)?),
@@ -200,7 +200,7 @@ pub async fn disassociate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
         }
         (None, None) => return Err(ApiError::missing("AssociationId")),
     };
-    ctx.authorize_on(Action::DisassociateAddress, || disassociate_arns(ctx, &input), dry_run)?;
+    ctx.authorize_on(|| disassociate_arns(ctx, &input), dry_run)?;
     ctx.write(move |tx| rules::disassociate_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -211,8 +211,8 @@ pub async fn release_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     let address = address_ref(ctx, &mut p)?;
     let network_border_group = p.take_str("NetworkBorderGroup");
     let dry_run = p.take_dry_run()?;
-    p.finish("ReleaseAddress")?;
-    ctx.authorize_on(Action::ReleaseAddress, || vec![address_arn(ctx, &address)], dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| vec![address_arn(ctx, &address)], dry_run)?;
     let input = ReleaseAddress { address, network_border_group };
     ctx.write(move |tx| rules::release_address(tx, input)).await?;
     Ok(Box::new(ReturnTrue))
@@ -231,9 +231,9 @@ pub async fn describe_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
         p.take_list("AllocationId")?.iter().map(|v| listed_allocation_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
     let filters = p.take_filters()?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeAddresses")?;
+    ctx.finish(p)?;
     let input = DescribeAddresses { public_ips, allocation_ids, filters };
-    ctx.authorize(Action::DescribeAddresses, dry_run)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     let mut w = XmlWriter::fragment();
     let views = rules::describe_addresses(&part, ctx.account(), ctx.flavor(), &input)?;
@@ -282,8 +282,8 @@ pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiRe
     let max = max_results(&mut p, 1, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeAddressesAttribute")?;
-    ctx.authorize(Action::DescribeAddressesAttribute, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     let attributes: Vec<AddressAttribute> = if ids.is_empty() {
         part.addresses().filter_map(AddressAttribute::of).collect()
@@ -348,8 +348,8 @@ pub async fn modify_address_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     let name = domain_name(&p.require_str("DomainName")?)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("ModifyAddressAttribute")?;
-    ctx.authorize_on(Action::ModifyAddressAttribute, || vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }
@@ -358,8 +358,8 @@ pub async fn reset_address_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     let id = allocation_id(ctx, &p.require_str("AllocationId")?)?;
     check_attribute(p.take_str("Attribute"))?;
     let dry_run = p.take_dry_run()?;
-    p.finish("ResetAddressAttribute")?;
-    ctx.authorize_on(Action::ResetAddressAttribute, || vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
     let attribute = ctx.write(move |tx| rules::reset_address_attribute(tx, &id)).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }

@@ -3,7 +3,7 @@
 use super::network_interfaces::{eni_id, requested_private_ips};
 use super::render::Renderer;
 use super::vpcs::{known_filter, subnet_id};
-use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
+use super::{Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
 use eipd_domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
@@ -67,7 +67,7 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
             .collect();
         group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
         if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(not_taken(Action::RunInstances.name(), &format!("NetworkInterface.N.{bad}")));
+            return Err(not_taken(ctx.action.name(), &format!("NetworkInterface.N.{bad}")));
         }
         let primary = group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str()));
         let mut private = Params::from_members(
@@ -141,8 +141,8 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     p.take_list("SecurityGroupId")?;
     p.take_list("SecurityGroup")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("RunInstances")?;
-    ctx.authorize(Action::RunInstances, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let input = RunInstances {
         image_id,
         instance_type,
@@ -237,8 +237,8 @@ pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
     let token = p.take_str("NextToken");
     p.take_bool("IncludeManagedResources")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeInstances")?;
-    ctx.authorize(Action::DescribeInstances, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     let missing: Vec<&str> = ids.iter().filter(|id| part.instance(id).is_none()).map(InstanceId::as_str).collect();
     if !missing.is_empty() {
@@ -299,8 +299,8 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outp
     p.take_bool("Force")?;
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("TerminateInstances")?;
-    ctx.authorize_on(Action::TerminateInstances, || instance_arns(ctx, &ids), dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::terminate_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -311,8 +311,8 @@ pub async fn stop_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     p.take_bool("Hibernate")?;
     p.take_bool("SkipOsShutdown")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("StopInstances")?;
-    ctx.authorize_on(Action::StopInstances, || instance_arns(ctx, &ids), dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::stop_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }
@@ -321,8 +321,8 @@ pub async fn start_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     let ids = state_change_ids(ctx, &mut p)?;
     p.take_str("AdditionalInfo");
     let dry_run = p.take_dry_run()?;
-    p.finish("StartInstances")?;
-    ctx.authorize_on(Action::StartInstances, || instance_arns(ctx, &ids), dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
     Ok(Box::new(write_changes(&changes)))
 }

@@ -22,6 +22,8 @@ use eipd_store::{Store, StoreError};
 
 /// Everything a handler may use for one request.
 pub struct Ctx<'a> {
+    /// The action being served: named once, in the action table.
+    pub action: Action,
     pub store: &'a Store,
     pub principal: Principal,
     /// An older state of the caller's partition that reads show instead of
@@ -37,10 +39,16 @@ impl Ctx<'_> {
         &self.principal.scope
     }
 
+    /// Refuses the parameters the action's decoding left: UnknownParameter,
+    /// or one the EC2 model defines that eipd does not take (D14).
+    pub fn finish(&self, params: Params) -> ApiResult<()> {
+        params.finish(self.action.name())
+    }
+
     /// Authorization, then DryRun (D6), for an action without resource-level
     /// permissions (IAM's resource `*`).
-    pub fn authorize(&self, action: Action, dry_run: bool) -> ApiResult<()> {
-        self.authorize_on(action, Vec::new, dry_run)
+    pub fn authorize(&self, dry_run: bool) -> ApiResult<()> {
+        self.authorize_on(Vec::new, dry_run)
     }
 
     /// Authorization, then DryRun (D6): reached after the input decoded and
@@ -48,14 +56,9 @@ impl Ctx<'_> {
     /// everything in its account; with one, IAM's evaluation decides.
     /// `resources` names the ARNs the action touches; it runs only when a
     /// policy is there to read them (naming them may take lookups).
-    pub fn authorize_on(
-        &self,
-        action: Action,
-        resources: impl FnOnce() -> Vec<String>,
-        dry_run: bool,
-    ) -> ApiResult<()> {
+    pub fn authorize_on(&self, resources: impl FnOnce() -> Vec<String>, dry_run: bool) -> ApiResult<()> {
         if let Some(policy) = self.principal.user.as_ref().and_then(|u| u.policy.as_ref()) {
-            let name = format!("ec2:{}", action.name());
+            let name = format!("ec2:{}", self.action.name());
             let resources = resources();
             let decision = policy.evaluate(&name, &resources);
             if decision != Decision::Allow {
@@ -146,6 +149,12 @@ macro_rules! actions {
                 }
             }
 
+            /// A Describe* action: it reads and changes nothing (the
+            /// consistency delay of fault injection applies to these).
+            pub fn is_read(self) -> bool {
+                self.name().starts_with("Describe")
+            }
+
             fn handle<'a>(self, ctx: &'a Ctx<'_>, params: Params) -> HandlerFuture<'a> {
                 match self {
                     $(Action::$name => Box::pin($module::$handler(ctx, params)),)*
@@ -215,9 +224,9 @@ pub fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-/// Runs one request's action.
-pub async fn dispatch(ctx: &Ctx<'_>, action: Action, params: Params) -> ApiResult<Output> {
-    action.handle(ctx, params).await
+/// Runs one request's action (`ctx.action`).
+pub async fn dispatch(ctx: &Ctx<'_>, params: Params) -> ApiResult<Output> {
+    ctx.action.handle(ctx, params).await
 }
 
 // ---- decoding helpers shared by the handlers ----------------------------------

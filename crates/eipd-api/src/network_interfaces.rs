@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use super::render::Renderer;
 use super::vpcs::{known_filter, subnet_id};
-use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
+use super::{Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
 use crate::instances::instance_id;
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
@@ -79,8 +79,8 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     // Idempotency tokens are filled in by the SDKs; eipd accepts them.
     p.discard("ClientToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("CreateNetworkInterface")?;
-    ctx.authorize(Action::CreateNetworkInterface, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let spec = InterfaceSpec {
         description,
         private_ips,
@@ -169,8 +169,8 @@ pub async fn describe_network_interfaces(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeNetworkInterfaces")?;
-    ctx.authorize(Action::DescribeNetworkInterfaces, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     for id in &ids {
         rules::interface(&part, id)?;
@@ -192,8 +192,8 @@ pub async fn describe_network_interfaces(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
 pub async fn delete_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DeleteNetworkInterface")?;
-    ctx.authorize(Action::DeleteNetworkInterface, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::delete_network_interface(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -214,8 +214,8 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
         .filter(|n| *n != 0)
         .map_or(Ok(()), |_| Err(ApiError::unsupported_parameter("NetworkCardIndex")))?;
     let dry_run = p.take_dry_run()?;
-    p.finish("AttachNetworkInterface")?;
-    ctx.authorize(Action::AttachNetworkInterface, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let attachment = ctx.write(move |tx| rules::attach_network_interface(tx, &id, &instance, device_index)).await?;
     let mut w = XmlWriter::fragment();
     w.display("attachmentId", &attachment);
@@ -229,8 +229,8 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     let id = parse_id(ctx, &value, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
     p.take_bool("Force")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DetachNetworkInterface")?;
-    ctx.authorize(Action::DetachNetworkInterface, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::detach_network_interface(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -244,8 +244,8 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
         .collect::<ApiResult<Vec<_>>>()?;
     let n = count(&mut p, "SecondaryPrivateIpAddressCount")?;
     p.take_bool("AllowReassignment")?;
-    p.finish("AssignPrivateIpAddresses")?;
-    ctx.authorize(Action::AssignPrivateIpAddresses, false)?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
     let eni = id.clone();
     let assigned = ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips, n)).await?;
     let mut w = XmlWriter::fragment();
@@ -265,8 +265,8 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiR
     if ips.is_empty() {
         return Err(ApiError::missing("PrivateIpAddress.1"));
     }
-    p.finish("UnassignPrivateIpAddresses")?;
-    ctx.authorize(Action::UnassignPrivateIpAddresses, false)?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
     ctx.write(move |tx| rules::unassign_private_ip_addresses(tx, &id, ips)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -276,8 +276,8 @@ pub async fn assign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
     let ips =
         p.take_list("Ipv6Addresses")?.iter().map(|v| ipv6("Ipv6Addresses.N", v)).collect::<ApiResult<Vec<_>>>()?;
     let n = count(&mut p, "Ipv6AddressCount")?;
-    p.finish("AssignIpv6Addresses")?;
-    ctx.authorize(Action::AssignIpv6Addresses, false)?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
     let eni = id.clone();
     let assigned = ctx.write(move |tx| rules::assign_ipv6_addresses(tx, &eni, ips, n)).await?;
     let mut w = XmlWriter::fragment();
@@ -296,8 +296,8 @@ pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     if ips.is_empty() {
         return Err(ApiError::missing("Ipv6Addresses.1"));
     }
-    p.finish("UnassignIpv6Addresses")?;
-    ctx.authorize(Action::UnassignIpv6Addresses, false)?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
     let eni = id.clone();
     let removed = ctx.write(move |tx| rules::unassign_ipv6_addresses(tx, &eni, ips)).await?;
     let mut w = XmlWriter::fragment();
@@ -315,8 +315,8 @@ pub async fn modify_public_ip_dns_name_options(ctx: &Ctx<'_>, mut p: Params) -> 
         ))
     })?;
     let dry_run = p.take_dry_run()?;
-    p.finish("ModifyPublicIpDnsNameOptions")?;
-    ctx.authorize(Action::ModifyPublicIpDnsNameOptions, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::modify_public_ip_dns_name_options(tx, &id, hostname_type)).await?;
     let mut w = XmlWriter::fragment();
     w.display("successful", true);

@@ -1,6 +1,6 @@
 //! CreateTags, DeleteTags, DescribeTags.
 
-use super::{Action, Ctx, Output, max_results, paginate};
+use super::{Ctx, Output, max_results, paginate};
 use eipd_domain::Tags;
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::tags::{self as rules, ResourceId};
@@ -25,8 +25,8 @@ pub async fn create_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         return Err(ApiError::missing("Tag"));
     }
     let dry_run = p.take_dry_run()?;
-    p.finish("CreateTags")?;
-    ctx.authorize_on(Action::CreateTags, || resource_arns(ctx, &resources), dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::create_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -35,8 +35,8 @@ pub async fn delete_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let resources = resource_ids(&mut p)?;
     let tags = p.take_tags()?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DeleteTags")?;
-    ctx.authorize_on(Action::DeleteTags, || resource_arns(ctx, &resources), dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| resource_arns(ctx, &resources), dry_run)?;
     ctx.write(move |tx| rules::delete_tags(tx, &resources, &tags)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -46,8 +46,8 @@ pub async fn describe_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeTags")?;
-    ctx.authorize(Action::DescribeTags, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     let mut rows = rules::describe_tags(&part, &filters)?;
     rows.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));

@@ -2,7 +2,7 @@
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use super::{Action, Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
+use super::{Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
 use eipd_domain::network::{self as rules, CreateSubnet, CreateVpc, SubnetAttribute, VpcAttribute};
@@ -123,8 +123,8 @@ pub async fn create_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     }
     let tags = tags_for(&p.take_tag_specifications()?, &["vpc"])?;
     let dry_run = p.take_dry_run()?;
-    p.finish("CreateVpc")?;
-    ctx.authorize(Action::CreateVpc, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let input =
         CreateVpc { cidr_block, amazon_provided_ipv6_cidr_block, instance_tenancy, tags: tags_of(&tags, "vpc") };
     let vpc = ctx.write(move |tx| rules::create_vpc(tx, input)).await?;
@@ -139,8 +139,8 @@ pub async fn describe_vpcs(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeVpcs")?;
-    ctx.authorize(Action::DescribeVpcs, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     for id in &ids {
         rules::vpc(&part, id)?;
@@ -161,8 +161,8 @@ pub async fn describe_vpcs(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
 pub async fn delete_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DeleteVpc")?;
-    ctx.authorize(Action::DeleteVpc, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::delete_vpc(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -171,7 +171,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let support = attribute_value(&mut p, "EnableDnsSupport")?;
     let hostnames = attribute_value(&mut p, "EnableDnsHostnames")?;
-    p.finish("ModifyVpcAttribute")?;
+    ctx.finish(p)?;
     let (attribute, value) = match (support, hostnames) {
         (Some(v), None) => (VpcAttribute::EnableDnsSupport, v),
         (None, Some(v)) => (VpcAttribute::EnableDnsHostnames, v),
@@ -181,7 +181,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
             ));
         }
     };
-    ctx.authorize(Action::ModifyVpcAttribute, false)?;
+    ctx.authorize(false)?;
     ctx.write(move |tx| rules::modify_vpc_attribute(tx, &id, attribute, value)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -190,8 +190,8 @@ pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<O
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let attribute = p.require_str("Attribute")?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeVpcAttribute")?;
-    ctx.authorize(Action::DescribeVpcAttribute, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     let vpc = rules::vpc(&part, &id)?;
     let value = match attribute.as_str() {
@@ -212,13 +212,13 @@ pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<O
 pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let amazon = p.take_bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false);
-    p.finish("AssociateVpcCidrBlock")?;
+    ctx.finish(p)?;
     if !amazon {
         return Err(ApiError::missing_parameter(
             "eipd associates Amazon-provided IPv6 blocks only: set AmazonProvidedIpv6CidrBlock=true",
         ));
     }
-    ctx.authorize(Action::AssociateVpcCidrBlock, false)?;
+    ctx.authorize(false)?;
     let vpc = ctx.write(move |tx| rules::associate_vpc_ipv6_cidr_block(tx, &id)).await?;
     let mut w = XmlWriter::fragment();
     w.display("vpcId", &vpc.id);
@@ -306,8 +306,8 @@ pub async fn create_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let ipv6_cidr_block = p.take_str("Ipv6CidrBlock").map(|v| cidr6("Ipv6CidrBlock", &v)).transpose()?;
     let tags = tags_for(&p.take_tag_specifications()?, &["subnet"])?;
     let dry_run = p.take_dry_run()?;
-    p.finish("CreateSubnet")?;
-    ctx.authorize(Action::CreateSubnet, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let input = CreateSubnet { vpc_id, cidr_block, availability_zone, ipv6_cidr_block, tags: tags_of(&tags, "subnet") };
     let subnet = ctx.write(move |tx| rules::create_subnet(tx, input)).await?;
     let part = ctx.read().await?;
@@ -322,8 +322,8 @@ pub async fn describe_subnets(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output>
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeSubnets")?;
-    ctx.authorize(Action::DescribeSubnets, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     for id in &ids {
         rules::subnet(&part, id)?;
@@ -344,8 +344,8 @@ pub async fn describe_subnets(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output>
 pub async fn delete_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DeleteSubnet")?;
-    ctx.authorize(Action::DeleteSubnet, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::delete_subnet(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -354,7 +354,7 @@ pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let map_public = attribute_value(&mut p, "MapPublicIpOnLaunch")?;
     let assign_ipv6 = attribute_value(&mut p, "AssignIpv6AddressOnCreation")?;
-    p.finish("ModifySubnetAttribute")?;
+    ctx.finish(p)?;
     let attribute = match (map_public, assign_ipv6) {
         (Some(v), None) => SubnetAttribute::MapPublicIpOnLaunch(v),
         (None, Some(v)) => SubnetAttribute::AssignIpv6AddressOnCreation(v),
@@ -364,7 +364,7 @@ pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
             ));
         }
     };
-    ctx.authorize(Action::ModifySubnetAttribute, false)?;
+    ctx.authorize(false)?;
     ctx.write(move |tx| rules::modify_subnet_attribute(tx, &id, attribute)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -372,8 +372,8 @@ pub async fn modify_subnet_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
 pub async fn associate_subnet_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let block = cidr6("Ipv6CidrBlock", &p.require_str("Ipv6CidrBlock")?)?;
-    p.finish("AssociateSubnetCidrBlock")?;
-    ctx.authorize(Action::AssociateSubnetCidrBlock, false)?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
     let subnet = ctx.write(move |tx| rules::associate_subnet_ipv6_cidr_block(tx, &id, block)).await?;
     let mut w = XmlWriter::fragment();
     w.display("subnetId", &subnet.id);
@@ -419,8 +419,8 @@ fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, owner: &str) {
 pub async fn create_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["internet-gateway"])?;
     let dry_run = p.take_dry_run()?;
-    p.finish("CreateInternetGateway")?;
-    ctx.authorize(Action::CreateInternetGateway, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let tags = tags_of(&tags, "internet-gateway");
     let igw = ctx.write(move |tx| Ok(rules::create_internet_gateway(tx, tags))).await?;
     let mut w = XmlWriter::fragment();
@@ -435,8 +435,8 @@ fn gateway_and_vpc(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<(InternetGatewayI
 pub async fn attach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("AttachInternetGateway")?;
-    ctx.authorize(Action::AttachInternetGateway, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::attach_internet_gateway(tx, &igw, &vpc)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -444,8 +444,8 @@ pub async fn attach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
 pub async fn detach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DetachInternetGateway")?;
-    ctx.authorize(Action::DetachInternetGateway, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::detach_internet_gateway(tx, &igw, &vpc)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -453,8 +453,8 @@ pub async fn detach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
 pub async fn delete_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let igw = igw_id(ctx, &p.require_str("InternetGatewayId")?)?;
     let dry_run = p.take_dry_run()?;
-    p.finish("DeleteInternetGateway")?;
-    ctx.authorize(Action::DeleteInternetGateway, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::delete_internet_gateway(tx, &igw)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -465,8 +465,8 @@ pub async fn describe_internet_gateways(ctx: &Ctx<'_>, mut p: Params) -> ApiResu
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
     let dry_run = p.take_dry_run()?;
-    p.finish("DescribeInternetGateways")?;
-    ctx.authorize(Action::DescribeInternetGateways, dry_run)?;
+    ctx.finish(p)?;
+    ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
     for id in &ids {
         rules::internet_gateway(&part, id)?;

@@ -7,7 +7,7 @@ use super::filter::{Filterable, Filters, has_wildcard, tag_filter_values};
 use super::ids::*;
 use super::model::*;
 use super::state::{Flavor, Partition, Record, RecordKey, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, MotoIds};
 use crate::filter::Filter;
 
 /// How a request names an address.
@@ -91,9 +91,7 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
             ip
         }
         None => tx.take_public_ip().ok_or_else(|| {
-            ApiError::new(
-                "InsufficientAddressCapacity",
-                400,
+            ApiError::insufficient_address_capacity(
                 "The public IPv4 pool of this region has no free address (eipd: widen it with --pool)",
             )
         })?,
@@ -120,31 +118,18 @@ fn find_address(tx: &Tx, by: &AddressRef) -> ApiResult<Address> {
     match by {
         AddressRef::Allocation(id) => part.address_by_allocation(id).cloned().ok_or_else(|| {
             if moto {
-                ApiError::moto_allocation_not_found(&python_list(&[id.as_str()]))
+                ApiError::moto_allocation_not_found(MotoIds::List(&[id.as_str()]))
             } else {
                 ApiError::invalid_allocation_id_not_found(id.as_str())
             }
         }),
         AddressRef::PublicIp(ip) => match part.address(*ip) {
             Some(a) => Ok(a.clone()),
-            None if moto => Err(ApiError::invalid_address_not_found_raw(format!(
-                "Address '{}' not found.",
-                python_list(&[&ip.to_string()])
-            ))),
+            None if moto => Err(ApiError::moto_address_not_found(MotoIds::List(&[&ip.to_string()]))),
             None if pool.holder(*ip).is_some_and(|holder| &**holder != account) => Err(ApiError::address_not_yours(ip)),
             None => Err(ApiError::invalid_address_not_found(&ip.to_string())),
         },
     }
-}
-
-/// Python's repr of a list of strings, as moto writes ids in its messages (D1).
-pub fn python_list(items: &[&str]) -> String {
-    format!("[{}]", items.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "))
-}
-
-/// Python's repr of a set of strings.
-pub fn python_set(items: &[&str]) -> String {
-    format!("{{{}}}", items.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "))
 }
 
 /// AssociateAddress: binds a VPC address to one private IPv4 of an interface.
@@ -261,7 +246,7 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
                 return match tx.part().association_ended_at(&id) {
                     Some(ended) if tx.now - ended <= tx.settings.association_retention_secs => Ok(()),
                     _ if tx.settings.flavor == Flavor::Moto => {
-                        Err(ApiError::moto_association_not_found(&python_list(&[id.as_str()])))
+                        Err(ApiError::moto_association_not_found(MotoIds::List(&[id.as_str()])))
                     }
                     _ => Err(ApiError::invalid_association_id_not_found(id.as_str())),
                 };
@@ -519,7 +504,7 @@ pub fn describe_addresses<'a>(
         .collect();
     if !missing.is_empty() {
         return Err(match flavor {
-            Flavor::Moto => ApiError::moto_allocation_not_found(&python_set(&missing)),
+            Flavor::Moto => ApiError::moto_allocation_not_found(MotoIds::Set(&missing)),
             Flavor::Aws => ApiError::invalid_allocation_id_not_found(&missing.join(", ")),
         });
     }
@@ -527,9 +512,7 @@ pub fn describe_addresses<'a>(
     let missing: Vec<&str> = input.public_ips.iter().filter(|ip| by_ip(ip).is_none()).map(String::as_str).collect();
     if !missing.is_empty() {
         return Err(match flavor {
-            Flavor::Moto => {
-                ApiError::invalid_address_not_found_raw(format!("Address '{}' not found.", python_set(&missing)))
-            }
+            Flavor::Moto => ApiError::moto_address_not_found(MotoIds::Set(&missing)),
             Flavor::Aws => ApiError::invalid_address_not_found(&missing.join(", ")),
         });
     }

@@ -23,72 +23,105 @@ impl std::error::Error for ApiError {}
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-macro_rules! bad_request {
-    ($($fn_name:ident => $code:literal),* $(,)?) => {
-        $(
-            #[doc = concat!("`", $code, "` (HTTP 400).")]
-            pub fn $fn_name(message: impl Into<String>) -> Self {
-                Self::new($code, 400, message)
-            }
-        )*
+/// The one table of error codes: each row is a constructor taking the
+/// message, the EC2 code and its HTTP status. A code has one row; where one
+/// message is the usual one, the row is `<code>_raw` and `<code>(…)` below
+/// writes that message. `ApiError::new` is private: no code is written
+/// anywhere else.
+macro_rules! error_codes {
+    ($($fn_name:ident => $code:literal, $status:literal;)*) => {
+        /// Every code in the table with its HTTP status (for tests and docs).
+        pub const ERROR_CODES: &[(&str, u16)] = &[$(($code, $status)),*];
+
+        impl ApiError {
+            $(
+                #[doc = concat!("`", $code, "` (HTTP ", stringify!($status), ").")]
+                pub fn $fn_name(message: impl Into<String>) -> Self {
+                    Self::new($code, $status, message)
+                }
+            )*
+        }
     };
 }
 
-impl ApiError {
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status }
-    }
+error_codes! {
+    // The request and its parameters.
+    missing_parameter => "MissingParameter", 400;
+    invalid_parameter_value => "InvalidParameterValue", 400;
+    invalid_parameter_combination => "InvalidParameterCombination", 400;
+    invalid_parameter => "InvalidParameter", 400;
+    unknown_parameter_raw => "UnknownParameter", 400;
+    invalid_action_raw => "InvalidAction", 400;
+    missing_action_raw => "MissingAction", 400;
+    invalid_query_parameter => "InvalidQueryParameter", 400;
+    malformed_query_string => "MalformedQueryString", 400;
+    invalid_next_token => "InvalidNextToken", 400;
+    invalid_id => "InvalidID", 400;
+    // HTTP itself (the server's edge).
+    request_timeout => "RequestTimeout", 400;
+    incomplete_body => "IncompleteBody", 400;
+    not_found => "NotFound", 404;
+    method_not_allowed => "MethodNotAllowed", 405;
+    request_entity_too_large => "RequestEntityTooLarge", 413;
+    unsupported_media_type => "UnsupportedMediaType", 415;
+    // Authentication and authorization.
+    incomplete_signature => "IncompleteSignature", 400;
+    request_expired => "RequestExpired", 400;
+    auth_failure => "AuthFailure", 401;
+    unauthorized_operation => "UnauthorizedOperation", 403;
+    missing_authentication_token_raw => "MissingAuthenticationToken", 403;
+    access_denied => "AccessDenied", 403;
+    dry_run_operation_raw => "DryRunOperation", 412;
+    // Malformed ids.
+    invalid_address_malformed => "InvalidAddress.Malformed", 400;
+    invalid_instance_id_malformed_raw => "InvalidInstanceID.Malformed", 400;
+    invalid_network_interface_id_malformed_raw => "InvalidNetworkInterfaceId.Malformed", 400;
+    invalid_vpc_id_malformed_raw => "InvalidVpcID.Malformed", 400;
+    invalid_subnet_id_malformed_raw => "InvalidSubnetID.Malformed", 400;
+    invalid_internet_gateway_id_malformed_raw => "InvalidInternetGatewayId.Malformed", 400;
+    invalid_ami_id_malformed => "InvalidAMIID.Malformed", 400;
+    invalid_instance_id => "InvalidInstanceID", 400;
+    // Unknown resources.
+    invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
+    invalid_allocation_id_not_found_raw => "InvalidAllocationID.NotFound", 400;
+    invalid_address_not_found_raw => "InvalidAddress.NotFound", 400;
+    invalid_instance_id_not_found_raw => "InvalidInstanceID.NotFound", 400;
+    invalid_network_interface_id_not_found_raw => "InvalidNetworkInterfaceID.NotFound", 400;
+    invalid_vpc_id_not_found_raw => "InvalidVpcID.NotFound", 400;
+    invalid_subnet_id_not_found_raw => "InvalidSubnetID.NotFound", 400;
+    invalid_internet_gateway_id_not_found_raw => "InvalidInternetGatewayID.NotFound", 400;
+    invalid_attachment_id_not_found => "InvalidAttachmentID.NotFound", 400;
+    // The state of resources.
+    invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
+    invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
+    resource_already_associated_raw => "Resource.AlreadyAssociated", 400;
+    gateway_not_attached_raw => "Gateway.NotAttached", 400;
+    incorrect_instance_state => "IncorrectInstanceState", 400;
+    invalid_state => "InvalidState", 400;
+    dependency_violation => "DependencyViolation", 400;
+    invalid_network_interface_in_use => "InvalidNetworkInterface.InUse", 400;
+    operation_not_permitted => "OperationNotPermitted", 400;
+    invalid_vpc_range => "InvalidVpc.Range", 400;
+    invalid_subnet_range => "InvalidSubnet.Range", 400;
+    invalid_subnet_conflict => "InvalidSubnet.Conflict", 400;
+    vpc_id_not_specified => "VPCIdNotSpecified", 400;
+    // Limits and capacity.
+    address_limit_exceeded_raw => "AddressLimitExceeded", 400;
+    insufficient_address_capacity => "InsufficientAddressCapacity", 400;
+    tag_limit_exceeded => "TagLimitExceeded", 400;
+    insufficient_free_addresses_in_subnet => "InsufficientFreeAddressesInSubnet", 400;
+    private_ip_address_limit_exceeded => "PrivateIpAddressLimitExceeded", 400;
+    attachment_limit_exceeded => "AttachmentLimitExceeded", 400;
+    // eipd itself.
+    internal_error => "InternalError", 500;
+    request_limit_exceeded_raw => "RequestLimitExceeded", 503;
+    unavailable_raw => "Unavailable", 503;
+}
 
-    bad_request! {
-        missing_parameter => "MissingParameter",
-        invalid_parameter_value => "InvalidParameterValue",
-        invalid_parameter_combination => "InvalidParameterCombination",
-        unknown_parameter_raw => "UnknownParameter",
-        invalid_action_raw => "InvalidAction",
-        missing_action_raw => "MissingAction",
-        incomplete_signature => "IncompleteSignature",
-        request_expired => "RequestExpired",
-        invalid_query_parameter => "InvalidQueryParameter",
-        malformed_query_string => "MalformedQueryString",
-        invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound",
-        invalid_allocation_id_not_found_raw => "InvalidAllocationID.NotFound",
-        invalid_address_not_found_raw => "InvalidAddress.NotFound",
-        invalid_address_malformed => "InvalidAddress.Malformed",
-        invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse",
-        address_limit_exceeded_raw => "AddressLimitExceeded",
-        resource_already_associated_raw => "Resource.AlreadyAssociated",
-        gateway_not_attached_raw => "Gateway.NotAttached",
-        incorrect_instance_state => "IncorrectInstanceState",
-        invalid_instance_id => "InvalidInstanceID",
-        invalid_instance_id_not_found_raw => "InvalidInstanceID.NotFound",
-        invalid_instance_id_malformed_raw => "InvalidInstanceID.Malformed",
-        invalid_network_interface_id_not_found_raw => "InvalidNetworkInterfaceID.NotFound",
-        invalid_network_interface_id_malformed_raw => "InvalidNetworkInterfaceId.Malformed",
-        invalid_vpc_id_not_found_raw => "InvalidVpcID.NotFound",
-        invalid_vpc_id_malformed_raw => "InvalidVpcID.Malformed",
-        invalid_subnet_id_not_found_raw => "InvalidSubnetID.NotFound",
-        invalid_subnet_id_malformed_raw => "InvalidSubnetID.Malformed",
-        invalid_internet_gateway_id_not_found_raw => "InvalidInternetGatewayID.NotFound",
-        invalid_internet_gateway_id_malformed_raw => "InvalidInternetGatewayId.Malformed",
-        invalid_id => "InvalidID",
-        invalid_vpc_range => "InvalidVpc.Range",
-        invalid_subnet_range => "InvalidSubnet.Range",
-        invalid_subnet_conflict => "InvalidSubnet.Conflict",
-        invalid_ip_address_in_use_private => "InvalidIPAddress.InUse",
-        invalid_parameter => "InvalidParameter",
-        resource_already_associated_gateway => "Resource.AlreadyAssociated",
-        dependency_violation => "DependencyViolation",
-        invalid_network_interface_in_use => "InvalidNetworkInterface.InUse",
-        operation_not_permitted => "OperationNotPermitted",
-        invalid_attachment_id_not_found => "InvalidAttachmentID.NotFound",
-        invalid_next_token => "InvalidNextToken",
-        invalid_ami_id_malformed => "InvalidAMIID.Malformed",
-        tag_limit_exceeded => "TagLimitExceeded",
-        insufficient_free_addresses_in_subnet => "InsufficientFreeAddressesInSubnet",
-        private_ip_address_limit_exceeded => "PrivateIpAddressLimitExceeded",
-        attachment_limit_exceeded => "AttachmentLimitExceeded",
-        invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse",
-        invalid_state => "InvalidState",
+/// The usual messages of the codes above.
+impl ApiError {
+    fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status }
     }
 
     /// Unknown Action name.
@@ -119,15 +152,7 @@ impl ApiError {
     }
 
     pub fn dry_run_operation() -> Self {
-        Self::new("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.")
-    }
-
-    pub fn unauthorized_operation(message: impl Into<String>) -> Self {
-        Self::new("UnauthorizedOperation", 403, message)
-    }
-
-    pub fn auth_failure(message: impl Into<String>) -> Self {
-        Self::new("AuthFailure", 401, message)
+        Self::dry_run_operation_raw("Request would have succeeded, but DryRun flag is set.")
     }
 
     /// D12: a public IP held by another account, named through PublicIp.
@@ -136,19 +161,15 @@ impl ApiError {
     }
 
     pub fn missing_authentication_token() -> Self {
-        Self::new("MissingAuthenticationToken", 403, "Request is missing Authentication Token")
+        Self::missing_authentication_token_raw("Request is missing Authentication Token")
     }
 
     pub fn signature_does_not_match() -> Self {
         Self::auth_failure("AWS was not able to validate the provided access credentials")
     }
 
-    pub fn internal_error(message: impl Into<String>) -> Self {
-        Self::new("InternalError", 500, message)
-    }
-
     pub fn request_limit_exceeded() -> Self {
-        Self::new("RequestLimitExceeded", 503, "Request limit exceeded.")
+        Self::request_limit_exceeded_raw("Request limit exceeded.")
     }
 
     pub fn invalid_association_id_not_found(id: &str) -> Self {
@@ -210,18 +231,52 @@ impl ApiError {
         ))
     }
 
-    /// moto's text for an unknown allocation id (D1); `ids` is a Python repr.
-    pub fn moto_allocation_not_found(ids: &str) -> Self {
+    pub fn server_busy() -> Self {
+        Self::unavailable_raw("The service is unavailable. Try again shortly.")
+    }
+}
+
+/// moto's words (D1), for the moto flavour: every text that differs from
+/// AWS's is here, so that a rule only chooses whose words to use.
+impl ApiError {
+    /// An unknown allocation id: `Allocation ID '['eipalloc-1']' not found.`
+    pub fn moto_allocation_not_found(ids: MotoIds<'_>) -> Self {
         Self::invalid_allocation_id_not_found_raw(format!("Allocation ID '{ids}' not found."))
     }
 
-    /// moto's text for an unknown association id (D1).
-    pub fn moto_association_not_found(ids: &str) -> Self {
+    /// An unknown association id.
+    pub fn moto_association_not_found(ids: MotoIds<'_>) -> Self {
         Self::invalid_association_id_not_found_raw(format!("Association ID '{ids}' not found."))
     }
 
-    pub fn server_busy() -> Self {
-        Self::new("Unavailable", 503, "The service is unavailable. Try again shortly.")
+    /// An unknown public IP.
+    pub fn moto_address_not_found(ips: MotoIds<'_>) -> Self {
+        Self::invalid_address_not_found_raw(format!("Address '{ips}' not found."))
+    }
+}
+
+/// Ids as moto writes them in its messages: Python's repr of a list, or of
+/// a set where moto collects the missing ones.
+#[derive(Clone, Copy, Debug)]
+pub enum MotoIds<'a> {
+    List(&'a [&'a str]),
+    Set(&'a [&'a str]),
+}
+
+impl fmt::Display for MotoIds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (open, items, close) = match self {
+            MotoIds::List(items) => ('[', items, ']'),
+            MotoIds::Set(items) => ('{', items, '}'),
+        };
+        write!(f, "{open}")?;
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "'{item}'")?;
+        }
+        write!(f, "{close}")
     }
 }
 
@@ -237,5 +292,24 @@ mod tests {
         assert_eq!(ApiError::missing("AssociationId").status, 400);
         assert_eq!(ApiError::internal_error("x").status, 500);
         assert_eq!(ApiError::invalid_association_id_not_found("eipassoc-1").code, "InvalidAssociationID.NotFound");
+    }
+
+    #[test]
+    fn each_code_has_one_row() {
+        let mut codes: Vec<&str> = ERROR_CODES.iter().map(|(code, _)| *code).collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), before, "a code is in the table twice");
+    }
+
+    #[test]
+    fn moto_ids_are_python_reprs() {
+        assert_eq!(MotoIds::List(&["a", "b"]).to_string(), "['a', 'b']");
+        assert_eq!(MotoIds::Set(&["a"]).to_string(), "{'a'}");
+        assert_eq!(
+            ApiError::moto_allocation_not_found(MotoIds::List(&["eipalloc-1"])).message,
+            "Allocation ID '['eipalloc-1']' not found."
+        );
     }
 }

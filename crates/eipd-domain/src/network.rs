@@ -233,12 +233,12 @@ pub fn attach_internet_gateway(tx: &mut Tx, id: &InternetGatewayId, vpc_id: &Vpc
     let mut igw = internet_gateway(tx.part(), id)?.clone();
     vpc(tx.part(), vpc_id)?;
     if let Some(attached) = &igw.attached_vpc {
-        return Err(ApiError::resource_already_associated_gateway(format!(
+        return Err(ApiError::resource_already_associated_raw(format!(
             "resource {id} is already attached to network {attached}"
         )));
     }
     if let Some(other) = tx.part().gateway_of(vpc_id) {
-        return Err(ApiError::resource_already_associated_gateway(format!(
+        return Err(ApiError::resource_already_associated_raw(format!(
             "Network {vpc_id} already has an internet gateway attached ({})",
             other.id
         )));
@@ -379,9 +379,7 @@ fn check_private_ip_free(part: &Partition, subnet: &Subnet, ip: Ipv4Addr, taking
         )));
     }
     if taking.contains(&ip) || part.interface_with_private_ip(&subnet.vpc_id, ip).is_some() {
-        return Err(ApiError::invalid_ip_address_in_use_private(format!(
-            "The specified address {ip} is already in use."
-        )));
+        return Err(ApiError::invalid_ip_address_in_use_raw(format!("The specified address {ip} is already in use.")));
     }
     Ok(())
 }
@@ -706,7 +704,7 @@ fn launch_subnet(part: &Partition, input: &RunInstances, nic: Option<&LaunchInte
     }
     let default_vpc = part
         .default_vpc()
-        .ok_or_else(|| ApiError::new("VPCIdNotSpecified", 400, "No default VPC for this user. Specify a subnet."))?;
+        .ok_or_else(|| ApiError::vpc_id_not_specified("No default VPC for this user. Specify a subnet."))?;
     let zone = input.availability_zone.clone();
     part.subnets()
         .find(|s| {
