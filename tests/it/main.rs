@@ -2,6 +2,7 @@
 //! the SDK will not go). Most tests share one in-memory server and use a
 //! fresh 12-digit account each (D11); tests about processes start their own.
 
+mod account;
 mod auth;
 mod common;
 mod disassociate;

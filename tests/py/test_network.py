@@ -144,3 +144,18 @@ def test_network_not_found_and_malformed(ec2):
                  VpcId="vpc-0123456789abcdef0", CidrBlock="10.0.0.0/24")
     expect_error(ec2.run_instances, "InvalidSubnetID.NotFound",
                  ImageId=AMI, MinCount=1, MaxCount=1, SubnetId="subnet-0123456789abcdef0")
+
+
+def test_account_attributes(new_client):
+    """What tools ask first: the default VPC of the region, the address limit."""
+    _, east = new_client(region="us-east-1")
+    attributes = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]]
+                  for a in east.describe_account_attributes()["AccountAttributes"]}
+    assert attributes["supported-platforms"] == ["VPC"]
+    assert attributes["default-vpc"] == [default_vpc(east)["VpcId"]]
+    assert attributes["max-elastic-ips"] == attributes["vpc-max-elastic-ips"]
+    assert int(attributes["max-elastic-ips"][0]) > 0
+    only = east.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+    assert [a["AttributeName"] for a in only] == ["default-vpc"]
+    expect_error(east.describe_account_attributes, "DryRunOperation", 412, DryRun=True)
+    expect_error(east.describe_account_attributes, "InvalidParameterValue", AttributeNames=["max-vpcs"])

@@ -3,11 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Ctx, Output, malformed_param, max_results, paginate, parse_id, tags_for, tags_of};
+use super::{Ctx, Output, malformed_param, max_results, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::addresses::{
     self as rules, AddressAttribute, AddressRef, AddressView, AllocateAddress, AssociateAddress, AssociationTarget,
     DescribeAddresses, DisassociateAddress, ReleaseAddress,
 };
+use eipd_domain::describe::paginate;
 use eipd_domain::error::{ApiError, ApiResult, MotoIds};
 use eipd_domain::{Address, AllocationId, AssociationId, Domain, Flavor};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
@@ -235,11 +236,19 @@ pub async fn describe_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
     let input = DescribeAddresses { public_ips, allocation_ids, filters };
     ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
-    let mut w = XmlWriter::fragment();
-    let views = rules::describe_addresses(&part, ctx.account(), ctx.flavor(), &input)?;
-    let moto = ctx.flavor() == Flavor::Moto;
-    w.list("addressesSet", views, |w, v| write_address(w, &v, moto));
-    Ok(Box::new(w))
+    let addresses = rules::describe_addresses(&part, ctx.account(), ctx.flavor(), &input)?;
+    Ok(rendered(&DescribeAddressesOutput { addresses, moto: ctx.flavor() == Flavor::Moto }))
+}
+
+struct DescribeAddressesOutput<'a> {
+    addresses: Vec<AddressView<'a>>,
+    moto: bool,
+}
+
+impl ToXml for DescribeAddressesOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list("addressesSet", &self.addresses, |w, v| write_address(w, v, self.moto));
+    }
 }
 
 fn write_address(w: &mut XmlWriter, v: &AddressView, moto: bool) {
@@ -298,11 +307,21 @@ pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiRe
         found.dedup_by_key(|a| a.public_ip);
         found
     };
-    let (page, next) = paginate(attributes, |a| format!("{:08x}", u32::from(a.public_ip)), token.as_deref(), max)?;
-    let mut w = XmlWriter::fragment();
-    w.list("addressSet", page, |w, a| write_attribute(w, &a));
-    w.opt_text("nextToken", next.as_deref());
-    Ok(Box::new(w))
+    let (page, next_token) =
+        paginate(attributes, |a| format!("{:08x}", u32::from(a.public_ip)), token.as_deref(), max)?;
+    Ok(Box::new(DescribeAddressesAttributeOutput { page, next_token }))
+}
+
+struct DescribeAddressesAttributeOutput {
+    page: Vec<AddressAttribute>,
+    next_token: Option<String>,
+}
+
+impl ToXml for DescribeAddressesAttributeOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list("addressSet", &self.page, write_attribute);
+        w.opt_text("nextToken", self.next_token.as_deref());
+    }
 }
 
 fn write_attribute(w: &mut XmlWriter, a: &AddressAttribute) {

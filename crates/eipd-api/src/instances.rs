@@ -2,15 +2,16 @@
 
 use super::network_interfaces::{eni_id, requested_private_ips};
 use super::render::Renderer;
-use super::vpcs::{known_filter, subnet_id};
-use super::{Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
+use super::subnets::subnet_id;
+use super::{Ctx, Output, describe_query, malformed_code, parse_id, rendered, tags_for, tags_of};
+use eipd_domain::describe::{Page, describe};
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
-use eipd_domain::network::{self as rules, InterfaceSpec, LaunchInterface, RunInstances, StateChange};
-use eipd_domain::{Instance, InstanceId, InstanceState, Partition};
-use eipd_protocol::{Params, XmlWriter, not_taken};
+use eipd_domain::instances::{self as rules, LaunchInterface, RunInstances, StateChange};
+use eipd_domain::network_interfaces::InterfaceSpec;
+use eipd_domain::{Instance, InstanceId, InstanceState};
+use eipd_protocol::{Params, ToXml, XmlWriter, not_taken};
 
-pub fn instance_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InstanceId> {
+pub(crate) fn instance_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InstanceId> {
     let malformed = malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-");
     parse_id(ctx, value, InstanceId::parse, malformed, ApiError::invalid_instance_id_not_found)
 }
@@ -161,109 +162,59 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     };
     let instances = ctx.write(move |tx| rules::run_instances(tx, input)).await?;
     let part = ctx.read().await?;
-    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
-    let mut w = XmlWriter::fragment();
-    let reservation = instances.first().map(|i| i.reservation_id.to_string()).unwrap_or_default();
-    w.text("reservationId", &reservation);
-    w.text("ownerId", ctx.account());
-    w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
-    // The launch answer shows instances pending; every later read running (D16).
-    w.list("instancesSet", &instances, |w, i| r.instance(w, i, InstanceState::Pending));
-    Ok(Box::new(w))
+    Ok(rendered(&RunInstancesOutput { instances: &instances, r: ctx.renderer(&part) }))
 }
 
-const INSTANCE_FILTERS: &[&str] = &[
-    "instance-id",
-    "instance-state-name",
-    "instance-state-code",
-    "instance-type",
-    "image-id",
-    "subnet-id",
-    "vpc-id",
-    "availability-zone",
-    "ip-address",
-    "private-ip-address",
-    "network-interface.network-interface-id",
-    "reservation-id",
-    "key-name",
-    "dns-name",
-    "owner-id",
-];
-
-struct InstanceView<'a> {
-    inst: &'a Instance,
-    part: &'a Partition,
-    owner: &'a str,
-    region: &'a str,
+/// The reservation RunInstances made.
+struct RunInstancesOutput<'a> {
+    instances: &'a [Instance],
+    r: Renderer<'a>,
 }
 
-impl Filterable for InstanceView<'_> {
-    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
-        let i = self.inst;
-        let primary = self.part.primary_interface(i);
-        let public = primary.and_then(|eni| self.part.primary_public_ipv4(eni)).map(|p| p.public_ip);
-        Some(match name {
-            "instance-id" => vec![i.id.to_string()],
-            "instance-state-name" => vec![i.state.name().into()],
-            "instance-state-code" => vec![i.state.code().to_string()],
-            "instance-type" => vec![i.instance_type.clone()],
-            "image-id" => vec![i.image_id.clone()],
-            "subnet-id" => vec![i.subnet_id.to_string()],
-            "vpc-id" => vec![i.vpc_id.to_string()],
-            "availability-zone" => vec![i.availability_zone.clone()],
-            "ip-address" => public.iter().map(ToString::to_string).collect(),
-            "private-ip-address" => primary.iter().map(|e| e.primary_private_ip().to_string()).collect(),
-            "network-interface.network-interface-id" => {
-                self.part.interfaces_of(&i.id).iter().map(|e| e.id.to_string()).collect()
-            }
-            "reservation-id" => vec![i.reservation_id.to_string()],
-            "key-name" => i.key_name.iter().cloned().collect(),
-            "dns-name" => public.map(|ip| eipd_domain::view::public_dns_name(ip, self.region)).into_iter().collect(),
-            "owner-id" => vec![self.owner.to_owned()],
-            _ => return tag_filter_values(&i.tags, name),
-        })
+impl ToXml for RunInstancesOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        let reservation = self.instances.first().map(|i| i.reservation_id.to_string()).unwrap_or_default();
+        w.text("reservationId", &reservation);
+        w.text("ownerId", self.r.account);
+        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+        // The launch answer shows instances pending; every later read running (D16).
+        w.list("instancesSet", self.instances, |w, i| self.r.instance(w, i, InstanceState::Pending));
     }
 }
 
 pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("InstanceId")?.iter().map(|v| instance_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
-    let filters = p.take_filters()?;
-    let max = max_results(&mut p, 5, 1000)?;
-    if max.is_some() && !ids.is_empty() {
+    let query = describe_query(ctx, &mut p, "InstanceId", instance_id)?;
+    if query.max_results.is_some() && !query.ids.is_empty() {
         return Err(ApiError::invalid_parameter_combination(
             "The parameter instancesSet cannot be used with the parameter maxResults",
         ));
     }
-    let token = p.take_str("NextToken");
     p.take_bool("IncludeManagedResources")?;
     let dry_run = p.take_dry_run()?;
     ctx.finish(p)?;
     ctx.authorize(dry_run)?;
     let part = ctx.read().await?;
-    let missing: Vec<&str> = ids.iter().filter(|id| part.instance(id).is_none()).map(InstanceId::as_str).collect();
-    if !missing.is_empty() {
-        return Err(ApiError::invalid_instance_id_not_found(&missing.join(", ")));
+    let page = describe::<Instance>(&part, ctx.scope(), &query)?;
+    Ok(rendered(&DescribeInstancesOutput { page, r: ctx.renderer(&part) }))
+}
+
+/// Instances come in reservations, one `reservationSet` item each.
+struct DescribeInstancesOutput<'a> {
+    page: Page<'a, Instance>,
+    r: Renderer<'a>,
+}
+
+impl ToXml for DescribeInstancesOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        let reservations = self.page.items.chunk_by(|a, b| a.reservation_id == b.reservation_id);
+        w.list("reservationSet", reservations, |w, group| {
+            w.display("reservationId", &group[0].reservation_id);
+            w.text("ownerId", self.r.account);
+            w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+            w.list("instancesSet", group, |w, i| self.r.instance(w, i, i.state));
+        });
+        w.opt_text("nextToken", self.page.next_token.as_deref());
     }
-    let filters = Filters::new(&filters, |n| known_filter(INSTANCE_FILTERS, n))?;
-    let mut instances: Vec<&Instance> = part
-        .instances()
-        .filter(|i| ids.is_empty() || ids.contains(&i.id))
-        .filter(|i| filters.matches(&InstanceView { inst: i, part: &part, owner: ctx.account(), region: ctx.region() }))
-        .collect();
-    instances.sort_by(|a, b| (&a.reservation_id, a.ami_launch_index).cmp(&(&b.reservation_id, b.ami_launch_index)));
-    let (page, next) =
-        paginate(instances, |i| format!("{}/{:05}", i.reservation_id, i.ami_launch_index), token.as_deref(), max)?;
-    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
-    let mut w = XmlWriter::fragment();
-    let reservations = page.chunk_by(|a, b| a.reservation_id == b.reservation_id);
-    w.list("reservationSet", reservations, |w, group| {
-        w.display("reservationId", &group[0].reservation_id);
-        w.text("ownerId", ctx.account());
-        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
-        w.list("instancesSet", group, |w, i| r.instance(w, i, i.state));
-    });
-    w.opt_text("nextToken", next.as_deref());
-    Ok(Box::new(w))
 }
 
 fn state_change_ids(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<InstanceId>> {
@@ -278,20 +229,23 @@ fn instance_arns(ctx: &Ctx<'_>, ids: &[InstanceId]) -> Vec<String> {
     ids.iter().map(|id| ctx.arn("instance", id.as_str())).collect()
 }
 
-fn write_changes(changes: &[StateChange]) -> XmlWriter {
-    let mut w = XmlWriter::fragment();
-    w.list("instancesSet", changes, |w, c| {
-        w.display("instanceId", &c.instance_id);
-        w.nested("currentState", |w| {
-            w.display("code", c.current.code());
-            w.text("name", c.current.name());
+/// Terminate/Stop/StartInstances: each instance's state before and after.
+struct StateChangesOutput(Vec<StateChange>);
+
+impl ToXml for StateChangesOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list("instancesSet", &self.0, |w, c| {
+            w.display("instanceId", &c.instance_id);
+            w.nested("currentState", |w| {
+                w.display("code", c.current.code());
+                w.text("name", c.current.name());
+            });
+            w.nested("previousState", |w| {
+                w.display("code", c.previous.code());
+                w.text("name", c.previous.name());
+            });
         });
-        w.nested("previousState", |w| {
-            w.display("code", c.previous.code());
-            w.text("name", c.previous.name());
-        });
-    });
-    w
+    }
 }
 
 pub async fn terminate_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -302,7 +256,7 @@ pub async fn terminate_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outp
     ctx.finish(p)?;
     ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::terminate_instances(tx, &ids)).await?;
-    Ok(Box::new(write_changes(&changes)))
+    Ok(Box::new(StateChangesOutput(changes)))
 }
 
 pub async fn stop_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -314,7 +268,7 @@ pub async fn stop_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     ctx.finish(p)?;
     ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::stop_instances(tx, &ids)).await?;
-    Ok(Box::new(write_changes(&changes)))
+    Ok(Box::new(StateChangesOutput(changes)))
 }
 
 pub async fn start_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -324,5 +278,5 @@ pub async fn start_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     ctx.finish(p)?;
     ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
-    Ok(Box::new(write_changes(&changes)))
+    Ok(Box::new(StateChangesOutput(changes)))
 }

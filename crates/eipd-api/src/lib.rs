@@ -2,11 +2,14 @@
 //! the query, runs the domain rule inside one store transaction, and encodes
 //! a typed output. The dispatch table maps Action names to handlers.
 
+pub mod account;
 pub mod addresses;
 pub mod instances;
+pub mod internet_gateways;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
+pub mod subnets;
 pub mod tags;
 pub mod vpcs;
 
@@ -15,10 +18,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::policy::{Decision, Principal};
+use eipd_domain::describe::{DescribeQuery, Described, Page};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::{Flavor, Partition, Scope, Tags, Tx};
-use eipd_protocol::{Params, TagSpecification, ToXml};
+use eipd_protocol::{Params, TagSpecification, ToXml, XmlWriter};
 use eipd_store::{Store, StoreError};
+use render::Renderer;
 
 /// Everything a handler may use for one request.
 pub struct Ctx<'a> {
@@ -125,6 +130,11 @@ impl Ctx<'_> {
     pub fn region(&self) -> &str {
         &self.scope().region
     }
+
+    /// What answers need to write resources of `part` for this caller.
+    pub(crate) fn renderer<'p>(&'p self, part: &'p Partition) -> Renderer<'p> {
+        Renderer { part, account: self.account(), region: self.region() }
+    }
 }
 
 macro_rules! actions {
@@ -182,16 +192,16 @@ actions! {
     ModifyVpcAttribute => vpcs::modify_vpc_attribute,
     DescribeVpcAttribute => vpcs::describe_vpc_attribute,
     AssociateVpcCidrBlock => vpcs::associate_vpc_cidr_block,
-    CreateSubnet => vpcs::create_subnet,
-    DescribeSubnets => vpcs::describe_subnets,
-    DeleteSubnet => vpcs::delete_subnet,
-    ModifySubnetAttribute => vpcs::modify_subnet_attribute,
-    AssociateSubnetCidrBlock => vpcs::associate_subnet_cidr_block,
-    CreateInternetGateway => vpcs::create_internet_gateway,
-    AttachInternetGateway => vpcs::attach_internet_gateway,
-    DetachInternetGateway => vpcs::detach_internet_gateway,
-    DescribeInternetGateways => vpcs::describe_internet_gateways,
-    DeleteInternetGateway => vpcs::delete_internet_gateway,
+    CreateSubnet => subnets::create_subnet,
+    DescribeSubnets => subnets::describe_subnets,
+    DeleteSubnet => subnets::delete_subnet,
+    ModifySubnetAttribute => subnets::modify_subnet_attribute,
+    AssociateSubnetCidrBlock => subnets::associate_subnet_cidr_block,
+    CreateInternetGateway => internet_gateways::create_internet_gateway,
+    AttachInternetGateway => internet_gateways::attach_internet_gateway,
+    DetachInternetGateway => internet_gateways::detach_internet_gateway,
+    DescribeInternetGateways => internet_gateways::describe_internet_gateways,
+    DeleteInternetGateway => internet_gateways::delete_internet_gateway,
     CreateNetworkInterface => network_interfaces::create_network_interface,
     DescribeNetworkInterfaces => network_interfaces::describe_network_interfaces,
     DeleteNetworkInterface => network_interfaces::delete_network_interface,
@@ -207,6 +217,7 @@ actions! {
     TerminateInstances => instances::terminate_instances,
     StopInstances => instances::stop_instances,
     StartInstances => instances::start_instances,
+    DescribeAccountAttributes => account::describe_account_attributes,
 }
 
 /// What a client is told when the store could not serve its request. The
@@ -297,31 +308,79 @@ pub fn max_results(params: &mut Params, lo: i64, hi: i64) -> ApiResult<Option<us
     }
 }
 
-/// One page of `items` after the opaque `NextToken` (an item key).
-pub fn paginate<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    token: Option<&str>,
-    max: Option<usize>,
-) -> ApiResult<(Vec<T>, Option<String>)> {
-    let start = match token {
-        None => 0,
-        Some(t) => items.iter().position(|i| key(i).as_str() > t).unwrap_or(items.len()),
-    };
-    if token.is_some_and(|t| t.is_empty()) {
-        return Err(ApiError::invalid_next_token("The token '' is invalid."));
+/// The parameters every Describe* of a resource family takes: `IdParam.N`
+/// (each parsed by `parse`), `Filter.N`, `MaxResults` (5 to 1000) and
+/// `NextToken`.
+pub(crate) fn describe_query<Id>(
+    ctx: &Ctx<'_>,
+    params: &mut Params,
+    id_param: &str,
+    parse: fn(&Ctx<'_>, &str) -> ApiResult<Id>,
+) -> ApiResult<DescribeQuery<Id>> {
+    let ids = params.take_list(id_param)?.iter().map(|v| parse(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
+    let filters = params.take_filters()?;
+    let max_results = max_results(params, 5, 1000)?;
+    let next_token = params.take_str("NextToken");
+    Ok(DescribeQuery { ids, filters, max_results, next_token })
+}
+
+/// The Describe* of a resource family, whole: its query, DryRun, one read,
+/// the domain's listing, one page of the family's XML.
+pub(crate) async fn describe<R: Described + Render>(
+    ctx: &Ctx<'_>,
+    mut params: Params,
+    id_param: &str,
+    parse: fn(&Ctx<'_>, &str) -> ApiResult<R::Id>,
+) -> ApiResult<Output> {
+    let query = describe_query(ctx, &mut params, id_param, parse)?;
+    let dry_run = params.take_dry_run()?;
+    ctx.finish(params)?;
+    ctx.authorize(dry_run)?;
+    let part = ctx.read().await?;
+    let page = eipd_domain::describe::describe::<R>(&part, ctx.scope(), &query)?;
+    Ok(rendered(&DescribeOutput { page, r: ctx.renderer(&part) }))
+}
+
+/// How a resource family is written in answers: its element in a Create*
+/// answer, its set in a Describe* answer, and its members.
+pub(crate) trait Render {
+    const ELEMENT: &'static str;
+    const SET: &'static str;
+    fn write(&self, w: &mut XmlWriter, r: &Renderer<'_>);
+}
+
+/// A Describe* answer: one page of a family in its set, and the token of
+/// the next page.
+pub(crate) struct DescribeOutput<'a, R> {
+    pub(crate) page: Page<'a, R>,
+    pub(crate) r: Renderer<'a>,
+}
+
+impl<R: Render> ToXml for DescribeOutput<'_, R> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list(R::SET, &self.page.items, |w, item| item.write(w, &self.r));
+        w.opt_text("nextToken", self.page.next_token.as_deref());
     }
-    let Some(max) = max else {
-        return Ok((items.into_iter().skip(start).collect(), None));
-    };
-    let mut page: Vec<T> = items.into_iter().skip(start).collect();
-    let next = if page.len() > max {
-        page.truncate(max);
-        page.last().map(&key)
-    } else {
-        None
-    };
-    Ok((page, next))
+}
+
+/// A Create* answer: the new resource in its family's element.
+pub(crate) struct Created<'a, R> {
+    pub(crate) resource: &'a R,
+    pub(crate) r: Renderer<'a>,
+}
+
+impl<R: Render> ToXml for Created<'_, R> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.nested(R::ELEMENT, |w| self.resource.write(w, &self.r));
+    }
+}
+
+/// An output that borrows the snapshot it was read from, written out while
+/// the snapshot is at hand (no copy of what it shows).
+pub(crate) fn rendered(output: &impl ToXml) -> Output {
+    let mut w = XmlWriter::fragment();
+    output.write_xml(&mut w);
+    Box::new(w)
 }
 
 #[cfg(test)]

@@ -1,20 +1,19 @@
 //! Network interfaces: several private IPv4s, IPv6, attachment, public DNS
 //! name options.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::instances::instance_id;
 use super::render::Renderer;
-use super::vpcs::{known_filter, subnet_id};
-use super::{Ctx, Output, malformed_code, max_results, paginate, parse_id, tags_for, tags_of};
-use crate::instances::instance_id;
+use super::subnets::subnet_id;
+use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::filter::{Filterable, Filters, tag_filter_values};
-use eipd_domain::network::{self as rules, InterfaceSpec};
-use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, Partition};
+use eipd_domain::network_interfaces::{self as rules, InterfaceSpec};
+use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId};
 use eipd_protocol::query::parse_ipv4;
-use eipd_protocol::{Params, ReturnTrue, XmlWriter, not_taken};
+use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
 
-pub fn eni_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<NetworkInterfaceId> {
+pub(crate) fn eni_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<NetworkInterfaceId> {
     let malformed = malformed_code(ApiError::invalid_network_interface_id_malformed_raw, "eni-");
     parse_id(ctx, value, NetworkInterfaceId::parse, malformed, ApiError::invalid_network_interface_id_not_found)
 }
@@ -37,7 +36,7 @@ fn ipv6(name: &str, value: &str) -> ApiResult<Ipv6Addr> {
 
 /// `PrivateIpAddress` and `PrivateIpAddresses.N.{PrivateIpAddress,Primary}`:
 /// the requested private IPv4s, primary first.
-pub fn requested_private_ips(p: &mut Params, single: &str, list: &str) -> ApiResult<Vec<std::net::Ipv4Addr>> {
+pub(crate) fn requested_private_ips(p: &mut Params, single: &str, list: &str) -> ApiResult<Vec<Ipv4Addr>> {
     let mut primary = p.take_ipv4(single)?;
     let mut secondary = Vec::new();
     for group in p.take_structs(list)? {
@@ -91,102 +90,20 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     };
     let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec)).await?;
     let part = ctx.read().await?;
-    let mut w = XmlWriter::fragment();
-    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
-    w.nested("networkInterface", |w| r.interface(w, &eni));
-    Ok(Box::new(w))
+    Ok(rendered(&Created { resource: &eni, r: ctx.renderer(&part) }))
 }
 
-const INTERFACE_FILTERS: &[&str] = &[
-    "network-interface-id",
-    "subnet-id",
-    "vpc-id",
-    "availability-zone",
-    "description",
-    "status",
-    "attachment.instance-id",
-    "attachment.attachment-id",
-    "attachment.device-index",
-    "private-ip-address",
-    "addresses.private-ip-address",
-    "association.public-ip",
-    "association.allocation-id",
-    "association.association-id",
-    "owner-id",
-    "mac-address",
-    "ipv6-addresses.ipv6-address",
-    "interface-type",
-    "requester-managed",
-    "source-dest-check",
-];
+impl Render for NetworkInterface {
+    const ELEMENT: &'static str = "networkInterface";
+    const SET: &'static str = "networkInterfaceSet";
 
-struct InterfaceView<'a> {
-    eni: &'a NetworkInterface,
-    part: &'a Partition,
-    owner: &'a str,
-}
-
-impl Filterable for InterfaceView<'_> {
-    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
-        let n = self.eni;
-        let publics = || self.part.public_ipv4s(n);
-        Some(match name {
-            "network-interface-id" => vec![n.id.to_string()],
-            "subnet-id" => vec![n.subnet_id.to_string()],
-            "vpc-id" => vec![n.vpc_id.to_string()],
-            "availability-zone" => vec![n.availability_zone.clone()],
-            "description" => vec![n.description.clone()],
-            "status" => vec![if n.attachment.is_some() { "in-use" } else { "available" }.into()],
-            "attachment.instance-id" => n.attachment.iter().map(|a| a.instance_id.to_string()).collect(),
-            "attachment.attachment-id" => n.attachment.iter().map(|a| a.id.to_string()).collect(),
-            "attachment.device-index" => n.attachment.iter().map(|a| a.device_index.to_string()).collect(),
-            "private-ip-address" | "addresses.private-ip-address" => {
-                n.private_ips.iter().map(ToString::to_string).collect()
-            }
-            "association.public-ip" => publics().iter().map(|p| p.public_ip.to_string()).collect(),
-            "association.allocation-id" => publics()
-                .iter()
-                .filter_map(|p| p.elastic.and_then(|a| a.allocation_id.as_ref()).map(ToString::to_string))
-                .collect(),
-            "association.association-id" => publics()
-                .iter()
-                .filter_map(|p| p.elastic.and_then(|a| a.association.as_ref()).map(|x| x.id.to_string()))
-                .collect(),
-            "owner-id" => vec![self.owner.to_owned()],
-            "mac-address" => vec![n.mac_address.clone()],
-            "ipv6-addresses.ipv6-address" => n.ipv6_addresses.iter().map(ToString::to_string).collect(),
-            "interface-type" => vec!["interface".into()],
-            "requester-managed" => vec!["false".into()],
-            "source-dest-check" => vec![n.source_dest_check.to_string()],
-            _ => return tag_filter_values(&n.tags, name),
-        })
+    fn write(&self, w: &mut XmlWriter, r: &Renderer<'_>) {
+        r.interface(w, self);
     }
 }
 
-pub async fn describe_network_interfaces(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
-    let ids = p.take_list("NetworkInterfaceId")?.iter().map(|v| eni_id(ctx, v)).collect::<ApiResult<Vec<_>>>()?;
-    let filters = p.take_filters()?;
-    let max = max_results(&mut p, 5, 1000)?;
-    let token = p.take_str("NextToken");
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
-    let part = ctx.read().await?;
-    for id in &ids {
-        rules::interface(&part, id)?;
-    }
-    let filters = Filters::new(&filters, |n| known_filter(INTERFACE_FILTERS, n))?;
-    let enis: Vec<&NetworkInterface> = part
-        .interfaces()
-        .filter(|n| ids.is_empty() || ids.contains(&n.id))
-        .filter(|n| filters.matches(&InterfaceView { eni: n, part: &part, owner: ctx.account() }))
-        .collect();
-    let (page, next) = paginate(enis, |n| n.id.to_string(), token.as_deref(), max)?;
-    let r = Renderer { part: &part, account: ctx.account(), region: ctx.region() };
-    let mut w = XmlWriter::fragment();
-    w.list("networkInterfaceSet", page, |w, n| r.interface(w, n));
-    w.opt_text("nextToken", next.as_deref());
-    Ok(Box::new(w))
+pub async fn describe_network_interfaces(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
+    describe::<NetworkInterface>(ctx, p, "NetworkInterfaceId", eni_id).await
 }
 
 pub async fn delete_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -217,10 +134,16 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     ctx.finish(p)?;
     ctx.authorize(dry_run)?;
     let attachment = ctx.write(move |tx| rules::attach_network_interface(tx, &id, &instance, device_index)).await?;
-    let mut w = XmlWriter::fragment();
-    w.display("attachmentId", &attachment);
-    w.display("networkCardIndex", 0);
-    Ok(Box::new(w))
+    Ok(Box::new(AttachNetworkInterfaceOutput(attachment)))
+}
+
+struct AttachNetworkInterfaceOutput(AttachmentId);
+
+impl ToXml for AttachNetworkInterfaceOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("attachmentId", &self.0);
+        w.display("networkCardIndex", 0);
+    }
 }
 
 pub async fn detach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -248,11 +171,20 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
     ctx.authorize(false)?;
     let eni = id.clone();
     let assigned = ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips, n)).await?;
-    let mut w = XmlWriter::fragment();
-    w.display("networkInterfaceId", &id);
-    w.list("assignedPrivateIpAddressesSet", assigned, |w, ip| w.display("privateIpAddress", ip));
-    w.display("return", true);
-    Ok(Box::new(w))
+    Ok(Box::new(AssignPrivateIpAddressesOutput { id, assigned }))
+}
+
+struct AssignPrivateIpAddressesOutput {
+    id: NetworkInterfaceId,
+    assigned: Vec<Ipv4Addr>,
+}
+
+impl ToXml for AssignPrivateIpAddressesOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("networkInterfaceId", &self.id);
+        w.list("assignedPrivateIpAddressesSet", &self.assigned, |w, ip| w.display("privateIpAddress", ip));
+        w.display("return", true);
+    }
 }
 
 pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -279,14 +211,23 @@ pub async fn assign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let eni = id.clone();
-    let assigned = ctx.write(move |tx| rules::assign_ipv6_addresses(tx, &eni, ips, n)).await?;
-    let mut w = XmlWriter::fragment();
-    w.display("networkInterfaceId", &id);
-    w.list("assignedIpv6Addresses", assigned, |w, ip| {
-        // The list of strings has no member element of its own: <item>ip</item>.
-        w.raw_display(ip);
-    });
-    Ok(Box::new(w))
+    let addresses = ctx.write(move |tx| rules::assign_ipv6_addresses(tx, &eni, ips, n)).await?;
+    Ok(Box::new(Ipv6AddressesOutput { set: "assignedIpv6Addresses", id, addresses }))
+}
+
+/// Assign/UnassignIpv6Addresses: the interface and the addresses changed.
+struct Ipv6AddressesOutput {
+    set: &'static str,
+    id: NetworkInterfaceId,
+    addresses: Vec<Ipv6Addr>,
+}
+
+impl ToXml for Ipv6AddressesOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("networkInterfaceId", &self.id);
+        // A list of strings has no member element of its own: <item>ip</item>.
+        w.list(self.set, &self.addresses, |w, ip| w.raw_display(ip));
+    }
 }
 
 pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -299,11 +240,8 @@ pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let eni = id.clone();
-    let removed = ctx.write(move |tx| rules::unassign_ipv6_addresses(tx, &eni, ips)).await?;
-    let mut w = XmlWriter::fragment();
-    w.display("networkInterfaceId", &id);
-    w.list("unassignedIpv6Addresses", removed, |w, ip| w.raw_display(ip));
-    Ok(Box::new(w))
+    let addresses = ctx.write(move |tx| rules::unassign_ipv6_addresses(tx, &eni, ips)).await?;
+    Ok(Box::new(Ipv6AddressesOutput { set: "unassignedIpv6Addresses", id, addresses }))
 }
 
 pub async fn modify_public_ip_dns_name_options(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
@@ -318,7 +256,14 @@ pub async fn modify_public_ip_dns_name_options(ctx: &Ctx<'_>, mut p: Params) -> 
     ctx.finish(p)?;
     ctx.authorize(dry_run)?;
     ctx.write(move |tx| rules::modify_public_ip_dns_name_options(tx, &id, hostname_type)).await?;
-    let mut w = XmlWriter::fragment();
-    w.display("successful", true);
-    Ok(Box::new(w))
+    Ok(Box::new(Successful))
+}
+
+/// `<successful>true</successful>`.
+struct Successful;
+
+impl ToXml for Successful {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.display("successful", true);
+    }
 }

@@ -1,10 +1,11 @@
 //! CreateTags, DeleteTags, DescribeTags.
 
-use super::{Ctx, Output, max_results, paginate};
+use super::{Ctx, Output, max_results};
 use eipd_domain::Tags;
+use eipd_domain::describe::paginate;
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::tags::{self as rules, ResourceId};
-use eipd_protocol::{Params, ReturnTrue, XmlWriter};
+use eipd_domain::tags::{self as rules, ResourceId, TagDescription};
+use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 fn resource_ids(p: &mut Params) -> ApiResult<Vec<ResourceId>> {
     let ids = p.take_list("ResourceId")?;
@@ -51,14 +52,23 @@ pub async fn describe_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let part = ctx.read().await?;
     let mut rows = rules::describe_tags(&part, &filters)?;
     rows.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));
-    let (page, next) = paginate(rows, |r| format!("{}\u{1f}{}", r.resource_id, r.key), token.as_deref(), max)?;
-    let mut w = XmlWriter::fragment();
-    w.list("tagSet", page, |w, r| {
-        w.text("resourceId", &r.resource_id);
-        w.text("resourceType", r.resource_type);
-        w.text("key", &r.key);
-        w.text("value", &r.value);
-    });
-    w.opt_text("nextToken", next.as_deref());
-    Ok(Box::new(w))
+    let (page, next_token) = paginate(rows, |r| format!("{}\u{1f}{}", r.resource_id, r.key), token.as_deref(), max)?;
+    Ok(Box::new(DescribeTagsOutput { page, next_token }))
+}
+
+struct DescribeTagsOutput {
+    page: Vec<TagDescription>,
+    next_token: Option<String>,
+}
+
+impl ToXml for DescribeTagsOutput {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list("tagSet", &self.page, |w, r| {
+            w.text("resourceId", &r.resource_id);
+            w.text("resourceType", r.resource_type);
+            w.text("key", &r.key);
+            w.text("value", &r.value);
+        });
+        w.opt_text("nextToken", self.next_token.as_deref());
+    }
 }

@@ -34,12 +34,14 @@ use super::addresses::{
     self, AddressRef, AllocateAddress, AssociateAddress, AssociationTarget, DisassociateAddress, ReleaseAddress,
 };
 use super::ids::*;
+use super::instances::{self, LaunchInterface, RunInstances};
+use super::internet_gateways;
 use super::model::*;
-use super::network::{
-    self, CreateSubnet, CreateVpc, InterfaceSpec, LaunchInterface, RunInstances, SubnetAttribute, VpcAttribute,
-};
+use super::network_interfaces::{self, InterfaceSpec};
 use super::state::{Flavor, Partition, Record, RecordKey, Settings, Tx, World};
+use super::subnets::{self, CreateSubnet, SubnetAttribute};
 use super::tags::{self, ResourceId};
+use super::vpcs::{self, CreateVpc, VpcAttribute};
 use crate::error::ApiResult;
 
 const REGION: &str = "us-east-1";
@@ -472,12 +474,12 @@ impl Harness {
         self.run(account, |_| Ok(())).expect("empty operation");
         if setup.default_ipv6 {
             let vpc = self.vpcs(account)[0].id.clone();
-            let vpc = self.run(account, |tx| network::associate_vpc_ipv6_cidr_block(tx, &vpc)).expect("vpc ipv6");
+            let vpc = self.run(account, |tx| vpcs::associate_vpc_ipv6_cidr_block(tx, &vpc)).expect("vpc ipv6");
             let subnets: Vec<SubnetId> =
                 self.subnets(account).into_iter().filter(|s| s.vpc_id == vpc.id).map(|s| s.id).collect();
             for (k, subnet) in subnets.iter().enumerate() {
                 let block = subnet_block(&vpc, k);
-                self.run(account, |tx| network::associate_subnet_ipv6_cidr_block(tx, subnet, block))
+                self.run(account, |tx| subnets::associate_subnet_ipv6_cidr_block(tx, subnet, block))
                     .expect("subnet ipv6");
             }
         }
@@ -490,7 +492,7 @@ impl Harness {
                 instance_tenancy: "default".into(),
                 tags: Tags::new(),
             };
-            let vpc = self.run(account, |tx| network::create_vpc(tx, input)).expect("create vpc");
+            let vpc = self.run(account, |tx| vpcs::create_vpc(tx, input)).expect("create vpc");
             let input = CreateSubnet {
                 vpc_id: vpc.id.clone(),
                 cidr_block: subnet_cidr.parse().expect("valid"),
@@ -498,23 +500,21 @@ impl Harness {
                 ipv6_cidr_block: setup.extra_ipv6.then(|| subnet_block(&vpc, 1)),
                 tags: Tags::new(),
             };
-            let subnet = self.run(account, |tx| network::create_subnet(tx, input)).expect("create subnet");
+            let subnet = self.run(account, |tx| subnets::create_subnet(tx, input)).expect("create subnet");
             if setup.extra_gateway {
                 self.run(account, |tx| {
-                    let igw = network::create_internet_gateway(tx, Tags::new());
-                    network::attach_internet_gateway(tx, &igw.id, &vpc.id)
+                    let igw = internet_gateways::create_internet_gateway(tx, Tags::new());
+                    internet_gateways::attach_internet_gateway(tx, &igw.id, &vpc.id)
                 })
                 .expect("gateway");
             }
             if setup.extra_dns_hostnames {
-                self.run(account, |tx| {
-                    network::modify_vpc_attribute(tx, &vpc.id, VpcAttribute::EnableDnsHostnames, true)
-                })
-                .expect("dns hostnames");
+                self.run(account, |tx| vpcs::modify_vpc_attribute(tx, &vpc.id, VpcAttribute::EnableDnsHostnames, true))
+                    .expect("dns hostnames");
             }
             if setup.extra_map_public_ip {
                 self.run(account, |tx| {
-                    network::modify_subnet_attribute(tx, &subnet.id, SubnetAttribute::MapPublicIpOnLaunch(true))
+                    subnets::modify_subnet_attribute(tx, &subnet.id, SubnetAttribute::MapPublicIpOnLaunch(true))
                 })
                 .expect("map public ip");
             }
@@ -752,7 +752,9 @@ impl Harness {
                     ipv6_address_count: *ipv6,
                     ..InterfaceSpec::default()
                 };
-                if let Ok(eni) = self.run(account, |tx| network::create_network_interface(tx, &subnet.id, spec)) {
+                if let Ok(eni) =
+                    self.run(account, |tx| network_interfaces::create_network_interface(tx, &subnet.id, spec))
+                {
                     self.known[account].interfaces.push(eni.id);
                 }
             }
@@ -761,23 +763,27 @@ impl Harness {
                 let subnet = self.part(account).subnet(&eni.subnet_id).cloned().expect("subnet of a live interface");
                 let ips: Vec<Ipv4Addr> =
                     explicit_ip.map(|i| self.explicit_ip(account, &subnet, i)).into_iter().collect();
-                let _ = self.run(account, |tx| network::assign_private_ip_addresses(tx, &eni.id, ips, *count));
+                let _ =
+                    self.run(account, |tx| network_interfaces::assign_private_ip_addresses(tx, &eni.id, ips, *count));
             }
             Op::UnassignPrivateIp { eni, ip } => {
                 let Some(eni) = pick(&self.interfaces(account), *eni) else { return };
                 let ip = pick(&eni.private_ips, *ip).expect("an interface has a primary IP");
-                let _ = self.run(account, |tx| network::unassign_private_ip_addresses(tx, &eni.id, vec![ip]));
+                let _ =
+                    self.run(account, |tx| network_interfaces::unassign_private_ip_addresses(tx, &eni.id, vec![ip]));
             }
             Op::Attach { eni, instance, device_index } => {
                 let eni = self.interface_id(account, *eni);
                 let instance = self.instance_id(account, *instance);
-                let _ = self.run(account, |tx| network::attach_network_interface(tx, &eni, &instance, *device_index));
+                let _ = self.run(account, |tx| {
+                    network_interfaces::attach_network_interface(tx, &eni, &instance, *device_index)
+                });
             }
             Op::Detach { eni } => {
                 let attachment = pick(&self.interfaces(account), *eni)
                     .and_then(|n| n.attachment.map(|a| a.id))
                     .unwrap_or_else(AttachmentId::generate);
-                let _ = self.run(account, |tx| network::detach_network_interface(tx, &attachment));
+                let _ = self.run(account, |tx| network_interfaces::detach_network_interface(tx, &attachment));
             }
             Op::Run { subnet, public, secondary, ipv6, existing, two_nics, count, token } => {
                 let subnet = pick(&self.subnets(account), *subnet).expect("subnets exist");
@@ -821,74 +827,76 @@ impl Harness {
                     client_token: token.map(|t| format!("token-{t}")),
                     ..RunInstances::default()
                 };
-                if let Ok(instances) = self.run(account, |tx| network::run_instances(tx, input)) {
+                if let Ok(instances) = self.run(account, |tx| instances::run_instances(tx, input)) {
                     self.remember_interfaces_of(account, &instances);
                 }
             }
             Op::Terminate(i) => {
                 let ids: Vec<InstanceId> = i.iter().map(|i| self.instance_id(account, *i)).collect();
-                let _ = self.run(account, |tx| network::terminate_instances(tx, &ids));
+                let _ = self.run(account, |tx| instances::terminate_instances(tx, &ids));
             }
             Op::Stop(i) => {
                 let ids: Vec<InstanceId> = i.iter().map(|i| self.instance_id(account, *i)).collect();
-                let _ = self.run(account, |tx| network::stop_instances(tx, &ids));
+                let _ = self.run(account, |tx| instances::stop_instances(tx, &ids));
             }
             Op::Start(i) => {
                 let ids: Vec<InstanceId> = i.iter().map(|i| self.instance_id(account, *i)).collect();
-                let _ = self.run(account, |tx| network::start_instances(tx, &ids));
+                let _ = self.run(account, |tx| instances::start_instances(tx, &ids));
             }
             Op::DeleteInterface(i) => {
                 let id = self.interface_id(account, *i);
-                let _ = self.run(account, |tx| network::delete_network_interface(tx, &id));
+                let _ = self.run(account, |tx| network_interfaces::delete_network_interface(tx, &id));
             }
             Op::AssignIpv6(i) => {
                 let id = self.interface_id(account, *i);
-                let _ = self.run(account, |tx| network::assign_ipv6_addresses(tx, &id, Vec::new(), 1));
+                let _ = self.run(account, |tx| network_interfaces::assign_ipv6_addresses(tx, &id, Vec::new(), 1));
             }
             Op::UnassignIpv6(i) => {
                 let Some(eni) = pick(&self.interfaces(account), *i) else { return };
-                let _ =
-                    self.run(account, |tx| network::unassign_ipv6_addresses(tx, &eni.id, eni.ipv6_addresses.clone()));
+                let _ = self.run(account, |tx| {
+                    network_interfaces::unassign_ipv6_addresses(tx, &eni.id, eni.ipv6_addresses.clone())
+                });
             }
             Op::ModifyDnsNames { eni, hostname_type } => {
                 let id = self.interface_id(account, *eni);
-                let _ = self.run(account, |tx| network::modify_public_ip_dns_name_options(tx, &id, *hostname_type));
+                let _ = self
+                    .run(account, |tx| network_interfaces::modify_public_ip_dns_name_options(tx, &id, *hostname_type));
             }
             Op::DnsHostnames { vpc, on } => {
                 let vpc = pick(&self.vpcs(account), *vpc).expect("the default VPC").id;
-                let _ = self
-                    .run(account, |tx| network::modify_vpc_attribute(tx, &vpc, VpcAttribute::EnableDnsHostnames, *on));
+                let _ =
+                    self.run(account, |tx| vpcs::modify_vpc_attribute(tx, &vpc, VpcAttribute::EnableDnsHostnames, *on));
             }
             Op::MapPublicIp { subnet, on } => {
                 let subnet = pick(&self.subnets(account), *subnet).expect("subnets exist").id;
                 let _ = self.run(account, |tx| {
-                    network::modify_subnet_attribute(tx, &subnet, SubnetAttribute::MapPublicIpOnLaunch(*on))
+                    subnets::modify_subnet_attribute(tx, &subnet, SubnetAttribute::MapPublicIpOnLaunch(*on))
                 });
             }
             Op::VpcIpv6(i) => {
                 let vpc = pick(&self.vpcs(account), *i).expect("the default VPC").id;
-                let _ = self.run(account, |tx| network::associate_vpc_ipv6_cidr_block(tx, &vpc));
+                let _ = self.run(account, |tx| vpcs::associate_vpc_ipv6_cidr_block(tx, &vpc));
             }
             Op::SubnetIpv6(i) => {
                 let subnets = self.subnets(account);
                 let subnet = pick(&subnets, *i).expect("subnets exist");
                 let vpc = self.part(account).vpc(&subnet.vpc_id).cloned().expect("vpc of a subnet");
                 let block = subnet_block(&vpc, *i % subnets.len());
-                let _ = self.run(account, |tx| network::associate_subnet_ipv6_cidr_block(tx, &subnet.id, block));
+                let _ = self.run(account, |tx| subnets::associate_subnet_ipv6_cidr_block(tx, &subnet.id, block));
             }
             Op::AttachGateway(i) => {
                 let vpc = pick(&self.vpcs(account), *i).expect("the default VPC").id;
                 let _ = self.run(account, |tx| {
                     let free = tx.part().internet_gateways().find(|g| g.attached_vpc.is_none()).cloned();
-                    let igw = free.unwrap_or_else(|| network::create_internet_gateway(tx, Tags::new()));
-                    network::attach_internet_gateway(tx, &igw.id, &vpc)
+                    let igw = free.unwrap_or_else(|| internet_gateways::create_internet_gateway(tx, Tags::new()));
+                    internet_gateways::attach_internet_gateway(tx, &igw.id, &vpc)
                 });
             }
             Op::DetachGateway(i) => {
                 let vpc = pick(&self.vpcs(account), *i).expect("the default VPC").id;
                 let igw =
                     self.part(account).gateway_of(&vpc).map_or_else(InternetGatewayId::generate, |g| g.id.clone());
-                let _ = self.run(account, |tx| network::detach_internet_gateway(tx, &igw, &vpc));
+                let _ = self.run(account, |tx| internet_gateways::detach_internet_gateway(tx, &igw, &vpc));
             }
             Op::Tag { addr, also_instance, key, value } => {
                 let Some(allocation) = self.allocation_id(account, *addr) else { return };

@@ -1,17 +1,23 @@
 //! The rules, pure and I/O-free: they see typed records through a [`Tx`] and
 //! never HTTP, XML, SQL or files.
 
+pub mod account;
 pub mod addresses;
+pub mod describe;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod instances;
+pub mod internet_gateways;
 #[cfg(test)]
 mod invariants;
 pub mod model;
-pub mod network;
+pub mod network_interfaces;
 pub mod state;
+pub mod subnets;
 pub mod tags;
 pub mod view;
+pub mod vpcs;
 
 pub use error::{ApiError, ApiResult};
 pub use ids::*;

@@ -187,6 +187,7 @@ pub fn defines(action: &str, param: &str) -> bool {
         "DeleteSubnet" => &["DryRun", "SubnetId"],
         "DeleteTags" => &["DryRun", "ResourceId", "ResourceId.N", "Tag", "Tag.N", "Tag.N.Key", "Tag.N.Value"],
         "DeleteVpc" => &["DryRun", "VpcId"],
+        "DescribeAccountAttributes" => &["AttributeName", "AttributeName.N", "DryRun"],
         "DescribeAddresses" => &[
             "AllocationId",
             "AllocationId.N",
@@ -525,6 +526,7 @@ pub const ACTIONS: &[&str] = &[
     "DeleteSubnet",
     "DeleteTags",
     "DeleteVpc",
+    "DescribeAccountAttributes",
     "DescribeAddresses",
     "DescribeAddressesAttribute",
     "DescribeInstances",

@@ -1,0 +1,377 @@
+//! Instances: launched with their interfaces, stopped, started, terminated.
+
+use std::net::Ipv4Addr;
+
+use crate::addresses::{end_association, restore_auto_public_ip};
+use crate::describe::Described;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::*;
+use crate::model::*;
+use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
+use crate::state::{Partition, Record, Tx};
+use crate::subnets::subnet;
+use crate::view::public_dns_name;
+
+/// The most interfaces one instance may have (a generous EC2 figure).
+pub const MAX_INTERFACES_PER_INSTANCE: usize = 15;
+
+pub fn instance<'a>(part: &'a Partition, id: &InstanceId) -> ApiResult<&'a Instance> {
+    part.instance(id).ok_or_else(|| ApiError::invalid_instance_id_not_found(id.as_str()))
+}
+
+/// One `NetworkInterface.N` of RunInstances.
+#[derive(Clone, Debug, Default)]
+pub struct LaunchInterface {
+    pub device_index: u32,
+    pub existing: Option<NetworkInterfaceId>,
+    pub subnet_id: Option<SubnetId>,
+    pub associate_public_ip_address: Option<bool>,
+    pub delete_on_termination: Option<bool>,
+    pub spec: InterfaceSpec,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunInstances {
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    pub min_count: u32,
+    pub max_count: u32,
+    pub subnet_id: Option<SubnetId>,
+    pub availability_zone: Option<String>,
+    pub private_ip: Option<Ipv4Addr>,
+    pub secondary_private_ip_count: u32,
+    pub ipv6_address_count: u32,
+    pub network_interfaces: Vec<LaunchInterface>,
+    pub client_token: Option<String>,
+    pub instance_tags: Tags,
+    pub interface_tags: Tags,
+}
+
+/// The most instances one RunInstances call launches.
+pub const MAX_LAUNCH_COUNT: u32 = 100;
+
+pub fn run_instances(tx: &mut Tx, input: RunInstances) -> ApiResult<Vec<Instance>> {
+    if let Some(token) = &input.client_token {
+        let earlier: Vec<Instance> =
+            tx.part().instances().filter(|i| i.client_token.as_ref() == Some(token)).cloned().collect();
+        if !earlier.is_empty() {
+            return Ok(earlier);
+        }
+    }
+    if input.min_count == 0 || input.min_count > input.max_count {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "Invalid MinCount {} / MaxCount {}: 1 <= MinCount <= MaxCount",
+            input.min_count, input.max_count
+        )));
+    }
+    let count = input.max_count.min(MAX_LAUNCH_COUNT);
+    if input.network_interfaces.len() > 1
+        && input.network_interfaces.iter().any(|n| n.associate_public_ip_address == Some(true))
+    {
+        return Err(ApiError::invalid_parameter_combination(
+            "The associatePublicIPAddress parameter cannot be specified when launching with multiple network interfaces.",
+        ));
+    }
+    if count > 1 && (input.private_ip.is_some() || input.network_interfaces.iter().any(|n| n.existing.is_some())) {
+        return Err(ApiError::invalid_parameter_combination(
+            "A specific private IP address or existing network interface can only be used to launch one instance.",
+        ));
+    }
+    let reservation_id = ReservationId::generate();
+    let mut launched = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        launched.push(launch_one(tx, &input, &reservation_id, index)?);
+    }
+    Ok(launched)
+}
+
+fn launch_subnet(part: &Partition, input: &RunInstances, nic: Option<&LaunchInterface>) -> ApiResult<Subnet> {
+    if let Some(id) = nic.and_then(|n| n.subnet_id.as_ref()).or(input.subnet_id.as_ref()) {
+        return Ok(subnet(part, id)?.clone());
+    }
+    let default_vpc = part
+        .default_vpc()
+        .ok_or_else(|| ApiError::vpc_id_not_specified("No default VPC for this user. Specify a subnet."))?;
+    let zone = input.availability_zone.clone();
+    part.subnets()
+        .find(|s| {
+            s.vpc_id == default_vpc.id && s.default_for_az && zone.as_ref().is_none_or(|z| &s.availability_zone == z)
+        })
+        .cloned()
+        .ok_or_else(|| ApiError::invalid_parameter_value("No default subnet in the requested availability zone"))
+}
+
+fn launch_one(tx: &mut Tx, input: &RunInstances, reservation_id: &ReservationId, index: u32) -> ApiResult<Instance> {
+    let mut nics = input.network_interfaces.clone();
+    if nics.is_empty() {
+        nics.push(LaunchInterface {
+            device_index: 0,
+            spec: InterfaceSpec {
+                private_ips: input.private_ip.into_iter().collect(),
+                secondary_private_ip_count: input.secondary_private_ip_count,
+                ipv6_address_count: input.ipv6_address_count,
+                ..InterfaceSpec::default()
+            },
+            ..LaunchInterface::default()
+        });
+    }
+    nics.sort_by_key(|n| n.device_index);
+    if nics[0].device_index != 0 {
+        return Err(ApiError::invalid_parameter_value("A network interface at device index 0 is required"));
+    }
+    if nics.windows(2).any(|w| w[0].device_index == w[1].device_index) {
+        return Err(ApiError::invalid_parameter_value("Each network interface needs its own device index"));
+    }
+    let primary_subnet = match &nics[0].existing {
+        Some(id) => subnet(tx.part(), &interface(tx.part(), id)?.subnet_id)?.clone(),
+        None => launch_subnet(tx.part(), input, Some(&nics[0]))?,
+    };
+    let instance = Instance {
+        id: InstanceId::generate(),
+        reservation_id: reservation_id.clone(),
+        image_id: input.image_id.clone(),
+        instance_type: input.instance_type.clone(),
+        key_name: input.key_name.clone(),
+        state: InstanceState::Running,
+        subnet_id: primary_subnet.id.clone(),
+        vpc_id: primary_subnet.vpc_id.clone(),
+        availability_zone: primary_subnet.availability_zone.clone(),
+        launch_time: tx.now,
+        ami_launch_index: index,
+        client_token: input.client_token.clone(),
+        tags: input.instance_tags.clone(),
+    };
+    tx.put(Record::Instance(instance.clone()));
+    let single = nics.len() == 1;
+    for nic in &nics {
+        let mut eni = match &nic.existing {
+            Some(id) => {
+                let eni = interface(tx.part(), id)?.clone();
+                if eni.attachment.is_some() {
+                    return Err(ApiError::invalid_network_interface_in_use(format!("Interface: [{id}] in use.")));
+                }
+                eni
+            }
+            None => {
+                let subnet = if nic.device_index == 0 {
+                    primary_subnet.clone()
+                } else {
+                    launch_subnet(tx.part(), input, Some(nic))?
+                };
+                let mut spec = nic.spec.clone();
+                spec.tags.extend(input.interface_tags.clone());
+                let eni = new_interface(tx, &subnet, spec)?;
+                // Index the new interface's private IPs before the next one is made.
+                tx.put(Record::NetworkInterface(eni.clone()));
+                eni
+            }
+        };
+        if eni.vpc_id != instance.vpc_id || eni.availability_zone != instance.availability_zone {
+            return Err(ApiError::invalid_parameter_value(
+                "All network interfaces of an instance must be in the same VPC and availability zone",
+            ));
+        }
+        eni.attachment = Some(Attachment {
+            id: AttachmentId::generate(),
+            instance_id: instance.id.clone(),
+            device_index: nic.device_index,
+            attach_time: tx.now,
+            delete_on_termination: nic.delete_on_termination.unwrap_or(nic.existing.is_none()),
+        });
+        if nic.device_index == 0 && single {
+            let subnet_default = tx.part().subnet(&eni.subnet_id).is_some_and(|s| s.map_public_ip_on_launch);
+            eni.auto_assign_public_ip = nic.associate_public_ip_address.unwrap_or(subnet_default);
+        }
+        tx.put(Record::NetworkInterface(eni.clone()));
+        if eni.auto_assign_public_ip {
+            restore_auto_public_ip(tx, eni)?;
+        }
+    }
+    Ok(instance)
+}
+
+/// One instance's state change, as Start/Stop/TerminateInstances answer it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    pub instance_id: InstanceId,
+    pub previous: InstanceState,
+    /// The transitional state the answer shows (D16).
+    pub current: InstanceState,
+}
+
+fn instances_for_change(part: &Partition, ids: &[InstanceId]) -> ApiResult<Vec<Instance>> {
+    let missing: Vec<&str> = ids.iter().filter(|id| part.instance(id).is_none()).map(InstanceId::as_str).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid_instance_id_not_found(&missing.join(", ")));
+    }
+    Ok(ids.iter().filter_map(|id| part.instance(id).cloned()).collect())
+}
+
+/// Terminating ends the associations on the instance's interfaces (the
+/// addresses stay allocated), deletes the interfaces marked
+/// delete-on-termination and detaches the others.
+pub fn terminate_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateChange>> {
+    let mut changes = Vec::new();
+    for mut inst in instances_for_change(tx.part(), ids)? {
+        let previous = inst.state;
+        if previous != InstanceState::Terminated {
+            for eni in tx.part().interfaces_of(&inst.id).into_iter().cloned().collect::<Vec<_>>() {
+                let delete = eni.attachment.as_ref().is_some_and(|a| a.delete_on_termination);
+                if delete {
+                    detach_for_removal(tx, eni)?;
+                } else {
+                    let on_it: Vec<Ipv4Addr> = tx.part().addresses_on_interface(&eni.id).map(|a| a.public_ip).collect();
+                    for ip in on_it {
+                        end_association(tx, ip)?;
+                    }
+                    let eni = tx.part().interface(&eni.id).cloned().expect("exists");
+                    detach(tx, eni);
+                }
+            }
+            inst.state = InstanceState::Terminated;
+            tx.put(Record::Instance(inst.clone()));
+        }
+        let current = if previous == InstanceState::Terminated { previous } else { InstanceState::ShuttingDown };
+        changes.push(StateChange { instance_id: inst.id, previous, current });
+    }
+    Ok(changes)
+}
+
+fn detach_for_removal(tx: &mut Tx, mut eni: NetworkInterface) -> ApiResult<()> {
+    eni.attachment = None;
+    tx.put(Record::NetworkInterface(eni.clone()));
+    remove_interface(tx, eni)
+}
+
+/// Stopping releases auto-assigned public IPs; Elastic IPs stay (VPC).
+pub fn stop_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateChange>> {
+    let mut changes = Vec::new();
+    for mut inst in instances_for_change(tx.part(), ids)? {
+        let previous = inst.state;
+        match previous {
+            InstanceState::Terminated | InstanceState::ShuttingDown => {
+                return Err(ApiError::incorrect_instance_state(format!(
+                    "This instance '{}' is not in a state from which it can be stopped.",
+                    inst.id
+                )));
+            }
+            InstanceState::Stopped | InstanceState::Stopping => {}
+            _ => {
+                for mut eni in tx.part().interfaces_of(&inst.id).into_iter().cloned().collect::<Vec<_>>() {
+                    if let Some(ip) = eni.auto_public_ip.take() {
+                        tx.release_public_ip(ip);
+                        tx.put(Record::NetworkInterface(eni));
+                    }
+                }
+                inst.state = InstanceState::Stopped;
+                tx.put(Record::Instance(inst.clone()));
+            }
+        }
+        let current = if previous == InstanceState::Stopped { previous } else { InstanceState::Stopping };
+        changes.push(StateChange { instance_id: inst.id, previous, current });
+    }
+    Ok(changes)
+}
+
+/// Starting gives back an auto-assigned public IP where AWS would.
+pub fn start_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateChange>> {
+    let mut changes = Vec::new();
+    for mut inst in instances_for_change(tx.part(), ids)? {
+        let previous = inst.state;
+        match previous {
+            InstanceState::Terminated | InstanceState::ShuttingDown => {
+                return Err(ApiError::incorrect_instance_state(format!(
+                    "This instance '{}' is not in a state from which it can be started.",
+                    inst.id
+                )));
+            }
+            InstanceState::Running | InstanceState::Pending => {}
+            _ => {
+                inst.state = InstanceState::Running;
+                tx.put(Record::Instance(inst.clone()));
+                for eni in tx.part().interfaces_of(&inst.id).into_iter().cloned().collect::<Vec<_>>() {
+                    restore_auto_public_ip(tx, eni)?;
+                }
+            }
+        }
+        let current = if previous == InstanceState::Running { previous } else { InstanceState::Pending };
+        changes.push(StateChange { instance_id: inst.id, previous, current });
+    }
+    Ok(changes)
+}
+
+impl Described for Instance {
+    type Id = InstanceId;
+    const FILTERS: &'static [&'static str] = &[
+        "instance-id",
+        "instance-state-name",
+        "instance-state-code",
+        "instance-type",
+        "image-id",
+        "subnet-id",
+        "vpc-id",
+        "availability-zone",
+        "ip-address",
+        "private-ip-address",
+        "network-interface.network-interface-id",
+        "reservation-id",
+        "key-name",
+        "dns-name",
+        "owner-id",
+    ];
+
+    /// By reservation, then launch index: a reservation's instances stay together.
+    fn all(part: &Partition) -> Vec<&Self> {
+        let mut all: Vec<&Instance> = part.instances().collect();
+        all.sort_by(|a, b| (&a.reservation_id, a.ami_launch_index).cmp(&(&b.reservation_id, b.ami_launch_index)));
+        all
+    }
+
+    fn get<'p>(part: &'p Partition, id: &InstanceId) -> Option<&'p Self> {
+        part.instance(id)
+    }
+
+    fn id(&self) -> &InstanceId {
+        &self.id
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// Every missing id at once, as EC2 names them.
+    fn not_found(missing: &[&InstanceId]) -> ApiError {
+        let ids: Vec<&str> = missing.iter().map(|id| id.as_str()).collect();
+        ApiError::invalid_instance_id_not_found(&ids.join(", "))
+    }
+
+    fn filter_values(&self, part: &Partition, scope: &Scope, name: &str) -> Vec<String> {
+        let primary = part.primary_interface(self);
+        let public = primary.and_then(|eni| part.primary_public_ipv4(eni)).map(|p| p.public_ip);
+        match name {
+            "instance-id" => vec![self.id.to_string()],
+            "instance-state-name" => vec![self.state.name().into()],
+            "instance-state-code" => vec![self.state.code().to_string()],
+            "instance-type" => vec![self.instance_type.clone()],
+            "image-id" => vec![self.image_id.clone()],
+            "subnet-id" => vec![self.subnet_id.to_string()],
+            "vpc-id" => vec![self.vpc_id.to_string()],
+            "availability-zone" => vec![self.availability_zone.clone()],
+            "ip-address" => public.iter().map(ToString::to_string).collect(),
+            "private-ip-address" => primary.iter().map(|e| e.primary_private_ip().to_string()).collect(),
+            "network-interface.network-interface-id" => {
+                part.interfaces_of(&self.id).iter().map(|e| e.id.to_string()).collect()
+            }
+            "reservation-id" => vec![self.reservation_id.to_string()],
+            "key-name" => self.key_name.iter().cloned().collect(),
+            "dns-name" => public.map(|ip| public_dns_name(ip, &scope.region)).into_iter().collect(),
+            "owner-id" => vec![scope.account.to_string()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn page_key(&self) -> String {
+        format!("{}/{:05}", self.reservation_id, self.ami_launch_index)
+    }
+}

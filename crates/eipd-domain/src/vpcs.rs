@@ -1,0 +1,157 @@
+//! VPCs: the network every address, interface and instance lives in.
+
+use std::net::Ipv6Addr;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use rand::Rng;
+
+use crate::describe::Described;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::*;
+use crate::model::*;
+use crate::state::{Partition, Record, RecordKey, Tx};
+
+pub fn vpc<'a>(part: &'a Partition, id: &VpcId) -> ApiResult<&'a Vpc> {
+    part.vpc(id).ok_or_else(|| ApiError::invalid_vpc_id_not_found(id.as_str()))
+}
+
+#[derive(Clone, Debug)]
+pub struct CreateVpc {
+    pub cidr_block: Ipv4Net,
+    pub amazon_provided_ipv6_cidr_block: bool,
+    pub instance_tenancy: String,
+    pub tags: Tags,
+}
+
+pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
+    if !(16..=28).contains(&input.cidr_block.prefix_len()) {
+        return Err(ApiError::invalid_vpc_range(format!(
+            "The CIDR '{}' is invalid: a VPC block is between /16 and /28.",
+            input.cidr_block
+        )));
+    }
+    let vpc = Vpc {
+        id: VpcId::generate(),
+        cidr_block: input.cidr_block.trunc(),
+        cidr_association_id: CidrAssociationId::generate(),
+        is_default: false,
+        enable_dns_support: true,
+        enable_dns_hostnames: false,
+        instance_tenancy: input.instance_tenancy,
+        ipv6_cidr: input.amazon_provided_ipv6_cidr_block.then(|| (CidrAssociationId::generate(), amazon_ipv6_block())),
+        tags: input.tags,
+    };
+    tx.put(Record::Vpc(vpc.clone()));
+    Ok(vpc)
+}
+
+/// An Amazon-provided /56, from the documentation range 2600:1f00::/24's style.
+fn amazon_ipv6_block() -> Ipv6Net {
+    let mut rng = rand::rng();
+    let segments =
+        [0x2600, 0x1f00 | rng.random_range(0..0x100u16), rng.random(), rng.random::<u16>() & 0xff00, 0, 0, 0, 0];
+    Ipv6Net::new(Ipv6Addr::from(segments), 56).expect("valid prefix")
+}
+
+pub fn associate_vpc_ipv6_cidr_block(tx: &mut Tx, id: &VpcId) -> ApiResult<Vpc> {
+    let mut vpc = vpc(tx.part(), id)?.clone();
+    if vpc.ipv6_cidr.is_some() {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "The VPC {id} already has an IPv6 CIDR block (eipd supports one per VPC)"
+        )));
+    }
+    vpc.ipv6_cidr = Some((CidrAssociationId::generate(), amazon_ipv6_block()));
+    tx.put(Record::Vpc(vpc.clone()));
+    Ok(vpc)
+}
+
+pub fn delete_vpc(tx: &mut Tx, id: &VpcId) -> ApiResult<()> {
+    vpc(tx.part(), id)?;
+    let has_subnets = tx.part().subnets().any(|s| &s.vpc_id == id);
+    let has_gateway = tx.part().gateway_of(id).is_some();
+    if has_subnets || has_gateway {
+        return Err(ApiError::dependency_violation(format!("The vpc '{id}' has dependencies and cannot be deleted.")));
+    }
+    tx.delete(RecordKey::Vpc(id.clone()));
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VpcAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+}
+
+pub fn modify_vpc_attribute(tx: &mut Tx, id: &VpcId, attribute: VpcAttribute, value: bool) -> ApiResult<()> {
+    let mut vpc = vpc(tx.part(), id)?.clone();
+    match attribute {
+        VpcAttribute::EnableDnsSupport => vpc.enable_dns_support = value,
+        VpcAttribute::EnableDnsHostnames => {
+            if value && !vpc.enable_dns_support {
+                return Err(ApiError::invalid_parameter_value(
+                    "enableDnsHostnames can only be true when enableDnsSupport is true",
+                ));
+            }
+            vpc.enable_dns_hostnames = value;
+        }
+    }
+    tx.put(Record::Vpc(vpc));
+    Ok(())
+}
+
+impl Described for Vpc {
+    type Id = VpcId;
+    const FILTERS: &'static [&'static str] = &[
+        "vpc-id",
+        "cidr",
+        "cidr-block-association.cidr-block",
+        "cidrBlock",
+        "is-default",
+        "isDefault",
+        "state",
+        "owner-id",
+        "dhcp-options-id",
+        "instance-tenancy",
+        "ipv6-cidr-block-association.ipv6-cidr-block",
+    ];
+
+    fn all(part: &Partition) -> Vec<&Self> {
+        part.vpcs().collect()
+    }
+
+    fn get<'p>(part: &'p Partition, id: &VpcId) -> Option<&'p Self> {
+        part.vpc(id)
+    }
+
+    fn id(&self) -> &VpcId {
+        &self.id
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn not_found(missing: &[&VpcId]) -> ApiError {
+        ApiError::invalid_vpc_id_not_found(missing[0].as_str())
+    }
+
+    fn filter_values(&self, _: &Partition, scope: &Scope, name: &str) -> Vec<String> {
+        match name {
+            "vpc-id" => vec![self.id.to_string()],
+            "cidr" | "cidr-block-association.cidr-block" | "cidrBlock" => vec![self.cidr_block.to_string()],
+            "is-default" | "isDefault" => vec![self.is_default.to_string()],
+            "state" => vec!["available".into()],
+            "owner-id" => vec![scope.account.to_string()],
+            "dhcp-options-id" => vec!["default".into()],
+            "instance-tenancy" => vec![self.instance_tenancy.clone()],
+            "ipv6-cidr-block-association.ipv6-cidr-block" => {
+                self.ipv6_cidr.iter().map(|(_, n)| n.to_string()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn page_key(&self) -> String {
+        self.id.to_string()
+    }
+}
