@@ -7,9 +7,7 @@ use eipd_protocol::{Params, ToXml, XmlWriter};
 
 pub async fn describe_account_attributes(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let names = p.take_list("AttributeName")?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
     let attributes = rules::describe_account_attributes(&part, ctx.store.settings(), &names)?;
     Ok(Box::new(DescribeAccountAttributesOutput(attributes)))

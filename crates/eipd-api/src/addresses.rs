@@ -290,9 +290,7 @@ pub async fn describe_addresses_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiRe
     check_attribute(p.take_str("Attribute"))?;
     let max = max_results(&mut p, 1, 1000)?;
     let token = p.take_str("NextToken");
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
     let attributes: Vec<AddressAttribute> = if ids.is_empty() {
         part.addresses().filter_map(AddressAttribute::of).collect()

@@ -141,9 +141,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     }
     p.take_list("SecurityGroupId")?;
     p.take_list("SecurityGroup")?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let input = RunInstances {
         image_id,
         instance_type,
@@ -190,9 +188,7 @@ pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
         ));
     }
     p.take_bool("IncludeManagedResources")?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
     let page = describe::<Instance>(&part, ctx.scope(), &query)?;
     Ok(rendered(&DescribeInstancesOutput { page, r: ctx.renderer(&part) }))

@@ -35,9 +35,7 @@ fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, owner: &str) {
 
 pub async fn create_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["internet-gateway"])?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let tags = tags_of(&tags, "internet-gateway");
     let igw = ctx.write(move |tx| Ok(rules::create_internet_gateway(tx, tags))).await?;
     // Its XML needs nothing else of the partition: no read of the store.
@@ -51,27 +49,21 @@ fn gateway_and_vpc(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<(InternetGatewayI
 
 pub async fn attach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::attach_internet_gateway(tx, &igw, &vpc)).await?;
     Ok(Box::new(ReturnTrue))
 }
 
 pub async fn detach_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (igw, vpc) = gateway_and_vpc(ctx, &mut p)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::detach_internet_gateway(tx, &igw, &vpc)).await?;
     Ok(Box::new(ReturnTrue))
 }
 
 pub async fn delete_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let igw = igw_id(ctx, &p.require_str("InternetGatewayId")?)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::delete_internet_gateway(tx, &igw)).await?;
     Ok(Box::new(ReturnTrue))
 }

@@ -50,6 +50,15 @@ impl Ctx<'_> {
         params.finish(self.action.name())
     }
 
+    /// The end of decoding for an action that takes `DryRun` and names no
+    /// resource to IAM: `DryRun` read, the leftovers refused (D14), then
+    /// authorization and DryRun (D6).
+    pub fn finish_and_authorize(&self, mut params: Params) -> ApiResult<()> {
+        let dry_run = params.take_dry_run()?;
+        self.finish(params)?;
+        self.authorize(dry_run)
+    }
+
     /// Authorization, then DryRun (D6), for an action without resource-level
     /// permissions (IAM's resource `*`).
     pub fn authorize(&self, dry_run: bool) -> ApiResult<()> {
@@ -333,9 +342,7 @@ pub(crate) async fn describe<R: Described + Render>(
     parse: fn(&Ctx<'_>, &str) -> ApiResult<R::Id>,
 ) -> ApiResult<Output> {
     let query = describe_query(ctx, &mut params, id_param, parse)?;
-    let dry_run = params.take_dry_run()?;
-    ctx.finish(params)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(params)?;
     let part = ctx.read().await?;
     let page = eipd_domain::describe::describe::<R>(&part, ctx.scope(), &query)?;
     Ok(rendered(&DescribeOutput { page, r: ctx.renderer(&part) }))

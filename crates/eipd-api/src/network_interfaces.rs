@@ -77,9 +77,7 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     let tags = tags_for(&p.take_tag_specifications()?, &["network-interface"])?;
     // Idempotency tokens are filled in by the SDKs; eipd accepts them.
     p.discard("ClientToken");
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let spec = InterfaceSpec {
         description,
         private_ips,
@@ -108,9 +106,7 @@ pub async fn describe_network_interfaces(ctx: &Ctx<'_>, p: Params) -> ApiResult<
 
 pub async fn delete_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::delete_network_interface(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -130,9 +126,7 @@ pub async fn attach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     p.take_int("NetworkCardIndex")?
         .filter(|n| *n != 0)
         .map_or(Ok(()), |_| Err(ApiError::unsupported_parameter("NetworkCardIndex")))?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let attachment = ctx.write(move |tx| rules::attach_network_interface(tx, &id, &instance, device_index)).await?;
     Ok(Box::new(AttachNetworkInterfaceOutput(attachment)))
 }
@@ -151,9 +145,7 @@ pub async fn detach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     let malformed = super::malformed_param("AttachmentId", "eni-attach-");
     let id = parse_id(ctx, &value, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
     p.take_bool("Force")?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::detach_network_interface(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -252,9 +244,7 @@ pub async fn modify_public_ip_dns_name_options(ctx: &Ctx<'_>, mut p: Params) -> 
             "Value ({value}) for parameter HostnameType is invalid. Expected one of: public-dual-stack-dns-name, public-ipv4-dns-name, public-ipv6-dns-name."
         ))
     })?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::modify_public_ip_dns_name_options(tx, &id, hostname_type)).await?;
     Ok(Box::new(Successful))
 }

@@ -54,9 +54,7 @@ pub async fn create_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let availability_zone = p.take_str("AvailabilityZone");
     let ipv6_cidr_block = p.take_str("Ipv6CidrBlock").map(|v| cidr6("Ipv6CidrBlock", &v)).transpose()?;
     let tags = tags_for(&p.take_tag_specifications()?, &["subnet"])?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let input = CreateSubnet { vpc_id, cidr_block, availability_zone, ipv6_cidr_block, tags: tags_of(&tags, "subnet") };
     let subnet = ctx.write(move |tx| rules::create_subnet(tx, input)).await?;
     let part = ctx.read().await?;
@@ -69,9 +67,7 @@ pub async fn describe_subnets(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
 
 pub async fn delete_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = subnet_id(ctx, &p.require_str("SubnetId")?)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::delete_subnet(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }

@@ -46,9 +46,7 @@ pub async fn describe_tags(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let filters = p.take_filters()?;
     let max = max_results(&mut p, 5, 1000)?;
     let token = p.take_str("NextToken");
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
     let mut rows = rules::describe_tags(&part, &filters)?;
     rows.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));

@@ -82,9 +82,7 @@ pub async fn create_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         )));
     }
     let tags = tags_for(&p.take_tag_specifications()?, &["vpc"])?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let input =
         CreateVpc { cidr_block, amazon_provided_ipv6_cidr_block, instance_tenancy, tags: tags_of(&tags, "vpc") };
     let vpc = ctx.write(move |tx| rules::create_vpc(tx, input)).await?;
@@ -99,9 +97,7 @@ pub async fn describe_vpcs(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
 
 pub async fn delete_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     ctx.write(move |tx| rules::delete_vpc(tx, &id)).await?;
     Ok(Box::new(ReturnTrue))
 }
@@ -128,9 +124,7 @@ pub async fn modify_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
 pub async fn describe_vpc_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
     let attribute = p.require_str("Attribute")?;
-    let dry_run = p.take_dry_run()?;
-    ctx.finish(p)?;
-    ctx.authorize(dry_run)?;
+    ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
     let vpc = rules::vpc(&part, &id)?;
     let value = match attribute.as_str() {

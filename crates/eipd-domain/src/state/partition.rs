@@ -1,9 +1,4 @@
-//! The state of one account in one region, its indexes, and the transaction
-//! through which the rules change it.
-//!
-//! Maps are persistent (imbl): cloning a [`World`] is O(1), so the store can
-//! hand readers an immutable snapshot while a writer builds the next one, and
-//! can undo a failed operation by keeping the clone it started from.
+//! One account's resources in one region, and the indexes every lookup uses.
 
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
@@ -14,267 +9,10 @@ use std::sync::Arc;
 
 use imbl::{HashMap, OrdMap, OrdSet};
 use ipnet::Ipv4Net;
-use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-use super::ids::*;
-use super::model::*;
-
-/// Settings the rules depend on (from the command line or config file).
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Addresses per account and region (D9); `None` means no limit.
-    pub address_limit: Option<u32>,
-    /// The public IPv4 pool of every region (D8).
-    pub pool: Vec<Ipv4Net>,
-    pub flavor: Flavor,
-    /// How long an ended association id is still answered as ended (D2).
-    pub association_retention_secs: i64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            address_limit: Some(5),
-            pool: vec!["198.18.0.0/15".parse().expect("valid CIDR")],
-            flavor: Flavor::Aws,
-            association_retention_secs: 7 * 24 * 3600,
-        }
-    }
-}
-
-/// Whose behaviour to reproduce where AWS and moto differ (D1).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Flavor {
-    #[default]
-    Aws,
-    Moto,
-}
-
-/// Everything eipd holds: partitions by (account, region) and the public
-/// IPv4 pools by region.
-#[derive(Clone, Default)]
-pub struct World {
-    /// Behind an Arc: a writer's copy-on-write of one partition clones that
-    /// partition's index roots, not every partition sharing its map node.
-    partitions: OrdMap<Scope, Arc<Partition>>,
-    pools: OrdMap<Region, RegionPool>,
-    /// For a store shared by several nodes: the store's version of each
-    /// region that this World reflects. Kept here so that a World and the
-    /// version it is at are always replaced together.
-    pub synced: OrdMap<Region, i64>,
-}
-
-impl World {
-    pub fn partition(&self, scope: &Scope) -> Option<&Partition> {
-        self.partitions.get(scope).map(Arc::as_ref)
-    }
-
-    /// The partition itself, for a reader that keeps it past this World.
-    pub fn shared_partition(&self, scope: &Scope) -> Option<Arc<Partition>> {
-        self.partitions.get(scope).cloned()
-    }
-
-    pub fn partitions(&self) -> impl Iterator<Item = (&Scope, &Partition)> {
-        self.partitions.iter().map(|(scope, part)| (scope, part.as_ref()))
-    }
-
-    pub fn pool(&self, region: &str) -> Option<&RegionPool> {
-        self.pools.get(region)
-    }
-
-    /// Opens a transaction on one partition (created with its default VPC on
-    /// first use) and its region's pool.
-    pub fn tx<'a>(
-        &'a mut self,
-        scope: &Scope,
-        settings: &'a Settings,
-        now: i64,
-        dirty: &'a mut Vec<(Scope, RecordKey)>,
-    ) -> Tx<'a> {
-        if !self.partitions.contains_key(scope) {
-            let fresh = Partition::with_defaults(scope);
-            dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
-            self.partitions.insert(scope.clone(), Arc::new(fresh));
-        }
-        let World { partitions, pools, .. } = self;
-        let part = Arc::make_mut(partitions.get_mut(scope).expect("inserted above"));
-        let pool = pools.entry(scope.region.clone()).or_default();
-        Tx { scope: scope.clone(), part, pool, settings, now, dirty }
-    }
-
-    /// Loads one stored record (start-up, import).
-    pub fn load(&mut self, scope: &Scope, mut record: Record) {
-        let region = scope.region.clone();
-        if let Record::Address(a) = &mut record
-            && a.network_border_group == region
-        {
-            // One shared copy of the region's name rather than one per address.
-            a.network_border_group = region.clone();
-        }
-        let part = Arc::make_mut(self.partitions.entry(scope.clone()).or_default());
-        for ip in record.public_ips() {
-            self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());
-        }
-        part.put(record);
-    }
-
-    /// Replaces (or, with `None`, removes) one stored record, keeping the
-    /// region's pool in step: what another node committed, applied here.
-    pub fn replace(&mut self, scope: &Scope, key: &RecordKey, record: Option<Record>) {
-        if let Some(part) = self.partitions.get_mut(scope).map(Arc::make_mut) {
-            if let Some(old) = part.record(key) {
-                let pool = self.pools.entry(scope.region.clone()).or_default();
-                for ip in old.public_ips() {
-                    pool.held.remove(&ip);
-                }
-            }
-            part.delete(key);
-        }
-        if let Some(record) = record {
-            self.load(scope, record);
-        }
-    }
-
-    pub fn address_count(&self) -> usize {
-        self.partitions.values().map(|p| p.addresses.len()).sum()
-    }
-}
-
-/// The public IPv4 addresses handed out in one region, to whichever account:
-/// one IP never has two holders (D8).
-#[derive(Clone, Default)]
-pub struct RegionPool {
-    held: OrdMap<Ipv4Addr, AccountId>,
-}
-
-impl RegionPool {
-    pub fn holder(&self, ip: Ipv4Addr) -> Option<&AccountId> {
-        self.held.get(&ip)
-    }
-
-    pub fn held_count(&self) -> usize {
-        self.held.len()
-    }
-}
-
-/// A stored record, as the store persists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Record {
-    Address(Address),
-    Vpc(Vpc),
-    Subnet(Subnet),
-    InternetGateway(InternetGateway),
-    NetworkInterface(NetworkInterface),
-    Instance(Instance),
-    EndedAssociation { id: AssociationId, ended_at: i64 },
-}
-
-impl Record {
-    /// Decodes a stored record of `kind` (its key's [`RecordKey::kind`])
-    /// straight into that kind's struct: decoding the enum by its `kind`
-    /// field would first buffer every field (serde's internally tagged
-    /// enums), which made decoding the larger part of a start-up.
-    pub fn decode(kind: &str, json: &[u8]) -> serde_json::Result<Record> {
-        #[derive(Deserialize)]
-        struct Ended {
-            id: AssociationId,
-            ended_at: i64,
-        }
-        Ok(match kind {
-            "address" => Record::Address(serde_json::from_slice(json)?),
-            "vpc" => Record::Vpc(serde_json::from_slice(json)?),
-            "subnet" => Record::Subnet(serde_json::from_slice(json)?),
-            "igw" => Record::InternetGateway(serde_json::from_slice(json)?),
-            "eni" => Record::NetworkInterface(serde_json::from_slice(json)?),
-            "instance" => Record::Instance(serde_json::from_slice(json)?),
-            "ended" => {
-                let Ended { id, ended_at } = serde_json::from_slice(json)?;
-                Record::EndedAssociation { id, ended_at }
-            }
-            _ => return Err(serde::de::Error::custom(format!("unknown record kind {kind:?}"))),
-        })
-    }
-
-    pub fn key(&self) -> RecordKey {
-        match self {
-            Record::Address(a) => RecordKey::Address(a.public_ip),
-            Record::Vpc(v) => RecordKey::Vpc(v.id.clone()),
-            Record::Subnet(s) => RecordKey::Subnet(s.id.clone()),
-            Record::InternetGateway(g) => RecordKey::InternetGateway(g.id.clone()),
-            Record::NetworkInterface(n) => RecordKey::NetworkInterface(n.id.clone()),
-            Record::Instance(i) => RecordKey::Instance(i.id.clone()),
-            Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
-        }
-    }
-
-    /// The pool IPs this record holds.
-    fn public_ips(&self) -> impl Iterator<Item = Ipv4Addr> {
-        let ip = match self {
-            Record::Address(a) => Some(a.public_ip),
-            Record::NetworkInterface(n) => n.auto_public_ip,
-            _ => None,
-        };
-        ip.into_iter()
-    }
-}
-
-/// The identity of a record within its partition.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RecordKey {
-    Address(Ipv4Addr),
-    Vpc(VpcId),
-    Subnet(SubnetId),
-    InternetGateway(InternetGatewayId),
-    NetworkInterface(NetworkInterfaceId),
-    Instance(InstanceId),
-    EndedAssociation(AssociationId),
-}
-
-impl RecordKey {
-    /// The inverse of [`RecordKey::encode`].
-    pub fn decode(s: &str) -> Option<Self> {
-        let (kind, id) = s.split_once('/')?;
-        Some(match kind {
-            "address" => RecordKey::Address(id.parse().ok()?),
-            "vpc" => RecordKey::Vpc(VpcId::parse(id)?),
-            "subnet" => RecordKey::Subnet(SubnetId::parse(id)?),
-            "igw" => RecordKey::InternetGateway(InternetGatewayId::parse(id)?),
-            "eni" => RecordKey::NetworkInterface(NetworkInterfaceId::parse(id)?),
-            "instance" => RecordKey::Instance(InstanceId::parse(id)?),
-            "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
-            _ => return None,
-        })
-    }
-
-    /// The kind part of the key: `address`, `vpc`, …
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RecordKey::Address(_) => "address",
-            RecordKey::Vpc(_) => "vpc",
-            RecordKey::Subnet(_) => "subnet",
-            RecordKey::InternetGateway(_) => "igw",
-            RecordKey::NetworkInterface(_) => "eni",
-            RecordKey::Instance(_) => "instance",
-            RecordKey::EndedAssociation(_) => "ended",
-        }
-    }
-
-    /// `kind/id`, the key under which a backend stores the record.
-    pub fn encode(&self) -> String {
-        let kind = self.kind();
-        match self {
-            RecordKey::Address(ip) => format!("{kind}/{ip}"),
-            RecordKey::Vpc(id) => format!("{kind}/{id}"),
-            RecordKey::Subnet(id) => format!("{kind}/{id}"),
-            RecordKey::InternetGateway(id) => format!("{kind}/{id}"),
-            RecordKey::NetworkInterface(id) => format!("{kind}/{id}"),
-            RecordKey::Instance(id) => format!("{kind}/{id}"),
-            RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
-        }
-    }
-}
+use super::{Record, RecordKey};
+use crate::ids::*;
+use crate::model::*;
 
 /// One account's resources in one region, with the indexes every lookup of
 /// the API uses (no operation scans all addresses unless asked for all).
@@ -689,7 +427,7 @@ impl Partition {
 
     // ---- writes (indexes kept in step) -------------------------------------
 
-    fn put(&mut self, record: Record) {
+    pub(super) fn put(&mut self, record: Record) {
         self.delete(&record.key());
         match record {
             Record::Address(a) => {
@@ -731,7 +469,7 @@ impl Partition {
         }
     }
 
-    fn delete(&mut self, key: &RecordKey) {
+    pub(super) fn delete(&mut self, key: &RecordKey) {
         match key {
             RecordKey::Address(ip) => {
                 if let Some(a) = self.addresses.remove(ip) {
@@ -783,103 +521,9 @@ impl Partition {
     }
 }
 
-/// One operation's view of its partition and region pool. Every change goes
-/// through here, so the store learns exactly which records to persist.
-pub struct Tx<'a> {
-    pub scope: Scope,
-    part: &'a mut Partition,
-    pool: &'a mut RegionPool,
-    pub settings: &'a Settings,
-    /// Seconds since the Unix epoch, fixed for the whole operation.
-    pub now: i64,
-    dirty: &'a mut Vec<(Scope, RecordKey)>,
-}
-
-impl Tx<'_> {
-    pub fn part(&self) -> &Partition {
-        self.part
-    }
-
-    pub fn pool(&self) -> &RegionPool {
-        self.pool
-    }
-
-    pub fn put(&mut self, record: Record) {
-        self.dirty.push((self.scope.clone(), record.key()));
-        self.part.put(record);
-    }
-
-    pub fn delete(&mut self, key: RecordKey) {
-        self.part.delete(&key);
-        self.dirty.push((self.scope.clone(), key));
-    }
-
-    /// Takes a random free IP of the pool for this account.
-    pub fn take_public_ip(&mut self) -> Option<Ipv4Addr> {
-        let total: u64 = self.settings.pool.iter().map(|n| 1u64 << (32 - n.prefix_len())).sum();
-        if total == 0 || self.pool.held.len() as u64 >= total {
-            return None;
-        }
-        // Random probe, then walk forward: O(1) expected while the pool has room.
-        let start = rand::rng().random_range(0..total);
-        for step in 0..total {
-            let ip = nth_pool_ip(&self.settings.pool, (start + step) % total);
-            if !self.pool.held.contains_key(&ip) {
-                self.pool.held.insert(ip, self.scope.account.clone());
-                return Some(ip);
-            }
-        }
-        None
-    }
-
-    /// Takes a specific pool IP; false when it is outside the pool or held.
-    pub fn claim_public_ip(&mut self, ip: Ipv4Addr) -> bool {
-        if !self.settings.pool.iter().any(|n| n.contains(&ip)) || self.pool.held.contains_key(&ip) {
-            return false;
-        }
-        self.pool.held.insert(ip, self.scope.account.clone());
-        true
-    }
-
-    /// Takes any free IP, in the pool or not (moto's `Address=`, D1).
-    pub fn claim_any_free_ip(&mut self, ip: Ipv4Addr) -> bool {
-        if self.pool.held.contains_key(&ip) {
-            return false;
-        }
-        self.pool.held.insert(ip, self.scope.account.clone());
-        true
-    }
-
-    pub fn release_public_ip(&mut self, ip: Ipv4Addr) {
-        self.pool.held.remove(&ip);
-    }
-}
-
-fn nth_pool_ip(pool: &[Ipv4Net], mut n: u64) -> Ipv4Addr {
-    for net in pool {
-        let size = 1u64 << (32 - net.prefix_len());
-        if n < size {
-            return Ipv4Addr::from(u32::from(net.network()) + n as u32);
-        }
-        n -= size;
-    }
-    unreachable!("n is below the pool's total size")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_partition_is_stable_and_complete() {
-        let scope = Scope::new("123456789012", "us-east-1");
-        let a = Partition::with_defaults(&scope);
-        let b = Partition::with_defaults(&scope);
-        let vpc = a.default_vpc().expect("default vpc");
-        assert_eq!(Some(&vpc.id), b.default_vpc().map(|v| &v.id));
-        assert_eq!(a.subnets().count(), 3);
-        assert!(a.gateway_of(&vpc.id).is_some());
-    }
 
     fn tagged_address(last: u8, tags: &[(&str, &str)]) -> Arc<Address> {
         let mut t = Tags::new();
@@ -929,24 +573,5 @@ mod tests {
         index.insert(&tagged_address(1, &[("k", "x"), ("j", "z")]));
         assert_eq!(index.len(), 2);
         assert_eq!(index.tagged("j", "z").count(), 1);
-    }
-
-    #[test]
-    fn pool_never_gives_one_ip_twice() {
-        let settings = Settings { pool: vec!["10.0.0.0/29".parse().unwrap()], ..Settings::default() };
-        let mut world = World::default();
-        let mut dirty = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for account in ["111111111111", "222222222222"] {
-            let scope = Scope::new(account, "r");
-            let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
-            for _ in 0..4 {
-                assert!(seen.insert(tx.take_public_ip().expect("room")));
-            }
-        }
-        let scope = Scope::new("333333333333", "r");
-        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
-        assert_eq!(tx.take_public_ip(), None);
-        assert!(!tx.claim_public_ip("10.0.0.1".parse().unwrap()));
     }
 }

@@ -1,0 +1,197 @@
+//! The state the rules see: every partition (one account in one region,
+//! `partition`) and the regions' public IPv4 pools (`World`), the records
+//! the stores persist (`record`), and the transaction through which a rule
+//! changes one partition (`tx`).
+//!
+//! Maps are persistent (imbl): cloning a [`World`] is O(1), so the store can
+//! hand readers an immutable snapshot while a writer builds the next one, and
+//! can undo a failed operation by keeping the clone it started from.
+
+mod partition;
+mod record;
+mod tx;
+
+pub use partition::{Partition, availability_zones};
+pub use record::{Record, RecordKey};
+pub use tx::Tx;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use ipnet::Ipv4Net;
+
+use crate::model::*;
+
+/// Settings the rules depend on (from the command line or config file).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Addresses per account and region (D9); `None` means no limit.
+    pub address_limit: Option<u32>,
+    /// The public IPv4 pool of every region (D8).
+    pub pool: Vec<Ipv4Net>,
+    pub flavor: Flavor,
+    /// How long an ended association id is still answered as ended (D2).
+    pub association_retention_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            address_limit: Some(5),
+            pool: vec!["198.18.0.0/15".parse().expect("valid CIDR")],
+            flavor: Flavor::Aws,
+            association_retention_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Whose behaviour to reproduce where AWS and moto differ (D1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Flavor {
+    #[default]
+    Aws,
+    Moto,
+}
+
+/// Everything eipd holds: partitions by (account, region) and the public
+/// IPv4 pools by region.
+#[derive(Clone, Default)]
+pub struct World {
+    /// Behind an Arc: a writer's copy-on-write of one partition clones that
+    /// partition's index roots, not every partition sharing its map node.
+    partitions: OrdMap<Scope, Arc<Partition>>,
+    pools: OrdMap<Region, RegionPool>,
+    /// For a store shared by several nodes: the store's version of each
+    /// region that this World reflects. Kept here so that a World and the
+    /// version it is at are always replaced together.
+    pub synced: OrdMap<Region, i64>,
+}
+
+impl World {
+    pub fn partition(&self, scope: &Scope) -> Option<&Partition> {
+        self.partitions.get(scope).map(Arc::as_ref)
+    }
+
+    /// The partition itself, for a reader that keeps it past this World.
+    pub fn shared_partition(&self, scope: &Scope) -> Option<Arc<Partition>> {
+        self.partitions.get(scope).cloned()
+    }
+
+    pub fn partitions(&self) -> impl Iterator<Item = (&Scope, &Partition)> {
+        self.partitions.iter().map(|(scope, part)| (scope, part.as_ref()))
+    }
+
+    pub fn pool(&self, region: &str) -> Option<&RegionPool> {
+        self.pools.get(region)
+    }
+
+    /// Opens a transaction on one partition (created with its default VPC on
+    /// first use) and its region's pool.
+    pub fn tx<'a>(
+        &'a mut self,
+        scope: &Scope,
+        settings: &'a Settings,
+        now: i64,
+        dirty: &'a mut Vec<(Scope, RecordKey)>,
+    ) -> Tx<'a> {
+        if !self.partitions.contains_key(scope) {
+            let fresh = Partition::with_defaults(scope);
+            dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
+            self.partitions.insert(scope.clone(), Arc::new(fresh));
+        }
+        let World { partitions, pools, .. } = self;
+        let part = Arc::make_mut(partitions.get_mut(scope).expect("inserted above"));
+        let pool = pools.entry(scope.region.clone()).or_default();
+        Tx { scope: scope.clone(), part, pool, settings, now, dirty }
+    }
+
+    /// Loads one stored record (start-up, import).
+    pub fn load(&mut self, scope: &Scope, mut record: Record) {
+        let region = scope.region.clone();
+        if let Record::Address(a) = &mut record
+            && a.network_border_group == region
+        {
+            // One shared copy of the region's name rather than one per address.
+            a.network_border_group = region.clone();
+        }
+        let part = Arc::make_mut(self.partitions.entry(scope.clone()).or_default());
+        for ip in record.public_ips() {
+            self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());
+        }
+        part.put(record);
+    }
+
+    /// Replaces (or, with `None`, removes) one stored record, keeping the
+    /// region's pool in step: what another node committed, applied here.
+    pub fn replace(&mut self, scope: &Scope, key: &RecordKey, record: Option<Record>) {
+        if let Some(part) = self.partitions.get_mut(scope).map(Arc::make_mut) {
+            if let Some(old) = part.record(key) {
+                let pool = self.pools.entry(scope.region.clone()).or_default();
+                for ip in old.public_ips() {
+                    pool.held.remove(&ip);
+                }
+            }
+            part.delete(key);
+        }
+        if let Some(record) = record {
+            self.load(scope, record);
+        }
+    }
+
+    pub fn address_count(&self) -> usize {
+        self.partitions.values().map(|p| p.address_count()).sum()
+    }
+}
+
+/// The public IPv4 addresses handed out in one region, to whichever account:
+/// one IP never has two holders (D8).
+#[derive(Clone, Default)]
+pub struct RegionPool {
+    held: OrdMap<Ipv4Addr, AccountId>,
+}
+
+impl RegionPool {
+    pub fn holder(&self, ip: Ipv4Addr) -> Option<&AccountId> {
+        self.held.get(&ip)
+    }
+
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_partition_is_stable_and_complete() {
+        let scope = Scope::new("123456789012", "us-east-1");
+        let a = Partition::with_defaults(&scope);
+        let b = Partition::with_defaults(&scope);
+        let vpc = a.default_vpc().expect("default vpc");
+        assert_eq!(Some(&vpc.id), b.default_vpc().map(|v| &v.id));
+        assert_eq!(a.subnets().count(), 3);
+        assert!(a.gateway_of(&vpc.id).is_some());
+    }
+
+    #[test]
+    fn pool_never_gives_one_ip_twice() {
+        let settings = Settings { pool: vec!["10.0.0.0/29".parse().unwrap()], ..Settings::default() };
+        let mut world = World::default();
+        let mut dirty = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for account in ["111111111111", "222222222222"] {
+            let scope = Scope::new(account, "r");
+            let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+            for _ in 0..4 {
+                assert!(seen.insert(tx.take_public_ip().expect("room")));
+            }
+        }
+        let scope = Scope::new("333333333333", "r");
+        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+        assert_eq!(tx.take_public_ip(), None);
+        assert!(!tx.claim_public_ip("10.0.0.1".parse().unwrap()));
+    }
+}
