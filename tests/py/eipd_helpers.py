@@ -59,7 +59,7 @@ def ensure_built() -> Path:
 class Server:
     """One eipd process listening on an ephemeral port."""
 
-    def __init__(self, *args: str, startup_timeout: float = 30.0):
+    def __init__(self, *args: str, startup_timeout: float = 30.0, env: dict[str, str] | None = None):
         binary = ensure_built()
         self.log = tempfile.NamedTemporaryFile(prefix="eipd-", suffix=".log", delete=False)
         self.argv = [str(binary), "serve", "--listen", "127.0.0.1:0", *args]
@@ -69,6 +69,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self.log,
             cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
         )
         self.url = self._read_url(startup_timeout)
         # keep draining stdout so the server can never block on a full pipe

@@ -2,13 +2,17 @@
 random moments, 20 times; after each restart every acknowledged mutation is
 present, nothing is torn, and every invariant holds."""
 import random
+import struct
+import subprocess
 import threading
 import time
+import zlib
+from pathlib import Path
 
 import botocore.exceptions
 import pytest
 
-from eipd_helpers import AMI, Server, make_client
+from eipd_helpers import AMI, Server, eipd_bin, make_client
 
 ROUNDS = 20
 WORKERS = 8
@@ -142,3 +146,88 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
           f"{total_lost} lost, {total_torn} torn")
     assert acknowledged > ROUNDS * WORKERS, "the load was too light to mean anything"
     assert (total_lost, total_torn) == (0, 0)
+
+
+# ---------------------------------------------------------------- a damaged journal
+
+def journal_frames(data: Path) -> list[tuple[Path, int, int]]:
+    """(segment, offset, entry number) of every valid frame of the journal: a
+    frame is payload length (u32), CRC-32 of number and payload (u32), entry
+    number (u64), payload."""
+    frames = []
+    for segment in sorted((data / "eipd-journal").glob("*.wal")):
+        blob, at, expected = segment.read_bytes(), 0, int(segment.stem)
+        while at + 16 <= len(blob):
+            length, crc, seq = struct.unpack_from("<IIQ", blob, at)
+            payload = blob[at + 16:at + 16 + length]
+            if seq != expected or len(payload) != length or zlib.crc32(payload, zlib.crc32(blob[at + 8:at + 16])) != crc:
+                break
+            frames.append((segment, at, seq))
+            at, expected = at + 16 + length, expected + 1
+    return frames
+
+
+def flip_a_payload_byte(segment: Path, offset: int):
+    with open(segment, "r+b") as f:
+        f.seek(offset + 16 + 2)
+        byte = f.read(1)[0]
+        f.seek(offset + 16 + 2)
+        f.write(bytes([byte ^ 0x20]))
+
+
+def allocate_some(url: str, account: str, n: int) -> set[str]:
+    ec2 = make_client(url, account)
+    return {ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(n)}
+
+
+def test_damage_in_checkpointed_journal_entries_costs_nothing(tmp_path):
+    """Entries the records file already holds are not needed again: a flipped
+    byte among them must not hide the acknowledged entries after them."""
+    data, account = tmp_path / "data", "111122223333"
+    srv = Server("--data-dir", str(data), "--address-limit", "100")
+    try:
+        acked = allocate_some(srv.url, account, 10)
+        time.sleep(2.5)  # the checkpointer folds the journal into eipd.redb every second
+        acked |= allocate_some(srv.url, account, 10)
+        srv.proc.kill()
+        srv.proc.wait(10)
+    finally:
+        srv.cleanup()
+    segment, offset, _ = journal_frames(data)[0]
+    flip_a_payload_byte(segment, offset)
+    srv = Server("--data-dir", str(data), "--address-limit", "100")
+    try:
+        got = {a["AllocationId"] for a in make_client(srv.url, account).describe_addresses()["Addresses"]}
+        assert got == acked, f"lost {len(acked - got)} acknowledged allocations"
+    finally:
+        srv.cleanup()
+
+
+def test_damage_before_intact_journal_entries_refuses_to_start(tmp_path):
+    """An acknowledged entry that cannot be read, with intact ones after it:
+    replaying up to it would silently drop the later ones, so eipd refuses to
+    start and says where the damage is; the data directory is left as it was."""
+    data, account = tmp_path / "data", "111122224444"
+    # No checkpoint during the run: every entry stays in the journal only.
+    slow_checkpoints = {"EIPD_CHECKPOINT_INTERVAL_MS": "600000"}
+    srv = Server("--data-dir", str(data), "--address-limit", "100", env=slow_checkpoints)
+    try:
+        allocate_some(srv.url, account, 10)
+        srv.proc.kill()
+        srv.proc.wait(10)
+    finally:
+        srv.cleanup()
+    frames = journal_frames(data)
+    assert len(frames) >= 10
+    segment, offset, seq = frames[4]
+    flip_a_payload_byte(segment, offset)
+    before = {p.name: p.read_bytes() for p in (data / "eipd-journal").iterdir()}
+    run = subprocess.run([str(eipd_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0, "eipd started on a journal that lost acknowledged entries"
+    message = run.stderr
+    assert "the journal is damaged" in message, message
+    assert str(segment) in message and f"offset {offset}" in message, message
+    assert f"entry {seq}" in message and f"entries from {seq + 1} on" in message, message
+    assert {p.name: p.read_bytes() for p in (data / "eipd-journal").iterdir()} == before, \
+        "the journal was changed by the refused start"

@@ -46,8 +46,16 @@ pub(crate) fn journal_path(records: &Path) -> PathBuf {
 
 /// A checkpoint starts once this many distinct records wait for one…
 const CHECKPOINT_RECORDS: usize = 32 * 1024;
-/// …or once the oldest waiting change is this old.
+/// …or once the oldest waiting change is this old (`EIPD_CHECKPOINT_INTERVAL_MS`
+/// sets another interval: tests that need the journal unfolded set a long one).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn checkpoint_interval() -> Duration {
+    std::env::var("EIPD_CHECKPOINT_INTERVAL_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(CHECKPOINT_INTERVAL, Duration::from_millis)
+}
 
 /// redb's page cache for the records file. The records are read once at start
 /// and then only written by checkpoints, so a big cache (redb's default is
@@ -204,7 +212,7 @@ impl EmbeddedStore {
         let (thread_records, thread_applied) = (records.clone(), applied.clone());
         let checkpointer_thread = std::thread::Builder::new()
             .name("eipd-checkpoint".into())
-            .spawn(move || checkpointer_loop(&thread_records, &received, &thread_applied))?;
+            .spawn(move || checkpointer_loop(&thread_records, &received, &thread_applied, checkpoint_interval()))?;
         let checkpointer = ToCheckpointer { queue, thread: checkpointer_thread.thread().clone() };
         let journal = Journal::start(&journal_dir, last + 1)?;
         let store = Self {
@@ -368,7 +376,7 @@ fn write_records(db: &Database, changes: &HashMap<String, Option<Vec<u8>>>, appl
 /// The checkpointer thread: gathers committed changes (the latest of each
 /// record) and writes them into the records file once enough are waiting or
 /// the oldest has waited long enough; ends when the store is dropped.
-fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied: &AtomicU64) {
+fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied: &AtomicU64, interval: Duration) {
     let mut pending: HashMap<String, Option<Vec<u8>>> = HashMap::new();
     let mut last = applied.load(Ordering::Acquire);
     let mut last_checkpoint = Instant::now();
@@ -392,7 +400,7 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
         let due = stopping
             || !flushes.is_empty()
             || pending.len() >= CHECKPOINT_RECORDS
-            || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
+            || last_checkpoint.elapsed() >= interval;
         if due && !pending.is_empty() {
             let started = Instant::now();
             match write_records(db, &pending, last) {
@@ -426,7 +434,7 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
             return;
         }
         // Until the next interval, or until woken (see `ToCheckpointer`).
-        std::thread::park_timeout(CHECKPOINT_INTERVAL.saturating_sub(last_checkpoint.elapsed()));
+        std::thread::park_timeout(interval.saturating_sub(last_checkpoint.elapsed()));
     }
 }
 

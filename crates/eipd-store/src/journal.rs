@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -75,57 +75,115 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// The valid frames of one segment, from its start, numbered from `first`.
-/// Read frame by frame up to the first invalid one: most of a segment is
-/// unused (zeros, or stale frames of a recycled segment), and reading it
-/// whole cost 16 MiB of reads per segment at every start.
-fn frames(path: &Path, first: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = file.metadata()?.len();
-    let mut reader = BufReader::with_capacity(256 << 10, file);
-    let mut out = Vec::new();
-    let (mut at, mut expected) = (0u64, first);
-    let mut header = [0u8; HEADER];
-    while at + HEADER as u64 <= size {
-        reader.read_exact(&mut header).with_context(|| format!("reading {}", path.display()))?;
-        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
-        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-        let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        // A torn or stale header must not make us allocate what the file
-        // cannot hold.
-        let end = at + HEADER as u64 + u64::from(len);
-        if seq != expected || end > size {
-            break;
-        }
-        let mut payload = vec![0u8; len as usize];
-        reader.read_exact(&mut payload).with_context(|| format!("reading {}", path.display()))?;
-        if checksum(seq, &payload) != crc {
-            break;
-        }
-        out.push((seq, payload));
-        at = end;
-        expected += 1;
-    }
-    Ok(out)
+/// One frame's header, if a frame could start at `at` of `data`: its
+/// number, and where its payload ends. The payload is not checked here.
+fn header_at(data: &[u8], at: usize) -> Option<(u64, u32, usize)> {
+    let header = data.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let seq = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    // A torn or stale header must not make us read past the file.
+    let end = (at + HEADER).checked_add(len as usize).filter(|end| *end <= data.len())?;
+    Some((seq, crc, end))
+}
+
+/// The payload of a valid frame numbered `seq` at `at`, and where it ends.
+fn frame_at(data: &[u8], at: usize, seq: u64) -> Option<(&[u8], usize)> {
+    let (found, crc, end) = header_at(data, at)?;
+    let payload = &data[at + HEADER..end];
+    (found == seq && checksum(seq, payload) == crc).then_some((payload, end))
+}
+
+/// The first valid frame at or after `from` whose number is at least `min`
+/// (below `min` + 2^32, far beyond any real journal): its offset and number.
+/// Slow (every byte offset is tried) and only used where reading stopped.
+fn scan_from(data: &[u8], from: usize, min: u64) -> Option<(usize, u64)> {
+    (from..data.len().saturating_sub(HEADER - 1)).find_map(|at| {
+        let (seq, _, _) = header_at(data, at)?;
+        (seq >= min && seq - min < 1 << 32 && frame_at(data, at, seq).is_some()).then_some((at, seq))
+    })
 }
 
 /// Every entry after `applied`, in order. Entries up to `applied` are in the
-/// records file already; a journal that skips entries after it is refused.
+/// records file already: damage among them costs nothing, and segments
+/// before the one holding `applied + 1` are not even read.
+///
+/// Reading stops at the first frame that is not valid. Where that frame is
+/// the last one written (a torn tail: its commit was never acknowledged) the
+/// journal simply ends there. Where valid frames follow it, the frame was
+/// damaged after it was acknowledged, and replaying past it would silently
+/// lose every commit from it on: that is refused, naming the file, the
+/// offset and the entries. A journal that skips entries after `applied` is
+/// refused too.
 pub(crate) fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    let all = segments(dir)?;
+    let first_needed = all.iter().rposition(|(first, _)| *first <= applied + 1).unwrap_or(0);
     let mut entries = Vec::new();
+    // The next entry the records need.
     let mut next = applied + 1;
-    for (first, path) in segments(dir)? {
-        for (seq, payload) in frames(&path, first)? {
-            if seq < next {
-                continue;
-            }
-            if seq > next {
+    let mut ended: Option<(PathBuf, usize)> = None;
+    for (first, path) in &all[first_needed..] {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some((torn_file, torn_at)) = &ended {
+            // After a torn tail nothing valid may follow: a later segment is
+            // a spare renamed for the next entry and not yet written.
+            if frame_at(&data, 0, *first).is_some() {
                 bail!(
-                    "the journal does not continue the records file (records up to entry {applied}, journal resumes at {seq}): were the files of the data directory copied at different times?"
+                    "the journal is damaged: {} at offset {torn_at} does not hold entry {next}, but {} holds entries from {first} on; replaying would lose every acknowledged change from entry {next} on. eipd will not start on this data directory: restore it from a backup (eipd export), or move {} aside to start from the records file alone, losing those changes",
+                    torn_file.display(),
+                    path.display(),
+                    dir.display(),
                 );
             }
-            entries.push((seq, payload));
-            next += 1;
+            continue;
+        }
+        if *first > next {
+            if frame_at(&data, 0, *first).is_none() {
+                continue;
+            }
+            bail!(
+                "the journal does not continue the records file (records up to entry {applied}, journal resumes at {first}): were the files of the data directory copied at different times?"
+            );
+        }
+        let (mut at, mut seq) = (0usize, *first);
+        loop {
+            if let Some((payload, end)) = frame_at(&data, at, seq) {
+                if seq >= next {
+                    entries.push((seq, payload.to_vec()));
+                    next = seq + 1;
+                }
+                (at, seq) = (end, seq + 1);
+                continue;
+            }
+            if seq < next {
+                // An entry the records already hold is unreadable (or this
+                // segment ends before them): resume at the first one they
+                // do not hold, if this segment has it.
+                match scan_from(&data, at + 1, next) {
+                    Some((found_at, found)) if found == next => (at, seq) = (found_at, found),
+                    Some((found_at, found)) => bail!(
+                        "the journal is damaged: {} has entry {found} at offset {found_at}, but entry {next} cannot be read before it",
+                        path.display()
+                    ),
+                    None => break,
+                }
+                continue;
+            }
+            if let Some((found_at, found)) = scan_from(&data, at + 1, seq) {
+                bail!(
+                    "the journal is damaged: {} at offset {at} does not hold a valid entry {seq}, but entries from {found} on follow it (at offset {found_at}); replaying would lose every acknowledged change from entry {seq} on. eipd will not start on this data directory: restore it from a backup (eipd export), or move {} aside to start from the records file alone, losing those changes",
+                    path.display(),
+                    dir.display(),
+                );
+            }
+            // The end of what was written here. The next entry is either the
+            // first of the next segment (this one was full) or was never
+            // written (a torn tail, or nothing more was committed).
+            ended = Some((path.clone(), at));
+            break;
+        }
+        if ended.is_some() && all.iter().any(|(f, _)| *f == next) {
+            ended = None;
         }
     }
     Ok(entries)
@@ -243,6 +301,8 @@ fn open_segment(path: &Path) -> anyhow::Result<File> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileExt;
+
     use super::*;
 
     #[test]
@@ -290,6 +350,70 @@ mod tests {
         drop(journal);
         let read = read(dir.path(), applied).unwrap();
         assert_eq!(read.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (7..=12).collect::<Vec<_>>());
+    }
+
+    /// Five entries in one segment, the file's path and each frame's offset.
+    fn five_entries(dir: &Path) -> (PathBuf, Vec<u64>) {
+        let mut journal = Journal::start(dir, 1).unwrap();
+        let mut offsets = Vec::new();
+        for i in 1..=5u64 {
+            offsets.push(journal.offset);
+            journal.append(format!("entry {i}").as_bytes(), 0).unwrap();
+        }
+        (journal.active_path.clone(), offsets)
+    }
+
+    fn flip_a_payload_byte(path: &Path, frame_offset: u64) {
+        let file = OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, frame_offset + HEADER as u64 + 2).unwrap();
+        file.write_all_at(&[byte[0] ^ 0x20], frame_offset + HEADER as u64 + 2).unwrap();
+    }
+
+    #[test]
+    fn damage_among_entries_the_records_hold_costs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, offsets) = five_entries(dir.path());
+        flip_a_payload_byte(&path, offsets[0]);
+        flip_a_payload_byte(&path, offsets[2]);
+        // The records hold entries 1 to 3: 4 and 5 are replayed all the same.
+        let read = read(dir.path(), 3).unwrap();
+        assert_eq!(read.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(read[0].1, b"entry 4");
+    }
+
+    #[test]
+    fn damage_before_intact_entries_is_refused_with_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, offsets) = five_entries(dir.path());
+        flip_a_payload_byte(&path, offsets[2]);
+        let err = read(dir.path(), 1).unwrap_err().to_string();
+        assert!(err.contains("the journal is damaged"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "names the file: {err}");
+        assert!(err.contains(&format!("offset {}", offsets[2])), "names the offset: {err}");
+        assert!(err.contains("entry 3") && err.contains("entries from 4 on"), "names the entries: {err}");
+        // The last frame damaged is a torn tail, whatever the damage.
+        let dir = tempfile::tempdir().unwrap();
+        let (path, offsets) = five_entries(dir.path());
+        flip_a_payload_byte(&path, offsets[4]);
+        assert_eq!(read(dir.path(), 1).unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_torn_tail_before_a_later_segment_with_entries_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::start(dir.path(), 1).unwrap();
+        let big = vec![7u8; (SEGMENT_SIZE / 3) as usize];
+        for _ in 0..4 {
+            journal.append(&big, 0).unwrap();
+        }
+        // Entries 1-2 in the first segment, 3-4 in the second.
+        let (_, first_segment) = segments(dir.path()).unwrap()[0].clone();
+        drop(journal);
+        let second_frame = (HEADER + big.len()) as u64;
+        flip_a_payload_byte(&first_segment, second_frame);
+        let err = read(dir.path(), 0).unwrap_err().to_string();
+        assert!(err.contains("the journal is damaged") && err.contains("entries from 3 on"), "{err}");
     }
 
     #[test]
