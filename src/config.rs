@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -20,6 +21,8 @@ pub const DEFAULT_POOL: &str = "198.18.0.0/15";
 pub const DEFAULT_ADDRESS_LIMIT: u32 = 5;
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "eipd.redb";
+/// Seconds that requests in flight at shutdown may take (`--shutdown-grace`).
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +99,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EIPD_ASSOCIATION_RETENTION", value_name = "SECONDS")]
     pub association_retention: Option<u64>,
 
+    /// On SIGTERM or Ctrl-C: how long requests already received may take to
+    /// be answered before eipd exits anyway, in seconds; a second signal
+    /// exits at once [default: 10]
+    #[arg(long, env = "EIPD_SHUTDOWN_GRACE", value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
+
     /// Commit each change in its own transaction instead of batching the
     /// changes that arrive together (slower; for benchmarks)
     #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
@@ -145,6 +154,7 @@ struct FileConfig {
     auth: Option<AuthMode>,
     credentials: Option<PathBuf>,
     association_retention: Option<u64>,
+    shutdown_grace: Option<u64>,
     faults: Option<Vec<String>>,
     consistency_delay: Option<DurationValue>,
 }
@@ -170,6 +180,8 @@ pub struct Config {
     pub credentials: Option<PathBuf>,
     /// Fault injection at start (all off by default).
     pub faults: FaultConfig,
+    /// How long requests in flight at shutdown may take.
+    pub shutdown_grace: Duration,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -249,6 +261,9 @@ impl Config {
             auth: args.auth.or(file.auth).unwrap_or_default(),
             credentials: args.credentials.or(file.credentials),
             faults: FaultConfig::from_specs(fault_specs, consistency_delay_ms),
+            shutdown_grace: Duration::from_secs(
+                args.shutdown_grace.or(file.shutdown_grace).unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
         })
     }
 

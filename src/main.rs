@@ -202,8 +202,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: no new connections; a second signal exits at once");
             let _ = stop.send(true);
+            shutdown_signal().await;
+            tracing::warn!("second signal: exiting without waiting for the requests in flight");
+            std::process::exit(130);
         });
         let mut metrics = Metrics::new();
         metrics.register_commits(&store.commit_metrics());
@@ -215,10 +218,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             started,
             faults: Arc::new(Faults::new(config.faults)),
         };
-        server::run(listener, state, stopped).await?;
-        // Connections still open are dropped with the runtime; what they
-        // changed is durable already. Closing the store folds the journal in,
-        // so the next start has nothing to replay or repair.
+        server::run(listener, state, stopped, config.shutdown_grace).await?;
+        // What was answered is durable already. Closing the store folds the
+        // journal in, so the next start has nothing to replay or repair.
         if tokio::time::timeout(Duration::from_secs(30), closing.close()).await.is_err() {
             tracing::warn!("the store did not close within 30 s; the next start replays the journal");
         }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -78,9 +79,18 @@ fn routes() -> Router<Arc<AppState>> {
         .fallback(not_found)
 }
 
-/// Serves until `shutdown` turns true.
-pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Serves until `shutdown` turns true; then stops accepting, lets every
+/// request already received be answered (each connection closes after its
+/// answer) for up to `grace`, and returns. A client whose request was taken
+/// gets its answer: a mutation is never left ambiguous by a shutdown.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let endpoints = Arc::new(Endpoints::new(state));
+    let connections = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -92,7 +102,7 @@ pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Re
                     continue;
                 }
             },
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let endpoints = endpoints.clone();
@@ -100,17 +110,31 @@ pub async fn run(listener: TcpListener, state: AppState, mut shutdown: watch::Re
             let endpoints = endpoints.clone();
             async move { Ok::<_, Infallible>(endpoints.answer(request).await) }
         });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .keep_alive(true)
+            // A client may shut its side down once the request is sent
+            // (`Connection: close` and shutdown(SHUT_WR)); it still gets its
+            // answer.
+            .half_close(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = connections.watch(conn);
         tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    let open = connections.count();
+    if open > 0 {
+        tracing::info!(connections = open, grace_secs = grace.as_secs_f64(), "answering the requests in flight");
+    }
+    if tokio::time::timeout(grace, connections.shutdown()).await.is_err() {
+        tracing::warn!(grace_secs = grace.as_secs_f64(), "requests still in flight after the grace period are dropped");
+    }
+    Ok(())
 }
 
 /// Reads the body within the size and time limits.

@@ -183,7 +183,7 @@ def raw_post(endpoint: str, params, *, account: str = "000000000000", region: st
 
 
 def bench_authorization(region: str = "us-east-1", akid: str = "AKIAIOSFODNN7EXAMPLE") -> str:
-    """The static dummy SigV4 header /work/shared/bench/ec2bench.py sends."""
+    """The static dummy SigV4 header that simple load generators send."""
     return (f"AWS4-HMAC-SHA256 Credential={akid}/20260101/{region}/ec2/aws4_request, "
             "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64)
 

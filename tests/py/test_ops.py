@@ -1,10 +1,12 @@
 """Operations endpoints (/health, /metrics) and slow or hostile clients."""
 import json
+import signal
 import socket
+import threading
 import time
 import urllib.request
 
-from eipd_helpers import expect_error
+from eipd_helpers import Server, expect_error, make_client, random_account
 
 
 def test_health_reports_status_and_store_size(endpoint, ec2):
@@ -39,3 +41,83 @@ def test_slow_client_is_cut_off_and_does_not_block_others(endpoint, ec2):
     slow.close()
     assert waited < 25, f"the slow connection stayed open {waited:.1f}s"
     assert data == b"" or data.startswith(b"HTTP/1.1 408"), data
+
+
+def test_a_half_closed_request_is_answered(endpoint):
+    """A client that sends its whole request and then shuts down its side of
+    the socket (Connection: close, shutdown(SHUT_WR)) still gets the answer."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    body = b"Action=DescribeAddresses&Version=2016-11-15"
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    for _ in range(50):
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(request)
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b"<DescribeAddressesResponse" in answer
+
+
+def test_sigterm_answers_the_requests_in_flight(tmp_path):
+    """On SIGTERM eipd stops accepting but answers every request it already
+    took (each is slowed to 600 ms here), then exits 0; what it answered is
+    there after a restart."""
+    data, account = tmp_path / "data", random_account()
+    srv = Server("--data-dir", str(data), "--address-limit", "100", "--fault", "AllocateAddress:latency=600ms")
+    clients = [make_client(srv.url, account) for _ in range(8)]
+    results = []
+
+    def allocate_one(ec2):
+        try:
+            results.append(ec2.allocate_address(Domain="vpc")["AllocationId"])
+        except Exception as e:  # noqa: BLE001 - the test reports what the client saw
+            results.append(e)
+
+    threads = [threading.Thread(target=allocate_one, args=(c,)) for c in clients]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        assert srv.proc.wait(15) == 0, srv.stderr_tail()
+    finally:
+        srv.cleanup()
+    allocated = [r for r in results if isinstance(r, str)]
+    assert len(allocated) == 8, f"requests in flight at SIGTERM got no answer: {results}"
+    srv = Server("--data-dir", str(data), "--address-limit", "100")
+    try:
+        got = {a["AllocationId"] for a in make_client(srv.url, account).describe_addresses()["Addresses"]}
+        assert got == set(allocated)
+    finally:
+        srv.cleanup()
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    srv = Server("--store", "memory", "--fault", "AllocateAddress:latency=20s")
+    ec2 = make_client(srv.url, random_account())
+    waiting = threading.Thread(target=lambda: expect_any_error(ec2.allocate_address), daemon=True)
+    try:
+        waiting.start()
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert srv.proc.poll() is None, "the first signal must wait for the request in flight"
+        srv.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert srv.proc.wait(10) == 130
+        assert time.monotonic() - started < 5
+    finally:
+        srv.cleanup()
+
+
+def expect_any_error(call):
+    try:
+        call(Domain="vpc")
+    except Exception:  # noqa: BLE001 - the server is gone: any failure is expected
+        return

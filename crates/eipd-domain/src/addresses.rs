@@ -1,5 +1,5 @@
 //! The Elastic IP rules, as the EC2 documentation states them (and, where it
-//! is silent, as ../shared/spec/decisions.md decides).
+//! is silent, as the decisions in docs/compatibility.md say).
 
 use std::net::Ipv4Addr;
 
