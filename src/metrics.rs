@@ -32,6 +32,7 @@ pub struct Metrics {
     latency: Family<ActionLabels, Histogram>,
     addresses: Gauge,
     partitions: Gauge,
+    store_writable: Gauge,
     /// Each action's success series, looked up once: the common case then
     /// costs no label hashing and no allocation.
     succeeded: Vec<OnceLock<(Counter, Histogram)>>,
@@ -57,8 +58,14 @@ impl Metrics {
         registry.register("addresses", "Elastic IP addresses held, all accounts and regions", addresses.clone());
         let partitions = Gauge::default();
         registry.register("partitions", "Account and region pairs with state", partitions.clone());
+        let store_writable = Gauge::default();
+        registry.register(
+            "store_writable",
+            "1 while the store can take writes, 0 while it cannot (see /health for why)",
+            store_writable.clone(),
+        );
         let succeeded = Action::ALL.iter().map(|_| OnceLock::new()).collect();
-        Self { registry, requests, latency, addresses, partitions, succeeded }
+        Self { registry, requests, latency, addresses, partitions, store_writable, succeeded }
     }
 
     /// Adds the store's commit figures to the exposition.
@@ -95,9 +102,10 @@ impl Metrics {
     }
 
     /// The text exposition, with the store's size as of now.
-    pub fn render(&self, addresses: usize, partitions: usize) -> String {
+    pub fn render(&self, addresses: usize, partitions: usize, writable: bool) -> String {
         self.addresses.set(addresses as i64);
         self.partitions.set(partitions as i64);
+        self.store_writable.set(i64::from(writable));
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
         out
@@ -117,12 +125,13 @@ mod tests {
         let commits = CommitMetrics::default();
         m.register_commits(&commits);
         commits.operations.observe(3.0);
-        let text = m.render(7, 2);
+        let text = m.render(7, 2, false);
         assert!(text.contains(r#"eipd_requests_total{action="DisassociateAddress",code="OK"} 1"#), "{text}");
         assert!(text.contains(r#"code="InvalidAssociationID.NotFound"} 1"#));
         assert!(text.contains("eipd_request_duration_seconds_count{action=\"DisassociateAddress\"} 2"));
         assert!(text.contains("eipd_addresses 7"));
         assert!(text.contains("eipd_partitions 2"));
+        assert!(text.contains("eipd_store_writable 0"), "{text}");
         assert!(text.contains("eipd_commit_operations_count 1"), "{text}");
         assert!(text.contains("eipd_commit_duration_seconds_count 0"), "{text}");
     }

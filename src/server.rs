@@ -253,22 +253,38 @@ where
     }
 }
 
+/// How long /health and /metrics wait for the store's answer.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let stats = app.store.stats();
-    let body = app.metrics.render(stats.addresses, stats.partitions);
+    let writable = app.store.check(HEALTH_CHECK_TIMEOUT).await.is_ok();
+    let body = app.metrics.render(stats.addresses, stats.partitions, writable);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
+/// `GET /health`: 200 `ok` while the store can take writes; 503
+/// `degraded` with the reason while it cannot (a failed journal write,
+/// PostgreSQL unreachable, a writer that does not answer). Reads may still
+/// work then; a load balancer should send writes elsewhere.
 async fn health(State(app): State<Arc<AppState>>) -> Response {
     let stats = app.store.stats();
-    let body = serde_json::json!({
-        "status": "ok",
+    let checked = app.store.check(HEALTH_CHECK_TIMEOUT).await;
+    let mut body = serde_json::json!({
+        "status": if checked.is_ok() { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": app.started.elapsed().as_secs(),
         "addresses": stats.addresses,
         "partitions": stats.partitions,
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let status = match checked {
+        Ok(()) => StatusCode::OK,
+        Err(e) => {
+            body["reason"] = e.to_string().into();
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// `POST /moto-api/reset`: wipes every account's state (D1).

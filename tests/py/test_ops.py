@@ -1,12 +1,19 @@
 """Operations endpoints (/health, /metrics) and slow or hostile clients."""
 import json
+import os
+import shlex
 import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
-from eipd_helpers import Server, expect_error, make_client, random_account
+import pytest
+
+from eipd_helpers import REPO_ROOT, Server, expect_error, make_client, random_account
 
 
 def test_health_reports_status_and_store_size(endpoint, ec2):
@@ -121,3 +128,56 @@ def expect_any_error(call):
         call(Domain="vpc")
     except Exception:  # noqa: BLE001 - the server is gone: any failure is expected
         return
+
+
+# ---------------------------------------------------------------- health of the store
+
+def pg_ctl(data_dir: str, *args: str):
+    """pg_ctl of Debian's newest PostgreSQL, as the postgres user when root."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    command = [str(bins[-1] / "pg_ctl"), "-D", data_dir, *args]
+    if os.getuid() == 0:
+        command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(shlex.quote(c) for c in command)]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+def health(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_health_is_degraded_while_postgresql_is_down():
+    if not list(Path("/usr/lib/postgresql").glob("*/bin")):
+        if os.environ.get("EIPD_REQUIRE_POSTGRES") == "1":
+            pytest.fail("EIPD_REQUIRE_POSTGRES=1 but PostgreSQL is not installed")
+        pytest.skip("PostgreSQL is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), str(port)],
+                             check=True, capture_output=True, text=True, timeout=120)
+    url, data_dir = started.stdout.split()
+    srv = Server("--store", url)
+    try:
+        status, body = health(srv.url)
+        assert (status, body["status"]) == (200, "ok"), body
+        pg_ctl(data_dir, "-m", "fast", "stop")
+        status, body = health(srv.url)
+        assert (status, body["status"]) == (503, "degraded"), body
+        assert "PostgreSQL" in body["reason"], body
+        with urllib.request.urlopen(srv.url + "/metrics", timeout=10) as r:
+            assert "eipd_store_writable 0" in r.read().decode()
+        expect_error(make_client(srv.url, random_account()).allocate_address, "InternalError", 500, Domain="vpc")
+        pg_ctl(data_dir, "-w", "-l", f"{data_dir}/server.log",
+               "-o", f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1", "start")
+        deadline = time.monotonic() + 20
+        while health(srv.url)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health(srv.url)[1]["status"] == "ok", "eipd did not recover when PostgreSQL came back"
+        make_client(srv.url, random_account()).allocate_address(Domain="vpc")
+    finally:
+        srv.cleanup()
+        subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), "stop", data_dir], capture_output=True)

@@ -517,6 +517,13 @@ impl Persistence for EmbeddedStore {
         self.rewrite(Some(world))
     }
 
+    fn check(&mut self) -> anyhow::Result<()> {
+        match &self.failed {
+            Some(reason) => bail!("the journal failed earlier ({reason}); restart eipd"),
+            None => Ok(()),
+        }
+    }
+
     fn wipe(&mut self) -> anyhow::Result<()> {
         self.rewrite(None)
     }

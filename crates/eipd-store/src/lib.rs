@@ -91,6 +91,11 @@ trait Persistence: Send {
     fn shared(&self) -> bool {
         false
     }
+    /// Whether the backend can take a write now: the embedded store after a
+    /// failed journal write cannot; PostgreSQL must answer.
+    fn check(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Removes every record.
     fn wipe(&mut self) -> anyhow::Result<()>;
     /// Replaces every record by those of `world`, in one transaction.
@@ -130,6 +135,8 @@ enum Job {
     Refresh(Region, oneshot::Sender<Result<(), StoreError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), StoreError>>),
+    /// Whether the backend can take writes (health checks).
+    Check(oneshot::Sender<Result<(), StoreError>>),
     /// Finish what is in flight, close the backend and stop (shutdown).
     Close(oneshot::Sender<()>),
 }
@@ -308,6 +315,21 @@ impl Store {
         answer.await.unwrap_or(Err(StoreError::Stopped))
     }
 
+    /// Whether the store can take writes now, within `within`: `Err` says
+    /// why not (the backend's failure, a writer that does not answer in
+    /// time, or one that stopped). For /health.
+    pub async fn check(&self, within: Duration) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Check(done))?;
+        match tokio::time::timeout(within, answer).await {
+            Ok(answer) => answer.unwrap_or(Err(StoreError::Stopped)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the store's writer did not answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
     /// Makes every accepted change durable, closes the backend cleanly (the
     /// embedded store folds its journal into the records) and stops the
     /// writer; later writes fail. For a graceful shutdown.
@@ -382,6 +404,10 @@ impl Writer {
                         self.apply(std::mem::take(&mut ops));
                         self.commit();
                         self.reset(done);
+                    }
+                    Job::Check(done) => {
+                        let _ =
+                            done.send(self.persistence.check().map_err(|e| StoreError::Unavailable(format!("{e:#}"))));
                     }
                     Job::Close(done) => {
                         self.apply(std::mem::take(&mut ops));

@@ -249,6 +249,12 @@ impl Persistence for PostgresStore {
         written
     }
 
+    fn check(&mut self) -> anyhow::Result<()> {
+        self.reconnect_if_closed()?;
+        self.client.simple_query("SELECT 1").context("PostgreSQL does not answer")?;
+        Ok(())
+    }
+
     fn refresh(&mut self, world: &mut World, region: &Region) -> anyhow::Result<()> {
         self.reconnect_if_closed()?;
         // One round trip: the wipe counter and the region's version.
