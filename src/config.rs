@@ -21,6 +21,8 @@ pub const DEFAULT_POOL: &str = "198.18.0.0/15";
 pub const DEFAULT_ADDRESS_LIMIT: u32 = 5;
 /// The embedded store's file inside the data directory.
 pub const STORE_FILE: &str = "eipd.redb";
+/// Connections served at once where the open-file limit allows more.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Seconds that requests in flight at shutdown may take (`--shutdown-grace`).
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
@@ -105,6 +107,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EIPD_SHUTDOWN_GRACE", value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
 
+    /// Connections served at once; one more is answered 503 and closed
+    /// [default: the open-file limit less 64]
+    #[arg(long, env = "EIPD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// Commit each change in its own transaction instead of batching the
     /// changes that arrive together (slower; for benchmarks)
     #[arg(long, env = "EIPD_NO_GROUP_COMMIT")]
@@ -155,6 +162,7 @@ struct FileConfig {
     credentials: Option<PathBuf>,
     association_retention: Option<u64>,
     shutdown_grace: Option<u64>,
+    max_connections: Option<usize>,
     faults: Option<Vec<String>>,
     consistency_delay: Option<DurationValue>,
 }
@@ -182,6 +190,18 @@ pub struct Config {
     pub faults: FaultConfig,
     /// How long requests in flight at shutdown may take.
     pub shutdown_grace: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+/// The process's open-file limit less room for the store's files and the
+/// listener: a cap that keeps accept() from failing for want of descriptors.
+fn default_max_connections() -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    limit.map_or(DEFAULT_MAX_CONNECTIONS, |n| n.saturating_sub(64).clamp(16, DEFAULT_MAX_CONNECTIONS))
 }
 
 fn default_data_dir() -> PathBuf {
@@ -261,6 +281,11 @@ impl Config {
             auth: args.auth.or(file.auth).unwrap_or_default(),
             credentials: args.credentials.or(file.credentials),
             faults: FaultConfig::from_specs(fault_specs, consistency_delay_ms),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or_else(default_max_connections)
+                .max(1),
             shutdown_grace: Duration::from_secs(
                 args.shutdown_grace.or(file.shutdown_grace).unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
             ),

@@ -188,7 +188,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             StoreKind::Embedded(path) => format!("embedded at {}", path.display()),
             StoreKind::Postgres(url) => format!("postgres at {}", eipd::store::redact_url(url)),
         };
-        tracing::info!(listen = %local, store = %where_data, auth = ?config.auth, users = auth.user_count(), "eipd ready");
+        tracing::info!(
+            listen = %local,
+            store = %where_data,
+            auth = ?config.auth,
+            users = auth.user_count(),
+            max_connections = config.max_connections,
+            "eipd ready"
+        );
         if !config.faults.is_off() {
             tracing::warn!(
                 faults = ?config.faults.specs(),
@@ -218,7 +225,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             started,
             faults: Arc::new(Faults::new(config.faults)),
         };
-        server::run(listener, state, stopped, config.shutdown_grace).await?;
+        server::run(listener, state, stopped, config.shutdown_grace, config.max_connections).await?;
         // What was answered is durable already. Closing the store folds the
         // journal in, so the next start has nothing to replay or repair.
         if tokio::time::timeout(Duration::from_secs(30), closing.close()).await.is_err() {

@@ -18,7 +18,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::sync::watch;
 
 pub use crate::app::AppState;
@@ -28,7 +30,7 @@ use eipd_api::{self as api, Action, Ctx};
 use eipd_domain::Flavor;
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_protocol::Params;
-use eipd_protocol::xml::success_document;
+use eipd_protocol::xml::{error_document, success_document};
 
 /// Largest request body accepted (EC2 refuses far smaller documents).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -83,14 +85,20 @@ fn routes() -> Router<Arc<AppState>> {
 /// request already received be answered (each connection closes after its
 /// answer) for up to `grace`, and returns. A client whose request was taken
 /// gets its answer: a mutation is never left ambiguous by a shutdown.
+///
+/// At most `max_connections` are served at once: one more is answered
+/// `503 ServiceUnavailable` and closed at once, so that idle connections can
+/// never use up the process's file descriptors and stall every new client.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
+    max_connections: usize,
 ) -> anyhow::Result<()> {
     let endpoints = Arc::new(Endpoints::new(state));
     let connections = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -105,6 +113,10 @@ pub async fn run(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse_connection(stream, max_connections));
+            continue;
+        };
         let endpoints = endpoints.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let endpoints = endpoints.clone();
@@ -124,6 +136,7 @@ pub async fn run(
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -135,6 +148,28 @@ pub async fn run(
         tracing::warn!(grace_secs = grace.as_secs_f64(), "requests still in flight after the grace period are dropped");
     }
     Ok(())
+}
+
+/// The answer to a connection over the cap: 503 and the EC2 error document,
+/// written without reading the request (a client retries it elsewhere or
+/// later), then the connection is closed.
+async fn refuse_connection(mut stream: TcpStream, max_connections: usize) {
+    let error = ApiError::service_unavailable(format!(
+        "eipd serves at most {max_connections} connections at once (--max-connections); try again shortly"
+    ));
+    let request_id = new_request_id();
+    let body = error_document(&error, &request_id);
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/xml;charset=UTF-8\r\nx-amzn-requestid: {request_id}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    tracing::warn!(max_connections, "connection refused: too many open connections");
 }
 
 /// Reads the body within the size and time limits.

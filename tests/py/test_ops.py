@@ -170,7 +170,8 @@ def test_health_is_degraded_while_postgresql_is_down():
         assert "PostgreSQL" in body["reason"], body
         with urllib.request.urlopen(srv.url + "/metrics", timeout=10) as r:
             assert "eipd_store_writable 0" in r.read().decode()
-        expect_error(make_client(srv.url, random_account()).allocate_address, "InternalError", 500, Domain="vpc")
+        # A temporary failure that SDKs retry; the test's client does not.
+        expect_error(make_client(srv.url, random_account()).allocate_address, "ServiceUnavailable", 503, Domain="vpc")
         pg_ctl(data_dir, "-w", "-l", f"{data_dir}/server.log",
                "-o", f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1", "start")
         deadline = time.monotonic() + 20
@@ -181,3 +182,26 @@ def test_health_is_degraded_while_postgresql_is_down():
     finally:
         srv.cleanup()
         subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), "stop", data_dir], capture_output=True)
+
+
+def test_connections_over_the_cap_get_a_clear_answer():
+    """Idle connections cannot use up eipd: past --max-connections a new one
+    is answered 503 ServiceUnavailable at once, and served again once a slot
+    is free."""
+    srv = Server("--store", "memory", "--max-connections", "4")
+    host, port = srv.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(4)]
+    try:
+        time.sleep(0.3)  # the server has taken all four
+        ec2 = make_client(srv.url, random_account())
+        started = time.monotonic()
+        resp = expect_error(ec2.describe_addresses, "ServiceUnavailable", 503)
+        assert time.monotonic() - started < 5
+        assert "--max-connections" in resp["Error"]["Message"]
+        idle.pop().close()
+        time.sleep(0.3)
+        assert ec2.describe_addresses()["Addresses"] == []
+    finally:
+        for s in idle:
+            s.close()
+        srv.cleanup()

@@ -234,9 +234,11 @@ actions! {
 pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Busy => ApiError::server_busy(),
-        StoreError::Unavailable(_) => {
-            ApiError::internal_error("The store could not commit the change; nothing was changed.")
-        }
+        // A temporary failure that SDKs retry (every 503 is one to them);
+        // /health says what it is.
+        StoreError::Unavailable(_) => ApiError::service_unavailable(
+            "The store cannot take requests now (see /health); nothing was changed. Try again.",
+        ),
         StoreError::Panicked(_) => {
             ApiError::internal_error("An internal error has occurred; nothing of the request was applied.")
         }

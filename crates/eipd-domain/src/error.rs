@@ -116,6 +116,7 @@ error_codes! {
     internal_error => "InternalError", 500;
     request_limit_exceeded_raw => "RequestLimitExceeded", 503;
     unavailable_raw => "Unavailable", 503;
+    service_unavailable => "ServiceUnavailable", 503;
 }
 
 /// The usual messages of the codes above.
