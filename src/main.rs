@@ -60,13 +60,28 @@ enum Command {
     /// Write the whole state as JSON Lines (a header, then one record a line)
     ///
     /// For backups and fixtures. Reads the store the same options name as for
-    /// `serve`; an embedded store must not be open in a running server.
+    /// `serve`; an embedded store must not be open in a running server. From
+    /// a damaged embedded store it writes every sound record, lists what it
+    /// left out, and exits 1.
     Export {
         #[command(flatten)]
         store: StoreArgs,
         /// Where to write [default: standard output]
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Verify an embedded store without changing it
+    ///
+    /// Checks every record's checksum and JSON, that the journal replays,
+    /// and the invariants of the state they make (one public IP one
+    /// holder, one address per association target, one interface per
+    /// private IP, references that resolve), then lists every problem.
+    /// Exit status 0: sound; 1: problems (or the store cannot be read).
+    /// The server must not be running on the directory.
+    Check {
+        /// The data directory [default: as for `serve`]
+        #[arg(long, env = "EIPD_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Replace the whole state by an export, all or nothing
     ///
@@ -100,7 +115,8 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn open(self) -> anyhow::Result<Offline> {
+    /// The configuration these options name (never the memory store).
+    fn config(self) -> anyhow::Result<Config> {
         let config = Config::resolve(ServeArgs {
             data_dir: self.data_dir,
             store: self.store,
@@ -110,23 +126,85 @@ impl StoreArgs {
         if config.store == StoreKind::Memory {
             anyhow::bail!("a memory store holds nothing to export or import into");
         }
+        Ok(config)
+    }
+
+    fn open(self) -> anyhow::Result<Offline> {
+        let config = self.config()?;
         config.prepare_data_dir()?;
         Offline::open(&config.store)
     }
 }
 
 fn export(store: StoreArgs, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let offline = store.open()?;
     let started = Instant::now();
+    let config = store.config()?;
+    // A damaged embedded store is exported as far as it is intact: that is
+    // when an export is needed most.
+    let (world, problems) = match &config.store {
+        StoreKind::Embedded(path) if path.exists() => {
+            let report = eipd::store::check(path)?;
+            let problems = report_lines(&report);
+            (report.world, problems)
+        }
+        kind => {
+            config.prepare_data_dir()?;
+            (Offline::open(kind)?.world, Vec::new())
+        }
+    };
     let written = match &output {
         Some(path) => transfer::export(
-            &offline.world,
+            &world,
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )?,
-        None => transfer::export(&offline.world, std::io::stdout().lock())?,
+        None => transfer::export(&world, std::io::stdout().lock())?,
     };
     eprintln!("eipd: exported {written} records in {:.1?}", started.elapsed());
+    if !problems.is_empty() {
+        for line in &problems {
+            eprintln!("eipd:   - {line}");
+        }
+        anyhow::bail!("the store is damaged: the export holds what is intact, and not the {} above", problems.len());
+    }
     Ok(())
+}
+
+/// Every problem `eipd check` found, one line each.
+fn report_lines(report: &eipd::store::CheckReport) -> Vec<String> {
+    let mut lines: Vec<String> = report.damaged.iter().map(|d| format!("damaged {d}")).collect();
+    lines.extend(report.journal.iter().map(|j| format!("journal: {j}")));
+    lines.extend(report.violations.iter().map(|v| format!("invariant broken: {v}")));
+    lines
+}
+
+fn check(data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = StoreArgs { data_dir, store: Some("embedded".into()), config: None }.config()?;
+    let StoreKind::Embedded(path) = config.store else {
+        anyhow::bail!("eipd check verifies an embedded store");
+    };
+    if !path.exists() {
+        anyhow::bail!("{} does not exist: no store to check", path.display());
+    }
+    let report = eipd::store::check(&path)?;
+    let problems = report_lines(&report);
+    println!(
+        "{}: {} records, {} journal entries to replay, {} problems ({:.1?})",
+        path.display(),
+        report.records,
+        report.journal_entries,
+        problems.len(),
+        started.elapsed()
+    );
+    for line in &problems {
+        println!("  - {line}");
+    }
+    if report.is_sound() {
+        println!("sound");
+        Ok(())
+    } else {
+        anyhow::bail!("{} problems found", problems.len())
+    }
 }
 
 fn import(input: PathBuf, store: StoreArgs, replace: bool) -> anyhow::Result<()> {
@@ -161,6 +239,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Export { store, output } => export(store, output),
+        Command::Check { data_dir } => check(data_dir),
         Command::Import { input, store, replace } => import(input, store, replace),
     };
     match outcome {

@@ -16,6 +16,7 @@ pub mod network_interfaces;
 pub mod state;
 pub mod subnets;
 pub mod tags;
+pub mod verify;
 pub mod view;
 pub mod vpcs;
 

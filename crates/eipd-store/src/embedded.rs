@@ -30,14 +30,40 @@ use super::journal::{self, Journal};
 use super::Persistence;
 use eipd_domain::{Record, RecordKey, Scope, World};
 
-/// Records by `account/region/kind/id`, as JSON.
+/// Records by `account/region/kind/id`: a CRC-32 of the key and the JSON
+/// (little-endian), then the record as JSON (format 3; see `seal`).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// `format_version`, `applied_seq` and other facts about the file.
 const META: TableDefinition<&str, u64> = TableDefinition::new("eipd_meta");
 /// The on-disk format this eipd writes. A newer eipd migrates older files;
 /// a file from a newer eipd is refused. 1: records only; 2: records and a
-/// journal directory.
-pub const FORMAT_VERSION: u64 = 2;
+/// journal directory; 3: every record carries a checksum.
+pub const FORMAT_VERSION: u64 = 3;
+
+/// A record as stored: the CRC-32 of its key and JSON, then the JSON. The
+/// key is in the sum so that a record moved under another key is damage too.
+fn seal(key: &str, json: &[u8]) -> Vec<u8> {
+    let mut sealed = Vec::with_capacity(4 + json.len());
+    sealed.extend_from_slice(&record_checksum(key, json).to_le_bytes());
+    sealed.extend_from_slice(json);
+    sealed
+}
+
+fn record_checksum(key: &str, json: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(key.as_bytes());
+    hasher.update(json);
+    hasher.finalize()
+}
+
+/// The JSON of a stored record whose checksum matches.
+fn unseal<'a>(key: &str, stored: &'a [u8]) -> anyhow::Result<&'a [u8]> {
+    let (sum, json) = stored.split_at_checked(4).context("shorter than its checksum")?;
+    if u32::from_le_bytes(sum.try_into().expect("4 bytes")) != record_checksum(key, json) {
+        bail!("its checksum does not match its content");
+    }
+    Ok(json)
+}
 
 /// The journal directory beside the records file.
 pub(crate) fn journal_path(records: &Path) -> PathBuf {
@@ -196,8 +222,15 @@ impl EmbeddedStore {
         let records = open_database(path)?;
         let applied = check_format(&records, path)?;
         let journal_dir = journal_path(path);
-        let mut world = load(&records)?;
+        let (mut world, damaged) = load(&records, true)?;
+        if !damaged.is_empty() {
+            return Err(refusal(path, "holds damaged records", &damaged));
+        }
         let (last, replayed) = replay(&journal_dir, applied, &mut world)?;
+        let violations = eipd_domain::verify::violations(&world);
+        if !violations.is_empty() {
+            return Err(refusal(path, "holds a state that breaks eipd's invariants", &violations));
+        }
         let records = Arc::new(records);
         if !replayed.is_empty() {
             // Fold what the last run left in the journal now, so that the
@@ -247,7 +280,8 @@ impl EmbeddedStore {
             if let Some(world) = world {
                 for (scope, key) in super::all_records(world) {
                     if let Some(json) = record_json(world, &scope, &key)? {
-                        table.insert(record_key(&scope, &key).as_str(), json.as_slice())?;
+                        let key = record_key(&scope, &key);
+                        table.insert(key.as_str(), seal(&key, &json).as_slice())?;
                     }
                 }
             }
@@ -266,61 +300,105 @@ fn check_format(db: &Database, path: &Path) -> anyhow::Result<u64> {
             let applied = read.open_table(META)?.get("applied_seq")?.map(|v| v.value());
             Ok(applied.unwrap_or(0))
         }
-        // Format 1 had no journal: its records are the whole state.
-        version @ (Some(1) | None) => {
+        // Format 1 had no journal (its records are the whole state), 1 and
+        // 2 no checksums: every record is sealed once, in one transaction.
+        version @ (Some(1) | Some(2) | None) => {
             let write = db.begin_write()?;
-            {
+            let applied = {
                 let mut meta = write.open_table(META)?;
+                let applied = match version {
+                    Some(2) => meta.get("applied_seq")?.map_or(0, |v| v.value()),
+                    _ => 0,
+                };
                 meta.insert("format_version", FORMAT_VERSION)?;
-                meta.insert("applied_seq", 0)?;
+                meta.insert("applied_seq", applied)?;
+                applied
+            };
+            let mut table = write.open_table(RECORDS)?;
+            let unsealed: Vec<(String, Vec<u8>)> = table
+                .iter()?
+                .map(|item| item.map(|(k, v)| (k.value().to_owned(), v.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            for (key, json) in &unsealed {
+                table.insert(key.as_str(), seal(key, json).as_slice())?;
             }
-            write.open_table(RECORDS)?;
+            drop(table);
             write.commit()?;
-            if version.is_some() {
-                tracing::info!(path = %path.display(), "migrated the data file from format 1 to {FORMAT_VERSION}");
+            if let Some(from) = version {
+                tracing::info!(
+                    path = %path.display(),
+                    records = unsealed.len(),
+                    "migrated the data file from format {from} to {FORMAT_VERSION} (checksummed records)"
+                );
             }
-            Ok(0)
+            Ok(applied)
         }
         Some(v) => bail!("{} has unknown format {v}", path.display()),
     }
 }
 
-/// Loads every record. A second thread reads and parses the file while this
-/// one builds the in-memory indexes: start-up takes the longer of the two
-/// rather than their sum.
-fn load(db: &Database) -> anyhow::Result<World> {
+/// Loads every record whose key, checksum (`sealed`: format 3 on) and JSON
+/// are sound, and names the others. A second thread reads and parses the
+/// file while this one builds the in-memory indexes: start-up takes the
+/// longer of the two rather than their sum.
+fn load(db: &(impl ReadableDatabase + Sync), sealed: bool) -> anyhow::Result<(World, Vec<String>)> {
     const CHUNK: usize = 4096;
     std::thread::scope(|threads| {
         let (parsed, chunks) = mpsc::sync_channel::<Vec<(Scope, Record)>>(4);
-        let parser = threads.spawn(move || -> anyhow::Result<()> {
+        let parser = threads.spawn(move || -> anyhow::Result<Vec<String>> {
             let read = db.begin_read()?;
             let table = read.open_table(RECORDS)?;
             let mut chunk = Vec::with_capacity(CHUNK);
+            let mut damaged = Vec::new();
             // Records of one partition are stored together: share its scope.
             let mut scope: Option<(String, Scope)> = None;
             for item in table.iter()? {
                 let (key, value) = item?;
                 let key = key.value();
-                let prefix = key.rsplitn(3, '/').nth(2).with_context(|| format!("bad record key {key:?}"))?;
+                let Some(prefix) = key.rsplitn(3, '/').nth(2) else {
+                    damaged.push(format!("record {key:?}: not a record key"));
+                    continue;
+                };
                 let current = match &scope {
                     Some((p, s)) if p == prefix => s.clone(),
-                    _ => {
-                        let (fresh, _) = parse_key(key).with_context(|| format!("bad record key {key:?}"))?;
-                        scope = Some((prefix.to_owned(), fresh.clone()));
-                        fresh
+                    _ => match parse_key(key) {
+                        Some((fresh, _)) => {
+                            scope = Some((prefix.to_owned(), fresh.clone()));
+                            fresh
+                        }
+                        None => {
+                            damaged.push(format!("record {key:?}: not a record key"));
+                            continue;
+                        }
+                    },
+                };
+                let json = if sealed {
+                    match unseal(key, value.value()) {
+                        Ok(json) => json,
+                        Err(e) => {
+                            damaged.push(format!("record {key:?}: {e}"));
+                            continue;
+                        }
                     }
+                } else {
+                    value.value()
                 };
                 let kind = key.rsplit('/').nth(1).unwrap_or_default();
-                let record = Record::decode(kind, value.value()).with_context(|| format!("bad record {key:?}"))?;
-                chunk.push((current, record));
+                match Record::decode(kind, json) {
+                    Ok(record) => chunk.push((current, record)),
+                    Err(e) => {
+                        damaged.push(format!("record {key:?}: not a valid {kind} record ({e})"));
+                        continue;
+                    }
+                }
                 if chunk.len() == CHUNK
                     && parsed.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
                 {
-                    return Ok(());
+                    return Ok(damaged);
                 }
             }
             let _ = parsed.send(chunk);
-            Ok(())
+            Ok(damaged)
         });
         let mut world = World::default();
         for chunk in chunks {
@@ -328,9 +406,72 @@ fn load(db: &Database) -> anyhow::Result<World> {
                 world.load(&scope, record);
             }
         }
-        parser.join().map_err(|_| anyhow::anyhow!("the record parser panicked"))??;
-        Ok(world)
+        let damaged = parser.join().map_err(|_| anyhow::anyhow!("the record parser panicked"))??;
+        Ok((world, damaged))
     })
+}
+
+/// The message that stops a start on damaged records or a state that
+/// breaks its invariants: what is wrong (the first 20), and what to do.
+fn refusal(path: &Path, what: &str, problems: &[String]) -> anyhow::Error {
+    let mut message = format!("{} {what}:", path.display());
+    for problem in problems.iter().take(20) {
+        message.push_str("\n  - ");
+        message.push_str(problem);
+    }
+    if problems.len() > 20 {
+        message.push_str(&format!("\n  … and {} more", problems.len() - 20));
+    }
+    message.push_str(&format!(
+        "\neipd will not serve this state. `eipd check --data-dir {}` lists every problem; `eipd export` writes out what is intact",
+        path.parent().unwrap_or(path).display()
+    ));
+    anyhow::anyhow!(message)
+}
+
+/// What `eipd check` found in a data directory.
+#[derive(Default)]
+pub struct CheckReport {
+    pub records: usize,
+    /// Records whose key, checksum or JSON is not sound.
+    pub damaged: Vec<String>,
+    /// Journal entries not yet in the records file.
+    pub journal_entries: usize,
+    /// Why the journal cannot be replayed, if it cannot.
+    pub journal: Option<String>,
+    /// Breaches of the invariants by what could be loaded.
+    pub violations: Vec<String>,
+    /// What was loaded: every sound record, and the journal if it replays.
+    pub world: World,
+}
+
+impl CheckReport {
+    pub fn is_sound(&self) -> bool {
+        self.damaged.is_empty() && self.journal.is_none() && self.violations.is_empty()
+    }
+}
+
+/// Verifies a data directory without changing what it holds (the server
+/// must not be running on it; a file left by a crash is repaired first, as
+/// a start would): every record's checksum and JSON, the journal, and the
+/// invariants of the state they make. `eipd check` and `eipd export` use it.
+pub fn check(path: &Path) -> anyhow::Result<CheckReport> {
+    let db = open_database(path)?;
+    let version = format_of(&db, path)?.unwrap_or(FORMAT_VERSION);
+    let (mut world, damaged) = load(&db, version >= 3)?;
+    let applied = match db.begin_read()?.open_table(META) {
+        Ok(meta) if version >= 2 => meta.get("applied_seq")?.map_or(0, |v| v.value()),
+        _ => 0,
+    };
+    let mut report = CheckReport { records: 0, damaged, ..CheckReport::default() };
+    match replay(&journal_path(path), applied, &mut world) {
+        Ok((last, _)) => report.journal_entries = (last - applied) as usize,
+        Err(e) => report.journal = Some(format!("{e:#}")),
+    }
+    report.records = world.partitions().map(|(_, p)| p.record_keys().count()).sum();
+    report.violations = eipd_domain::verify::violations(&world);
+    report.world = world;
+    Ok(report)
 }
 
 /// Applies the journal entries after `applied` to `world`, in commit order:
@@ -363,7 +504,7 @@ fn write_records(db: &Database, changes: &HashMap<String, Option<Vec<u8>>>, appl
         let mut table = write.open_table(RECORDS)?;
         for (key, json) in changes {
             match json {
-                Some(json) => table.insert(key.as_str(), json.as_slice())?,
+                Some(json) => table.insert(key.as_str(), seal(key, json).as_slice())?,
                 None => table.remove(key.as_str())?,
             };
         }
@@ -577,7 +718,10 @@ mod tests {
         let path = dir.path().join("eipd.redb");
         drop(EmbeddedStore::open(&path).unwrap());
         let changes = sample();
-        let (deleted, kept) = changes.split_at(1);
+        // Deleting the last record (not the VPC the others are in) leaves a
+        // sound state.
+        let (kept, deleted) = changes.split_at(changes.len() - 1);
+        assert!(!deleted[0].0.contains("/vpc/"), "{deleted:?}");
         let deletion = vec![(deleted[0].0.clone(), None)];
         write_journal(&path, 1, &[changes.clone(), deletion]);
         let (store, world) = EmbeddedStore::open(&path).unwrap();
@@ -585,7 +729,7 @@ mod tests {
         drop(store);
         // The replay was folded into the records file and the journal emptied.
         let records = Database::create(&path).unwrap();
-        assert_eq!(load(&records).map(|w| count(&w)).unwrap(), kept.len());
+        assert_eq!(load(&records, true).map(|(w, _)| count(&w)).unwrap(), kept.len());
         assert!(journal::read(&journal_path(&path), 0).unwrap().is_empty());
     }
 

@@ -26,7 +26,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use eipd_domain::{RecordKey, Region, Scope, Settings, Tx, World};
 
-pub use embedded::{EmbeddedStore, FORMAT_VERSION};
+pub use embedded::{CheckReport, EmbeddedStore, FORMAT_VERSION, check};
 use postgres::PostgresStore;
 
 /// Why the store could not run an operation or a read. Not a client-facing
@@ -156,6 +156,14 @@ fn open_backend(kind: &StoreKind) -> anyhow::Result<(World, Box<dyn Persistence>
             let (store, world) = std::thread::spawn(move || PostgresStore::open(&url))
                 .join()
                 .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
+            // The embedded store checks its own at open (it names its file).
+            let violations = eipd_domain::verify::violations(&world);
+            if !violations.is_empty() {
+                anyhow::bail!(
+                    "the PostgreSQL store holds a state that breaks eipd's invariants; eipd will not serve it:\n  - {}",
+                    violations.iter().take(20).cloned().collect::<Vec<_>>().join("\n  - ")
+                );
+            }
             (world, Box::new(store))
         }
     })
