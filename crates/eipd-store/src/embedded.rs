@@ -222,15 +222,24 @@ impl EmbeddedStore {
         let records = open_database(path)?;
         let applied = check_format(&records, path)?;
         let journal_dir = journal_path(path);
+        let started = Instant::now();
         let (mut world, damaged) = load(&records, true)?;
         if !damaged.is_empty() {
             return Err(refusal(path, "holds damaged records", &damaged));
         }
+        let loaded = started.elapsed();
         let (last, replayed) = replay(&journal_dir, applied, &mut world)?;
+        let replayed_in = started.elapsed() - loaded;
         let violations = eipd_domain::verify::violations(&world);
         if !violations.is_empty() {
             return Err(refusal(path, "holds a state that breaks eipd's invariants", &violations));
         }
+        tracing::debug!(
+            load_ms = loaded.as_millis() as u64,
+            replay_ms = replayed_in.as_millis() as u64,
+            verify_ms = (started.elapsed() - loaded - replayed_in).as_millis() as u64,
+            "records loaded, journal replayed, invariants verified"
+        );
         let records = Arc::new(records);
         if !replayed.is_empty() {
             // Fold what the last run left in the journal now, so that the
