@@ -48,3 +48,18 @@ async fn account_attributes_name_the_default_vpc_and_the_address_limit() {
         acct.ec2.describe_account_attributes().attribute_names(AccountAttributeName::from("max-vpcs")).send().await;
     assert_failure(&failure(unknown), 400, "InvalidParameterValue");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_zones_are_the_default_subnets_zones() {
+    let acct = Account::new();
+    let zones = acct.ec2.describe_availability_zones().send().await.expect("DescribeAvailabilityZones");
+    let zones: Vec<(&str, &str)> = zones
+        .availability_zones()
+        .iter()
+        .map(|z| (z.zone_name().unwrap_or_default(), z.zone_id().unwrap_or_default()))
+        .collect();
+    assert_eq!(zones, [("us-east-1a", "use1-az1"), ("us-east-1b", "use1-az2"), ("us-east-1c", "use1-az3")]);
+    let regions = acct.ec2.describe_regions().send().await.expect("DescribeRegions");
+    let east = regions.regions().iter().find(|r| r.region_name() == Some(REGION)).expect("the caller's region");
+    assert_eq!(east.endpoint(), Some("ec2.us-east-1.amazonaws.com"));
+}

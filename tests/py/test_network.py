@@ -159,3 +159,25 @@ def test_account_attributes(new_client):
     assert [a["AttributeName"] for a in only] == ["default-vpc"]
     expect_error(east.describe_account_attributes, "DryRunOperation", 412, DryRun=True)
     expect_error(east.describe_account_attributes, "InvalidParameterValue", AttributeNames=["max-vpcs"])
+
+
+def test_regions_and_availability_zones_match_the_default_subnets(new_client):
+    """Ansible's first call is DescribeAvailabilityZones: the zones are the
+    ones the default subnets are in, with AWS's zone ids."""
+    _, west = new_client(region="eu-west-1")
+    zones = west.describe_availability_zones()["AvailabilityZones"]
+    assert [z["ZoneName"] for z in zones] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert [z["ZoneId"] for z in zones] == ["euw1-az1", "euw1-az2", "euw1-az3"]
+    assert all(z["State"] == "available" and z["RegionName"] == "eu-west-1" for z in zones)
+    by_zone = {s["AvailabilityZone"]: s["AvailabilityZoneId"] for s in default_subnets(west)}
+    assert by_zone == {z["ZoneName"]: z["ZoneId"] for z in zones}
+    b = west.describe_availability_zones(Filters=[{"Name": "zone-id", "Values": ["euw1-az2"]}])
+    assert [z["ZoneName"] for z in b["AvailabilityZones"]] == ["eu-west-1b"]
+    expect_error(west.describe_availability_zones, "InvalidParameterValue", ZoneNames=["us-east-1a"])
+
+    regions = {r["RegionName"]: r for r in west.describe_regions()["Regions"]}
+    assert regions["eu-west-1"]["Endpoint"] == "ec2.eu-west-1.amazonaws.com"
+    assert regions["us-east-1"]["OptInStatus"] == "opt-in-not-required"
+    only = west.describe_regions(RegionNames=["us-east-1"])["Regions"]
+    assert [r["RegionName"] for r in only] == ["us-east-1"]
+    expect_error(west.describe_regions, "DryRunOperation", 412, DryRun=True)

@@ -227,6 +227,8 @@ actions! {
     StopInstances => instances::stop_instances,
     StartInstances => instances::start_instances,
     DescribeAccountAttributes => account::describe_account_attributes,
+    DescribeRegions => account::describe_regions,
+    DescribeAvailabilityZones => account::describe_availability_zones,
 }
 
 /// What a client is told when the store could not serve its request. The

@@ -5,6 +5,7 @@ use super::render::Renderer;
 use super::vpcs::{attribute_value, cidr, cidr6, vpc_id};
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::regions::zone_id;
 use eipd_domain::subnets::{self as rules, CreateSubnet, SubnetAttribute};
 use eipd_domain::{Partition, Subnet, SubnetId};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
@@ -33,7 +34,7 @@ fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &Partition, owner: &str, re
     w.display("cidrBlock", s.cidr_block);
     w.display("availableIpAddressCount", size.saturating_sub(used as u64));
     w.text("availabilityZone", &s.availability_zone);
-    w.text("availabilityZoneId", &format!("use1-az{}", s.availability_zone.bytes().last().map_or(1, |b| b - b'a' + 1)));
+    w.text("availabilityZoneId", &zone_id(&s.availability_zone));
     w.display("defaultForAz", s.default_for_az);
     w.display("mapPublicIpOnLaunch", s.map_public_ip_on_launch);
     w.display("assignIpv6AddressOnCreation", s.assign_ipv6_address_on_creation);

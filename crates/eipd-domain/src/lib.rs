@@ -13,6 +13,7 @@ pub mod internet_gateways;
 mod invariants;
 pub mod model;
 pub mod network_interfaces;
+pub mod regions;
 pub mod state;
 pub mod subnets;
 pub mod tags;

@@ -203,6 +203,19 @@ pub fn defines(action: &str, param: &str) -> bool {
         "DescribeAddressesAttribute" => {
             &["AllocationId", "AllocationId.N", "Attribute", "DryRun", "MaxResults", "NextToken"]
         }
+        "DescribeAvailabilityZones" => &[
+            "AllAvailabilityZones",
+            "DryRun",
+            "Filter",
+            "Filter.N",
+            "Filter.N.Name",
+            "Filter.N.Value",
+            "Filter.N.Value.N",
+            "ZoneId",
+            "ZoneId.N",
+            "ZoneName",
+            "ZoneName.N",
+        ],
         "DescribeInstances" => &[
             "DryRun",
             "Filter",
@@ -240,6 +253,17 @@ pub fn defines(action: &str, param: &str) -> bool {
             "NetworkInterfaceId",
             "NetworkInterfaceId.N",
             "NextToken",
+        ],
+        "DescribeRegions" => &[
+            "AllRegions",
+            "DryRun",
+            "Filter",
+            "Filter.N",
+            "Filter.N.Name",
+            "Filter.N.Value",
+            "Filter.N.Value.N",
+            "RegionName",
+            "RegionName.N",
         ],
         "DescribeSubnets" => &[
             "DryRun",
@@ -529,9 +553,11 @@ pub const ACTIONS: &[&str] = &[
     "DescribeAccountAttributes",
     "DescribeAddresses",
     "DescribeAddressesAttribute",
+    "DescribeAvailabilityZones",
     "DescribeInstances",
     "DescribeInternetGateways",
     "DescribeNetworkInterfaces",
+    "DescribeRegions",
     "DescribeSubnets",
     "DescribeTags",
     "DescribeVpcAttribute",
