@@ -181,3 +181,26 @@ def test_regions_and_availability_zones_match_the_default_subnets(new_client):
     only = west.describe_regions(RegionNames=["us-east-1"])["Regions"]
     assert [r["RegionName"] for r in only] == ["us-east-1"]
     expect_error(west.describe_regions, "DryRunOperation", 412, DryRun=True)
+
+
+def test_instance_status_ok_waiter_returns_after_launch(ec2):
+    """The usual call after RunInstances is a status waiter (boto3's
+    instance_status_ok, the JavaScript SDK's waitUntilInstanceStatusOk)."""
+    instance_id = run_instance(ec2)["InstanceId"]
+    ec2.get_waiter("instance_status_ok").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 1, "MaxAttempts": 3})
+    status = ec2.describe_instance_status(InstanceIds=[instance_id])["InstanceStatuses"][0]
+    assert status["InstanceState"] == {"Code": 16, "Name": "running"}
+    assert status["SystemStatus"]["Status"] == status["InstanceStatus"]["Status"] == "ok"
+    assert status["InstanceStatus"]["Details"] == [{"Name": "reachability", "Status": "passed"}]
+    assert status["AvailabilityZone"].startswith("us-east-1")
+
+    ec2.stop_instances(InstanceIds=[instance_id])
+    # Only running instances by default; all of them with IncludeAllInstances.
+    assert ec2.describe_instance_status(InstanceIds=[instance_id])["InstanceStatuses"] == []
+    stopped = ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)["InstanceStatuses"]
+    assert stopped[0]["InstanceState"]["Name"] == "stopped"
+    assert stopped[0]["InstanceStatus"]["Status"] == "not-applicable"
+    filtered = ec2.describe_instance_status(
+        IncludeAllInstances=True, Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}])
+    assert [s["InstanceId"] for s in filtered["InstanceStatuses"]] == [instance_id]
+    expect_error(ec2.describe_instance_status, "InvalidInstanceID.NotFound", InstanceIds=["i-0123456789abcdef0"])

@@ -8,6 +8,7 @@ use eipd_domain::describe::{Page, describe};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::instances::{self as rules, LaunchInterface, RunInstances, StateChange};
 use eipd_domain::network_interfaces::InterfaceSpec;
+use eipd_domain::regions::zone_id;
 use eipd_domain::{Instance, InstanceId, InstanceState};
 use eipd_protocol::{Params, ToXml, XmlWriter, not_taken};
 
@@ -210,6 +211,51 @@ impl ToXml for DescribeInstancesOutput<'_> {
             w.list("instancesSet", group, |w, i| self.r.instance(w, i, i.state));
         });
         w.opt_text("nextToken", self.page.next_token.as_deref());
+    }
+}
+
+pub async fn describe_instance_status(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let query = describe_query(ctx, &mut p, "InstanceId", instance_id)?;
+    if query.max_results.is_some() && !query.ids.is_empty() {
+        return Err(ApiError::invalid_parameter_combination(
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
+    }
+    let include_all = p.take_bool("IncludeAllInstances")?.unwrap_or(false);
+    p.take_bool("IncludeManagedResources")?;
+    ctx.finish_and_authorize(p)?;
+    let part = ctx.read().await?;
+    let page = rules::describe_instance_status(&part, &query, include_all)?;
+    Ok(rendered(&DescribeInstanceStatusOutput(page)))
+}
+
+struct DescribeInstanceStatusOutput<'a>(Page<'a, Instance>);
+
+impl ToXml for DescribeInstanceStatusOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        w.list("instanceStatusSet", &self.0.items, |w, i| {
+            let checks = rules::status_checks(i);
+            w.display("instanceId", &i.id);
+            w.text("availabilityZone", &i.availability_zone);
+            w.text("availabilityZoneId", &zone_id(&i.availability_zone));
+            w.list("eventsSet", std::iter::empty::<()>(), |_, ()| {});
+            w.nested("instanceState", |w| {
+                w.display("code", i.state.code());
+                w.text("name", i.state.name());
+            });
+            for summary in ["systemStatus", "instanceStatus"] {
+                w.nested(summary, |w| {
+                    w.text("status", checks);
+                    if checks == "ok" {
+                        w.list("details", [()], |w, ()| {
+                            w.text("name", "reachability");
+                            w.text("status", "passed");
+                        });
+                    }
+                });
+            }
+        });
+        w.opt_text("nextToken", self.0.next_token.as_deref());
     }
 }
 

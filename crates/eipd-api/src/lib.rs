@@ -223,6 +223,7 @@ actions! {
     ModifyPublicIpDnsNameOptions => network_interfaces::modify_public_ip_dns_name_options,
     RunInstances => instances::run_instances,
     DescribeInstances => instances::describe_instances,
+    DescribeInstanceStatus => instances::describe_instance_status,
     TerminateInstances => instances::terminate_instances,
     StopInstances => instances::stop_instances,
     StartInstances => instances::start_instances,

@@ -3,8 +3,9 @@
 use std::net::Ipv4Addr;
 
 use crate::addresses::{end_association, restore_auto_public_ip};
-use crate::describe::Described;
+use crate::describe::{DescribeQuery, Described, Page, paginate};
 use crate::error::{ApiError, ApiResult};
+use crate::filter::{Filterable, Filters};
 use crate::ids::*;
 use crate::model::*;
 use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
@@ -374,4 +375,66 @@ impl Described for Instance {
     fn page_key(&self) -> String {
         format!("{}/{:05}", self.reservation_id, self.ami_launch_index)
     }
+}
+
+/// What DescribeInstanceStatus says of an instance's status checks: nothing
+/// in eipd can fail them, so a running instance passes both at once (the
+/// JavaScript SDK's `waitUntilInstanceStatusOk` returns right after
+/// RunInstances); the checks of an instance that is not running do not
+/// apply.
+pub fn status_checks(instance: &Instance) -> &'static str {
+    if instance.state == InstanceState::Running { "ok" } else { "not-applicable" }
+}
+
+/// An instance as DescribeInstanceStatus's filters see it.
+struct StatusView<'a>(&'a Instance);
+
+impl Filterable for StatusView<'_> {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        let i = self.0;
+        Some(match name {
+            "availability-zone" => vec![i.availability_zone.clone()],
+            "instance-state-name" => vec![i.state.name().into()],
+            "instance-state-code" => vec![i.state.code().to_string()],
+            "instance-status.status" | "system-status.status" => vec![status_checks(i).into()],
+            "instance-status.reachability" | "system-status.reachability" => {
+                vec![if status_checks(i) == "ok" { "passed" } else { "not-applicable" }.into()]
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// DescribeInstanceStatus: the running instances (every instance with
+/// `include_all`) among those asked for, filtered, one page.
+pub fn describe_instance_status<'a>(
+    part: &'a Partition,
+    query: &DescribeQuery<InstanceId>,
+    include_all: bool,
+) -> ApiResult<Page<'a, Instance>> {
+    let missing: Vec<&InstanceId> = query.ids.iter().filter(|id| part.instance(id).is_none()).collect();
+    if !missing.is_empty() {
+        return Err(Instance::not_found(&missing));
+    }
+    let filters = Filters::new(&query.filters, |name| {
+        matches!(
+            name,
+            "availability-zone"
+                | "instance-state-name"
+                | "instance-state-code"
+                | "instance-status.status"
+                | "system-status.status"
+                | "instance-status.reachability"
+                | "system-status.reachability"
+        )
+    })?;
+    let found: Vec<&Instance> = Instance::all(part)
+        .into_iter()
+        .filter(|i| query.ids.is_empty() || query.ids.contains(&i.id))
+        .filter(|i| include_all || i.state == InstanceState::Running)
+        .filter(|i| filters.matches(&StatusView(i)))
+        .collect();
+    let (items, next_token) =
+        paginate(found, |i: &&Instance| i.page_key(), query.next_token.as_deref(), query.max_results)?;
+    Ok(Page { items, next_token })
 }
