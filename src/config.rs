@@ -45,9 +45,10 @@ pub enum LogFormat {
 /// `eipd serve` options.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
-    /// Address and port to listen on (port 0 picks a free one; the chosen
-    /// address is printed on standard output) [default: 127.0.0.1:4599]
-    #[arg(long, env = "EIPD_LISTEN", value_name = "HOST:PORT")]
+    /// Address and port to listen on: `HOST:PORT`, `localhost:PORT` or
+    /// `:PORT` (on 127.0.0.1); port 0 picks a free one, printed on standard
+    /// output [default: 127.0.0.1:4599]
+    #[arg(long, env = "EIPD_LISTEN", value_name = "HOST:PORT", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
     /// Where the embedded store keeps its file [default: $XDG_DATA_HOME/eipd,
@@ -74,7 +75,7 @@ pub struct ServeArgs {
 
     /// The public IPv4 pool of every region, as CIDRs [default: 198.18.0.0/15,
     /// the benchmarking range: no address reaches a real host]
-    #[arg(long, env = "EIPD_POOL", value_name = "CIDR[,CIDR…]", value_delimiter = ',')]
+    #[arg(long, env = "EIPD_POOL", value_name = "CIDR[,CIDR…]", value_delimiter = ',', value_parser = parse_pool_cidr)]
     pub pool: Option<Vec<Ipv4Net>>,
 
     /// Whose behaviour to reproduce where AWS and moto differ [default: aws]
@@ -144,6 +145,25 @@ pub struct ServeArgs {
         help_heading = "Fault injection"
     )]
     pub consistency_delay: Option<u64>,
+}
+
+/// `HOST:PORT`, `localhost:PORT` or `:PORT` (127.0.0.1).
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    let with_host = match value.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => match value.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => value.to_owned(),
+        },
+    };
+    with_host.parse().map_err(|_| {
+        format!("{value:?} is not an address to listen on: give HOST:PORT (127.0.0.1:4599, 0.0.0.0:4599, [::1]:4599), localhost:PORT or :PORT")
+    })
+}
+
+/// A CIDR of the public pool, with a message that says what a CIDR is.
+pub fn parse_pool_cidr(value: &str) -> Result<Ipv4Net, String> {
+    value.parse().map_err(|_| format!("{value:?} is not an IPv4 CIDR (write it as 198.18.0.0/15)"))
 }
 
 /// The TOML config file.
@@ -234,6 +254,10 @@ impl Config {
         if pool.is_empty() {
             bail!("--pool needs at least one CIDR");
         }
+        // 198.18.0.1/15 names no network: a typo, not a wish.
+        if let Some(net) = pool.iter().find(|n| n.trunc() != **n) {
+            bail!("--pool {net} has host bits set: did you mean {}?", net.trunc());
+        }
         for (i, a) in pool.iter().enumerate() {
             if pool[i + 1..].iter().any(|b| a.contains(b) || b.contains(a)) {
                 bail!("--pool CIDRs overlap ({a})");
@@ -264,7 +288,7 @@ impl Config {
         };
         let settings = Settings {
             address_limit: (flavor == Flavor::Aws).then_some(address_limit),
-            pool: pool.into_iter().map(|n| n.trunc()).collect(),
+            pool,
             flavor,
             association_retention_secs: args
                 .association_retention
@@ -315,6 +339,24 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_a_bare_port_and_localhost() {
+        assert_eq!(parse_listen(":0").unwrap(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(parse_listen(":4600").unwrap(), "127.0.0.1:4600".parse().unwrap());
+        assert_eq!(parse_listen("localhost:0").unwrap(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(parse_listen("0.0.0.0:80").unwrap(), "0.0.0.0:80".parse().unwrap());
+        assert!(parse_listen("4599").unwrap_err().contains(":PORT"));
+    }
+
+    #[test]
+    fn pool_cidrs_are_networks() {
+        assert!(parse_pool_cidr("banana").unwrap_err().contains("not an IPv4 CIDR"));
+        let args = ServeArgs { pool: Some(vec!["198.18.0.1/15".parse().unwrap()]), ..ServeArgs::default() };
+        let Err(e) = Config::resolve(args) else { panic!("198.18.0.1/15 was accepted") };
+        let e = e.to_string();
+        assert!(e.contains("host bits") && e.contains("198.18.0.0/15"), "{e}");
+    }
 
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {

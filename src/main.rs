@@ -1,6 +1,6 @@
 //! The `eipd` command: parses flags, sets up logging, runs the server.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -227,7 +227,11 @@ fn import(input: PathBuf, store: StoreArgs, replace: bool) -> anyhow::Result<()>
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: not into a redirected log file.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -274,6 +278,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             users = auth.user_count(),
             max_connections = config.max_connections,
             "eipd ready"
+        );
+        tracing::info!(
+            dashboard = %format!("http://{local}/dashboard"),
+            health = %format!("http://{local}/health"),
+            "Ctrl-C or SIGTERM stops it (requests in flight are answered first)"
         );
         if !config.faults.is_off() {
             tracing::warn!(
