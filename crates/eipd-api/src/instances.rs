@@ -4,7 +4,7 @@ use super::network_interfaces::{eni_id, requested_private_ips};
 use super::render::Renderer;
 use super::subnets::subnet_id;
 use super::{Ctx, Output, describe_query, malformed_code, parse_id, rendered, tags_for, tags_of};
-use eipd_domain::describe::{Page, describe};
+use eipd_domain::describe::{DescribeQuery, Page, describe};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::instances::{self as rules, LaunchInterface, RunInstances, StateChange};
 use eipd_domain::network_interfaces::InterfaceSpec;
@@ -181,13 +181,20 @@ impl ToXml for RunInstancesOutput<'_> {
     }
 }
 
-pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
-    let query = describe_query(ctx, &mut p, "InstanceId", instance_id)?;
+/// The query of DescribeInstances and DescribeInstanceStatus: instance ids
+/// and MaxResults do not go together.
+fn instance_query(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<DescribeQuery<InstanceId>> {
+    let query = describe_query(ctx, p, "InstanceId", instance_id)?;
     if query.max_results.is_some() && !query.ids.is_empty() {
         return Err(ApiError::invalid_parameter_combination(
             "The parameter instancesSet cannot be used with the parameter maxResults",
         ));
     }
+    Ok(query)
+}
+
+pub async fn describe_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let query = instance_query(ctx, &mut p)?;
     p.take_bool("IncludeManagedResources")?;
     ctx.finish_and_authorize(p)?;
     let part = ctx.read().await?;
@@ -215,12 +222,7 @@ impl ToXml for DescribeInstancesOutput<'_> {
 }
 
 pub async fn describe_instance_status(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
-    let query = describe_query(ctx, &mut p, "InstanceId", instance_id)?;
-    if query.max_results.is_some() && !query.ids.is_empty() {
-        return Err(ApiError::invalid_parameter_combination(
-            "The parameter instancesSet cannot be used with the parameter maxResults",
-        ));
-    }
+    let query = instance_query(ctx, &mut p)?;
     let include_all = p.take_bool("IncludeAllInstances")?.unwrap_or(false);
     p.take_bool("IncludeManagedResources")?;
     ctx.finish_and_authorize(p)?;

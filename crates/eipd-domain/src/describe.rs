@@ -73,15 +73,32 @@ pub fn describe<'a, R: Described>(
     scope: &Scope,
     query: &DescribeQuery<R::Id>,
 ) -> ApiResult<Page<'a, R>> {
+    listing(
+        part,
+        query,
+        |name| known_filter(R::FILTERS, name),
+        |r, filters| filters.matches(&InScope { resource: r, part, scope }),
+    )
+}
+
+/// The Describe* skeleton, for a listing of a family with filters of its
+/// own (DescribeInstanceStatus): the ids asked for must exist, the filter
+/// names must be `valid`, and the resources `keep` keeps come in one page.
+pub fn listing<'a, R: Described>(
+    part: &'a Partition,
+    query: &DescribeQuery<R::Id>,
+    valid: impl Fn(&str) -> bool,
+    keep: impl Fn(&R, &Filters<'_>) -> bool,
+) -> ApiResult<Page<'a, R>> {
     let missing: Vec<&R::Id> = query.ids.iter().filter(|id| R::get(part, id).is_none()).collect();
     if !missing.is_empty() {
         return Err(R::not_found(&missing));
     }
-    let filters = Filters::new(&query.filters, |name| known_filter(R::FILTERS, name))?;
+    let filters = Filters::new(&query.filters, valid)?;
     let found: Vec<&R> = R::all(part)
         .into_iter()
         .filter(|r| query.ids.is_empty() || query.ids.contains(r.id()))
-        .filter(|r| filters.matches(&InScope { resource: *r, part, scope }))
+        .filter(|r| keep(r, &filters))
         .collect();
     let (items, next_token) = paginate(found, |r: &&R| r.page_key(), query.next_token.as_deref(), query.max_results)?;
     Ok(Page { items, next_token })

@@ -3,9 +3,9 @@
 use std::net::Ipv4Addr;
 
 use crate::addresses::{end_association, restore_auto_public_ip};
-use crate::describe::{DescribeQuery, Described, Page, paginate};
+use crate::describe::{DescribeQuery, Described, Page, listing};
 use crate::error::{ApiError, ApiResult};
-use crate::filter::{Filterable, Filters};
+use crate::filter::Filterable;
 use crate::ids::*;
 use crate::model::*;
 use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
@@ -412,29 +412,19 @@ pub fn describe_instance_status<'a>(
     query: &DescribeQuery<InstanceId>,
     include_all: bool,
 ) -> ApiResult<Page<'a, Instance>> {
-    let missing: Vec<&InstanceId> = query.ids.iter().filter(|id| part.instance(id).is_none()).collect();
-    if !missing.is_empty() {
-        return Err(Instance::not_found(&missing));
-    }
-    let filters = Filters::new(&query.filters, |name| {
-        matches!(
-            name,
-            "availability-zone"
-                | "instance-state-name"
-                | "instance-state-code"
-                | "instance-status.status"
-                | "system-status.status"
-                | "instance-status.reachability"
-                | "system-status.reachability"
-        )
-    })?;
-    let found: Vec<&Instance> = Instance::all(part)
-        .into_iter()
-        .filter(|i| query.ids.is_empty() || query.ids.contains(&i.id))
-        .filter(|i| include_all || i.state == InstanceState::Running)
-        .filter(|i| filters.matches(&StatusView(i)))
-        .collect();
-    let (items, next_token) =
-        paginate(found, |i: &&Instance| i.page_key(), query.next_token.as_deref(), query.max_results)?;
-    Ok(Page { items, next_token })
+    const FILTERS: &[&str] = &[
+        "availability-zone",
+        "instance-state-name",
+        "instance-state-code",
+        "instance-status.status",
+        "system-status.status",
+        "instance-status.reachability",
+        "system-status.reachability",
+    ];
+    listing(
+        part,
+        query,
+        |name| FILTERS.contains(&name),
+        |i: &Instance, filters| (include_all || i.state == InstanceState::Running) && filters.matches(&StatusView(i)),
+    )
 }

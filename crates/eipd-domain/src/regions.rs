@@ -76,21 +76,18 @@ pub fn zone_id(zone: &str) -> String {
 
 /// `us-east-1` -> `use1`, `ap-southeast-2` -> `apse2`, `us-gov-west-1` -> `usgw1`.
 fn region_short_name(region: &str) -> String {
-    let mut parts = region.split('-').collect::<Vec<_>>();
+    let mut parts: Vec<&str> = region.split('-').collect();
     let number = parts.pop().unwrap_or_default();
     let mut short = parts.first().copied().unwrap_or_default().to_owned();
     for part in parts.iter().skip(1) {
-        for direction in ["north", "south", "east", "west", "central"] {
-            if let Some(rest) = part.strip_prefix(direction) {
-                short.push_str(&direction[..1]);
-                if let Some(second) = ["east", "west"].iter().find(|d| rest == **d) {
-                    short.push_str(&second[..1]);
-                }
-            }
-        }
-        if !["north", "south", "east", "west", "central"].iter().any(|d| part.starts_with(d)) {
-            short.push_str(&part[..1]);
-        }
+        short.push_str(match *part {
+            "northeast" => "ne",
+            "northwest" => "nw",
+            "southeast" => "se",
+            "southwest" => "sw",
+            // east, west, north, south, central, gov: their initial.
+            other => other.get(..1).unwrap_or_default(),
+        });
     }
     short + number
 }

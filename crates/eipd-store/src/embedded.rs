@@ -423,19 +423,12 @@ fn load(db: &(impl ReadableDatabase + Sync), sealed: bool) -> anyhow::Result<(Wo
 /// The message that stops a start on damaged records or a state that
 /// breaks its invariants: what is wrong (the first 20), and what to do.
 fn refusal(path: &Path, what: &str, problems: &[String]) -> anyhow::Error {
-    let mut message = format!("{} {what}:", path.display());
-    for problem in problems.iter().take(20) {
-        message.push_str("\n  - ");
-        message.push_str(problem);
-    }
-    if problems.len() > 20 {
-        message.push_str(&format!("\n  … and {} more", problems.len() - 20));
-    }
-    message.push_str(&format!(
-        "\neipd will not serve this state. `eipd check --data-dir {}` lists every problem; `eipd export` writes out what is intact",
+    anyhow::anyhow!(
+        "{} {what}:{}\neipd will not serve this state. `eipd check --data-dir {}` lists every problem; `eipd export` writes out what is intact",
+        path.display(),
+        super::problem_list(problems),
         path.parent().unwrap_or(path).display()
-    ));
-    anyhow::anyhow!(message)
+    )
 }
 
 /// What `eipd check` found in a data directory.
@@ -472,7 +465,7 @@ pub fn check(path: &Path) -> anyhow::Result<CheckReport> {
         Ok(meta) if version >= 2 => meta.get("applied_seq")?.map_or(0, |v| v.value()),
         _ => 0,
     };
-    let mut report = CheckReport { records: 0, damaged, ..CheckReport::default() };
+    let mut report = CheckReport { damaged, ..CheckReport::default() };
     match replay(&journal_path(path), applied, &mut world) {
         Ok((last, _)) => report.journal_entries = (last - applied) as usize,
         Err(e) => report.journal = Some(format!("{e:#}")),

@@ -128,12 +128,7 @@ pub(crate) fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>
             // After a torn tail nothing valid may follow: a later segment is
             // a spare renamed for the next entry and not yet written.
             if frame_at(&data, 0, *first).is_some() {
-                bail!(
-                    "the journal is damaged: {} at offset {torn_at} does not hold entry {next}, but {} holds entries from {first} on; replaying would lose every acknowledged change from entry {next} on. eipd will not start on this data directory: restore it from a backup (eipd export), or move {} aside to start from the records file alone, losing those changes",
-                    torn_file.display(),
-                    path.display(),
-                    dir.display(),
-                );
+                return Err(damaged(dir, torn_file, *torn_at, next, *first, &format!("in {}", path.display())));
             }
             continue;
         }
@@ -170,11 +165,7 @@ pub(crate) fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>
                 continue;
             }
             if let Some((found_at, found)) = scan_from(&data, at + 1, seq) {
-                bail!(
-                    "the journal is damaged: {} at offset {at} does not hold a valid entry {seq}, but entries from {found} on follow it (at offset {found_at}); replaying would lose every acknowledged change from entry {seq} on. eipd will not start on this data directory: restore it from a backup (eipd export), or move {} aside to start from the records file alone, losing those changes",
-                    path.display(),
-                    dir.display(),
-                );
+                return Err(damaged(dir, path, at, seq, found, &format!("at offset {found_at}")));
             }
             // The end of what was written here. The next entry is either the
             // first of the next segment (this one was full) or was never
@@ -187,6 +178,17 @@ pub(crate) fn read(dir: &Path, applied: u64) -> anyhow::Result<Vec<(u64, Vec<u8>
         }
     }
     Ok(entries)
+}
+
+/// The refusal of a journal whose entry `missing` (expected at `at` of
+/// `file`) cannot be read although entries from `found` on follow it
+/// (`where_found`): replaying would silently drop them.
+fn damaged(dir: &Path, file: &Path, at: usize, missing: u64, found: u64, where_found: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the journal is damaged: {} at offset {at} does not hold a valid entry {missing}, but entries from {found} on follow it ({where_found}); replaying would lose every acknowledged change from entry {missing} on. eipd will not start on this data directory: restore it from a backup (eipd export), or move {} aside to start from the records file alone, losing those changes",
+        file.display(),
+        dir.display(),
+    )
 }
 
 fn sync_dir(dir: &Path) -> anyhow::Result<()> {

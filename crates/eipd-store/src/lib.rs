@@ -160,13 +160,26 @@ fn open_backend(kind: &StoreKind) -> anyhow::Result<(World, Box<dyn Persistence>
             let violations = eipd_domain::verify::violations(&world);
             if !violations.is_empty() {
                 anyhow::bail!(
-                    "the PostgreSQL store holds a state that breaks eipd's invariants; eipd will not serve it:\n  - {}",
-                    violations.iter().take(20).cloned().collect::<Vec<_>>().join("\n  - ")
+                    "the PostgreSQL store holds a state that breaks eipd's invariants:{}\neipd will not serve it",
+                    problem_list(&violations)
                 );
             }
             (world, Box::new(store))
         }
     })
+}
+
+/// Problems for a refused start, one a line: the first 20, then how many more.
+fn problem_list(problems: &[String]) -> String {
+    let mut list = String::new();
+    for problem in problems.iter().take(20) {
+        list.push_str("\n  - ");
+        list.push_str(problem);
+    }
+    if problems.len() > 20 {
+        list.push_str(&format!("\n  … and {} more", problems.len() - 20));
+    }
+    list
 }
 
 /// A store opened without serving, for `eipd export` and `eipd import`.
@@ -460,20 +473,16 @@ impl Writer {
         for (_, op) in ops {
             let before = self.working.clone();
             let mark = self.open.dirty.len();
-            match run_guarded(op, &mut self.working, &self.settings, &mut self.open.dirty) {
-                Some((ok, reply)) => {
-                    if !ok {
-                        self.working = before;
-                        self.open.dirty.truncate(mark);
-                    }
-                    self.open.replies.push(reply);
-                }
-                // The rule panicked part-way: drop whatever it changed. Its
-                // caller learns of it from its reply, dropped in the unwind.
-                None => {
-                    self.working = before;
-                    self.open.dirty.truncate(mark);
-                }
+            let outcome = run_guarded(op, &mut self.working, &self.settings, &mut self.open.dirty);
+            // A failed rule, or one that panicked part-way: drop whatever it
+            // changed. A panicking rule's caller learns of it from its reply,
+            // dropped in the unwind.
+            if !matches!(outcome, Some((true, _))) {
+                self.working = before;
+                self.open.dirty.truncate(mark);
+            }
+            if let Some((_, reply)) = outcome {
+                self.open.replies.push(reply);
             }
         }
     }
