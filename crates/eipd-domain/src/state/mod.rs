@@ -66,6 +66,9 @@ pub struct World {
     /// region that this World reflects. Kept here so that a World and the
     /// version it is at are always replaced together.
     pub synced: OrdMap<Region, i64>,
+    /// For a shared store: its wipe counter this World reflects (a reset on
+    /// any node means every node reloads).
+    pub epoch: i64,
 }
 
 impl World {
