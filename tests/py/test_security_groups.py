@@ -360,3 +360,22 @@ def test_policy_is_checked(start_server, tmp_path):
     resp = expect_error(ci.delete_security_group, "UnauthorizedOperation", 403, GroupId=gid)
     assert f"security-group/{gid}" in resp["Error"]["Message"]
     admin.delete_security_group(GroupId=gid)
+
+
+def test_groups_and_rules_survive_a_restart(start_server, tmp_path):
+    from eipd_helpers import make_client, random_account
+    data, account = str(tmp_path / "data"), random_account()
+    srv = start_server("--data-dir", data)
+    ec2 = make_client(srv.url, account)
+    gid = create(ec2, "kept", TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "k", "Value": "v"}]}])
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[ssh_from("10.0.0.0/8", Description="office")])
+    subnet_id = default_subnets(ec2)[0]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet_id, Groups=[gid])["NetworkInterface"]["NetworkInterfaceId"]
+    before = ec2.describe_security_groups()["SecurityGroups"]
+    rules_before = ec2.describe_security_group_rules()["SecurityGroupRules"]
+    srv.cleanup()
+    ec2 = make_client(start_server("--data-dir", data).url, account)
+    assert ec2.describe_security_groups()["SecurityGroups"] == before
+    assert ec2.describe_security_group_rules()["SecurityGroupRules"] == rules_before
+    assert [g["GroupId"] for g in describe_eni(ec2, eni)["Groups"]] == [gid]
+    expect_error(ec2.delete_security_group, "DependencyViolation", GroupId=gid)
