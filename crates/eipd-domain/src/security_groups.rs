@@ -755,7 +755,7 @@ mod tests {
             (subnet, default_id, web, elsewhere)
         });
         let part = world.partition(&Scope::new("123456789012", "us-east-1")).unwrap();
-        assert_eq!(interface_groups(part, &subnet, &[]).unwrap(), [default_id.clone()]);
+        assert_eq!(interface_groups(part, &subnet, &[]).unwrap(), std::slice::from_ref(&default_id));
         let named = [GroupRef::Name("web".into()), GroupRef::Id(web.clone()), GroupRef::Name("default".into())];
         assert_eq!(interface_groups(part, &subnet, &named).unwrap(), [web.clone(), default_id], "in order, once each");
         let err = interface_groups(part, &subnet, &[GroupRef::Id(elsewhere)]).unwrap_err();
