@@ -360,3 +360,55 @@ def test_policy_is_checked(start_server, tmp_path):
     resp = expect_error(ci.delete_security_group, "UnauthorizedOperation", 403, GroupId=gid)
     assert f"security-group/{gid}" in resp["Error"]["Message"]
     admin.delete_security_group(GroupId=gid)
+
+
+def test_groups_and_rules_survive_a_restart(start_server, tmp_path):
+    from eipd_helpers import make_client, random_account
+    data, account = str(tmp_path / "data"), random_account()
+    srv = start_server("--data-dir", data)
+    ec2 = make_client(srv.url, account)
+    gid = create(ec2, "kept", TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "k", "Value": "v"}]}])
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[ssh_from("10.0.0.0/8", Description="office")])
+    subnet_id = default_subnets(ec2)[0]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet_id, Groups=[gid])["NetworkInterface"]["NetworkInterfaceId"]
+    before = ec2.describe_security_groups()["SecurityGroups"]
+    rules_before = ec2.describe_security_group_rules()["SecurityGroupRules"]
+    srv.cleanup()
+    ec2 = make_client(start_server("--data-dir", data).url, account)
+    assert ec2.describe_security_groups()["SecurityGroups"] == before
+    assert ec2.describe_security_group_rules()["SecurityGroupRules"] == rules_before
+    assert [g["GroupId"] for g in describe_eni(ec2, eni)["Groups"]] == [gid]
+    expect_error(ec2.delete_security_group, "DependencyViolation", GroupId=gid)
+
+
+def test_aws_cli_shorthands(endpoint, tmp_path):
+    """The CLI's --protocol/--port/--cidr and --source-group shorthands (CLI v1 of the venv)."""
+    import json
+    import subprocess
+
+    from eipd_helpers import aws_cli_env, random_account, which_aws_v1
+    aws = which_aws_v1()
+    assert aws, "the AWS CLI v1 is not installed next to the test interpreter"
+    env = aws_cli_env(endpoint, random_account(), "us-east-1", str(tmp_path))
+
+    def run(*args):
+        cmd = [aws, "--endpoint-url", endpoint, "--output", "json", "ec2", *args]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"{cmd}: rc={p.returncode}\nstdout={p.stdout}\nstderr={p.stderr}"
+        return json.loads(p.stdout) if p.stdout.strip() else {}
+
+    gid = run("create-security-group", "--group-name", "cli", "--description", "from the CLI")["GroupId"]
+    assert SG_RE.match(gid)
+    run("authorize-security-group-ingress", "--group-id", gid, "--protocol", "tcp", "--port", "22",
+        "--cidr", "203.0.113.0/24")
+    run("authorize-security-group-ingress", "--group-id", gid, "--protocol", "tcp", "--port", "80-81",
+        "--source-group", "default")
+    perms = run("describe-security-groups", "--group-ids", gid)["SecurityGroups"][0]["IpPermissions"]
+    got = {(p["FromPort"], p["ToPort"], tuple(r["CidrIp"] for r in p["IpRanges"]),
+            tuple(g["GroupId"] for g in p["UserIdGroupPairs"])) for p in perms}
+    default_id = run("describe-security-groups", "--group-names", "default")["SecurityGroups"][0]["GroupId"]
+    assert got == {(22, 22, ("203.0.113.0/24",), ()), (80, 81, (), (default_id,))}
+    run("revoke-security-group-ingress", "--group-id", gid, "--protocol", "tcp", "--port", "22",
+        "--cidr", "203.0.113.0/24")
+    assert len(run("describe-security-groups", "--group-ids", gid)["SecurityGroups"][0]["IpPermissions"]) == 1
+    run("delete-security-group", "--group-id", gid)

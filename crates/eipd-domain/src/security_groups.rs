@@ -729,6 +729,62 @@ mod tests {
     }
 
     #[test]
+    fn an_interface_carries_groups_of_its_own_vpc_only() {
+        let mut world = World::default();
+        let (subnet, default_id, web, elsewhere) = world_tx(&mut world, |tx| {
+            let subnet = tx.part().subnets().next().unwrap().clone();
+            let default_id = tx.part().default_security_group(&subnet.vpc_id).unwrap().id.clone();
+            let mk = |name: &str, vpc_id| CreateSecurityGroup {
+                name: name.into(),
+                description: "d".into(),
+                vpc_id,
+                tags: Tags::new(),
+            };
+            let web = create_security_group(tx, mk("web", None)).unwrap().id;
+            let vpc = crate::vpcs::create_vpc(
+                tx,
+                crate::vpcs::CreateVpc {
+                    cidr_block: "10.0.0.0/16".parse().unwrap(),
+                    amazon_provided_ipv6_cidr_block: false,
+                    instance_tenancy: "default".into(),
+                    tags: Tags::new(),
+                },
+            )
+            .unwrap();
+            let elsewhere = create_security_group(tx, mk("web", Some(vpc.id))).unwrap().id;
+            (subnet, default_id, web, elsewhere)
+        });
+        let part = world.partition(&Scope::new("123456789012", "us-east-1")).unwrap();
+        assert_eq!(interface_groups(part, &subnet, &[]).unwrap(), std::slice::from_ref(&default_id));
+        let named = [GroupRef::Name("web".into()), GroupRef::Id(web.clone()), GroupRef::Name("default".into())];
+        assert_eq!(interface_groups(part, &subnet, &named).unwrap(), [web.clone(), default_id], "in order, once each");
+        let err = interface_groups(part, &subnet, &[GroupRef::Id(elsewhere)]).unwrap_err();
+        assert_eq!(err.code, "InvalidParameter");
+        assert!(err.message.ends_with("belong to different networks."), "{}", err.message);
+        assert_eq!(
+            interface_groups(part, &subnet, &[GroupRef::Name("db".into())]).unwrap_err().code,
+            "InvalidGroup.NotFound"
+        );
+        let mut world = world.clone();
+        let six: Vec<GroupRef> = world_tx(&mut world, |tx| {
+            (0..6)
+                .map(|i| {
+                    let input = CreateSecurityGroup {
+                        name: format!("g{i}"),
+                        description: "d".into(),
+                        vpc_id: None,
+                        tags: Tags::new(),
+                    };
+                    GroupRef::Id(create_security_group(tx, input).unwrap().id)
+                })
+                .collect()
+        });
+        let part = world.partition(&Scope::new("123456789012", "us-east-1")).unwrap();
+        assert_eq!(interface_groups(part, &subnet, &six[..5]).unwrap().len(), 5);
+        assert_eq!(interface_groups(part, &subnet, &six).unwrap_err().code, "SecurityGroupsPerInterfaceLimitExceeded");
+    }
+
+    #[test]
     fn default_groups_cannot_be_deleted_and_used_groups_wait() {
         let mut world = World::default();
         let scope = Scope::new("123456789012", "us-east-1");
