@@ -11,15 +11,12 @@ import errno
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
-import json
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from eipd_helpers import Server, eipd_bin, make_client, random_account
+from eipd_helpers import Server, eipd_bin, health, make_client, random_account
 
 # Small segments so that a few hundred kilobytes of changes need new ones.
 ENV = {"EIPD_JOURNAL_SEGMENT_BYTES": str(1 << 20), "EIPD_CHECKPOINT_INTERVAL_MS": "200"}
@@ -59,14 +56,6 @@ def fill(fs: Path, leave: int = 0) -> Path:
                 assert e.errno == errno.ENOSPC, e
                 chunk //= 2
     return filler
-
-
-def health(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def journal_files(data: Path) -> dict[str, int]:
