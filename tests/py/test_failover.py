@@ -266,7 +266,7 @@ def test_acknowledged_writes_survive_primary_kills_and_nodes_reconnect(pair):
             return False
 
         kills = []
-        assert writes_since(0, 40, 20), "no load before the first kill"
+        assert writes_since(0, 200, 30), "no load before the first kill"
         for _ in range(KILLS):
             killed = time.monotonic()
             pair.kill_primary()
