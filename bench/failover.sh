@@ -45,6 +45,8 @@ for i, k in enumerate(r["kills"], 1):
 longest = max(k["write_outage"] for k in r["kills"])
 print(f"| all | {r['acknowledged']} (whole run) | {r['lost']} | {sum(k['failed_requests'] for k in r['kills'])} | "
       f"{longest:.2f} (longest) | | | |")
-print(f"{r['requests']} requests, the slowest answered in {r['longest_request']:.2f} s")
+print(f"{r['requests']} requests, the slowest answered in {r['longest_request']:.2f} s; "
+      f"{r['unanswered_writes']} writes answered 503, of which {r['unanswered_writes_applied']} took effect "
+      "(committed and replicated, the answer lost with the primary)")
 PY
 exit "$status"

@@ -135,7 +135,7 @@ class Worker:
         # allocation id -> (public ip, association id, private ip, acknowledged at); a released
         # address has public ip None
         self.known: dict[str, tuple] = {}
-        # allocation id -> the states it may be in (an unacknowledged write touched it)
+        # allocation id -> (its state if the unanswered write did not take effect, if it did)
         self.uncertain: dict[str, list] = {}
         self.poisoned: set[str] = set()  # private IPs an unacknowledged write may have taken
         self.failed_allocations = 0
@@ -206,7 +206,7 @@ class Worker:
             else:
                 self.failed_allocations += 1
 
-    def forget(self, alloc, states):
+    def forget(self, alloc, states: list):
         del self.known[alloc]
         self.uncertain[alloc] = states
         time.sleep(0.05)  # do not spin on a store that is down
@@ -215,9 +215,10 @@ class Worker:
         while not stop.is_set():
             self.step()
 
-    def check(self, final: dict[str, tuple]) -> tuple[list, list]:
-        """(lost, other problems): `final` maps allocation id -> (ip, association id, private ip)."""
-        lost, problems = [], []
+    def check(self, final: dict[str, tuple]) -> tuple[list, list, int]:
+        """(lost, other problems, unanswered writes that took effect): `final`
+        maps allocation id -> (ip, association id, private ip)."""
+        lost, problems, applied = [], [], 0
         for alloc, state in self.known.items():
             got = final.get(alloc)
             if state[0] is None:
@@ -225,18 +226,21 @@ class Worker:
                     lost.append((self.account, alloc, state, got))
             elif got != state[:3]:
                 lost.append((self.account, alloc, state, got))
-        for alloc, states in self.uncertain.items():
+        for alloc, (before, after) in self.uncertain.items():
             got = final.get(alloc)
-            if not any(s == got or (s and got and s[1] == "?" and got[1] and (s[0], s[2]) == (got[0], got[2]))
-                       for s in states):
-                problems.append((self.account, alloc, "neither outcome of an unanswered write", states, got))
+            if got == before:
+                continue
+            if after == got or (after and got and after[1] == "?" and got[1] and (after[0], after[2]) == (got[0], got[2])):
+                applied += 1
+            else:
+                problems.append((self.account, alloc, "neither outcome of an unanswered write", (before, after), got))
         extra = [a for a in final if a not in self.known and a not in self.uncertain]
         if len(extra) > self.failed_allocations:
             problems.append((self.account, "more unknown addresses than unanswered allocations",
                              extra, self.failed_allocations))
         problems += [(self.account, a, "an address nobody associated is associated", final[a])
                      for a in extra if final[a][1] is not None]
-        return lost, problems
+        return lost, problems, applied + len(extra)
 
 
 def addresses(ec2) -> dict[str, tuple]:
@@ -306,15 +310,16 @@ def test_acknowledged_writes_survive_primary_kills_and_nodes_reconnect(pair):
         # The final state, as both nodes and a node started now see it.
         late = Server(*store)
         nodes.append(late)
-        lost, problems, ips = [], [], []
+        lost, problems, ips, applied = [], [], [], 0
         for w in workers:
             views = [addresses(client(n.url, w.account)) for n in nodes]
             if not views[0] == views[1] == views[2]:
                 problems.append((w.account, "the nodes disagree", views))
             final = views[2]
-            account_lost, account_problems = w.check(final)
+            account_lost, account_problems, account_applied = w.check(final)
             lost += account_lost
             problems += account_problems
+            applied += account_applied
             ips += [s[0] for s in final.values()]
             eni = client(nodes[2].url, w.account).describe_network_interfaces(
                 NetworkInterfaceIds=[w.eni])["NetworkInterfaces"][0]
@@ -327,6 +332,8 @@ def test_acknowledged_writes_survive_primary_kills_and_nodes_reconnect(pair):
         acknowledged = sum(len(w.acknowledged) for w in workers)
         report = {"kills": [{key: v for key, v in k.items() if key not in ("killed", "window")} for k in kills],
                   "acknowledged": acknowledged, "lost": len(lost), "longest_request": longest_request,
+                  "unanswered_writes": sum(1 for e in entries if e[2] and e[3] != "ok"),
+                  "unanswered_writes_applied": applied,
                   "requests": len(entries)}
         print("\nfailover:", json.dumps(report, indent=1))
         if os.environ.get("EIPD_FAILOVER_REPORT"):
