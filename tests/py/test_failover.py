@@ -140,6 +140,7 @@ class Worker:
         self.poisoned: set[str] = set()  # private IPs an unacknowledged write may have taken
         self.failed_allocations = 0
         self.acknowledged: list[float] = []  # when each acknowledged write was answered
+        self.crashed: str | None = None
 
     def call(self, write: bool, fn, **kw):
         sent = time.monotonic()
@@ -212,8 +213,12 @@ class Worker:
         time.sleep(0.05)  # do not spin on a store that is down
 
     def run(self, stop: threading.Event):
-        while not stop.is_set():
-            self.step()
+        try:
+            while not stop.is_set():
+                self.step()
+        except Exception as e:  # noqa: BLE001 - a broken client thread must fail the test, not vanish
+            self.crashed = repr(e)
+            raise
 
     def check(self, final: dict[str, tuple]) -> tuple[list, list, int]:
         """(lost, other problems, unanswered writes that took effect): `final`
@@ -284,6 +289,7 @@ def test_acknowledged_writes_survive_primary_kills_and_nodes_reconnect(pair):
         for t in threads:
             t.join(READ_TIMEOUT + 10)
             assert not t.is_alive(), "a client thread is stuck"
+        assert [w.crashed for w in workers if w.crashed] == []
         ended = time.monotonic()
 
         # What each client saw of each kill.
