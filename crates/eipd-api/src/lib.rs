@@ -252,6 +252,10 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::Unavailable(_) => ApiError::service_unavailable(
             "The store cannot take requests now (see /health); nothing was changed. Try again.",
         ),
+        StoreError::OutcomeUnknown(_) => ApiError::service_unavailable(
+            "The store's connection broke while it committed: the request may or may not have been applied. \
+             Check before retrying a request that is not idempotent.",
+        ),
         StoreError::Panicked(_) => {
             ApiError::internal_error("An internal error has occurred; nothing of the request was applied.")
         }

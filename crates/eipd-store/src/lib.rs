@@ -40,6 +40,11 @@ pub enum StoreError {
     /// operations in it was applied.
     #[error("the store could not commit: {0}")]
     Unavailable(String),
+    /// The connection to the backend broke while it committed: the changes
+    /// may or may not have been applied (the commit may have reached the
+    /// server before the connection went).
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
     /// The operation's rule panicked: nothing of it was applied, the writer
     /// goes on with the next one.
     #[error("the operation panicked: {0}")]
@@ -580,9 +585,19 @@ impl Writer {
 }
 
 fn storage_error(e: anyhow::Error) -> StoreError {
-    tracing::error!(error = %e, "store commit failed");
-    StoreError::Unavailable(format!("{e:#}"))
+    let message = format!("{e:#}");
+    tracing::error!(error = %message, "store commit failed");
+    if e.downcast_ref::<OutcomeUnknown>().is_some() {
+        StoreError::OutcomeUnknown(message)
+    } else {
+        StoreError::Unavailable(message)
+    }
 }
+
+/// Marks a backend error after which a commit's outcome is unknown.
+#[derive(Debug, thiserror::Error)]
+#[error("the connection broke during COMMIT, which may or may not have been applied")]
+struct OutcomeUnknown;
 
 /// Runs one operation, catching a panic of its rule so that one faulty
 /// request cannot stop the writer every other request depends on. `None`

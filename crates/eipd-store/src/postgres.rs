@@ -202,6 +202,10 @@ impl PostgresStore {
             self.client = connect(&self.url)?;
             self.open.clear();
             self.statements = None;
+            // The server may not be the one this node saw commit (a standby
+            // promoted; a restored backup): reload everything at the next
+            // begin or refresh rather than trust the copy in memory.
+            self.epoch = i64::MIN;
         }
         Ok(())
     }
@@ -271,7 +275,12 @@ impl PostgresStore {
                 ],
             )?;
         }
-        self.client.batch_execute("COMMIT")?;
+        if let Err(e) = self.client.batch_execute("COMMIT") {
+            // An error the server answered means it rolled back; a broken
+            // connection leaves the commit's fate unknown.
+            let e = anyhow::Error::new(e);
+            return Err(if self.client.is_closed() { e.context(super::OutcomeUnknown) } else { e });
+        }
         let written: std::collections::BTreeSet<&Region> = changed.iter().map(|(scope, _)| &scope.region).collect();
         for (region, next) in std::mem::take(&mut self.open) {
             // The version this node is at now: the new one where it wrote,
