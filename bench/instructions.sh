@@ -5,7 +5,7 @@
 # read path; use compare.sh for throughput.
 #
 # Usage: bench/instructions.sh [--no-build] [--addresses N] [-d SECONDS]
-#   --no-build     use the binaries already in target/release
+#   --no-build     use the binaries already in target/profiling
 #   --addresses N  store size (default 2000; one in 10 tagged)
 #   -d SECONDS     load per server under valgrind (default 8)
 # Needs valgrind (Debian: apt-get install valgrind).
@@ -24,10 +24,12 @@ while [ $# -gt 0 ]; do
 done
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
 if [ "$build" = 1 ]; then
-  echo "building (release): eipd, eipd-loadgen, eipd-trivial-responder" >&2
-  (cd "$root" && cargo build --release --quiet -p eipd -p eipd-loadgen -p eipd-trivial-responder)
+  # the profiling profile: release code with line tables, so that
+  # callgrind_annotate can name source lines (the shipped release has none)
+  echo "building (profiling): eipd, eipd-loadgen, eipd-trivial-responder" >&2
+  (cd "$root" && cargo build --profile profiling --quiet -p eipd -p eipd-loadgen -p eipd-trivial-responder)
 fi
-bin=$root/target/release
+bin=$root/target/profiling
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
