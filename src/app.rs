@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use crate::activity::RequestLog;
 use crate::auth::{AuthMode, Authenticator};
 use crate::faults::Faults;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub started: Instant,
     /// Fault injection (off unless configured).
     pub faults: Arc<Faults>,
+    /// The last requests answered, for the dashboard.
+    pub requests: Arc<RequestLog>,
 }
 
 pub(crate) fn new_request_id() -> String {

@@ -2,9 +2,13 @@
 //! polls, built from the latest committed snapshot. It shows every account,
 //! so it is refused under `--auth strict`.
 //!
-//! - `GET /dashboard/api/scopes`: every (account, region) with state, with counts;
+//! - `GET /dashboard/api/scopes`: every (account, region) with state, with
+//!   counts, and the server's flavour, auth mode and active faults;
 //! - `GET /dashboard/api/state?account=ID&region=R`: one partition's addresses,
-//!   associations, interfaces, instances, VPCs, subnets and internet gateways.
+//!   associations, interfaces, instances, VPCs, subnets and internet gateways;
+//! - `GET /dashboard/api/addresses`: every account's addresses (all-accounts view);
+//! - `GET /dashboard/api/requests?account=ID&action=A&errors=1&limit=N`: the
+//!   last requests this node answered, newest first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::activity::{self, RequestQuery};
 use crate::app::{AppState, refused_under_strict};
+use crate::auth::AuthMode;
 use eipd_domain::view::private_dns_name;
-use eipd_domain::{Address, Partition, Scope, World};
+use eipd_domain::{Address, Flavor, Partition, Scope, World};
 
 /// The page, with its CSS and script inline (no build step, no external URL).
 pub const PAGE: &str = include_str!("../assets/dashboard.html");
@@ -31,6 +37,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/dashboard/", get(page))
         .route("/dashboard/api/scopes", get(scopes))
         .route("/dashboard/api/state", get(state))
+        .route("/dashboard/api/addresses", get(all_addresses))
+        .route("/dashboard/api/requests", get(requests))
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response {
@@ -61,7 +69,65 @@ async fn scopes(State(app): State<Arc<AppState>>) -> Response {
     if let Some(refused) = refused_under_strict(&app, ENDPOINT) {
         return refused;
     }
-    json_response(StatusCode::OK, &scopes_json(&app.store.snapshot()))
+    let mut body = scopes_json(&app.store.snapshot());
+    let faults = app.faults.config();
+    body["server"] = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "flavor": if app.store.settings().flavor == Flavor::Moto { "moto" } else { "aws" },
+        "auth": if app.auth.mode == AuthMode::Strict { "strict" } else { "open" },
+        "faults": faults.specs(),
+        "consistency_delay_ms": faults.consistency_delay_ms,
+        "recent_requests_kept": activity::CAPACITY,
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+/// The rows the all-accounts view shows at most.
+const ALL_ADDRESSES_LIMIT: usize = 2000;
+
+async fn all_addresses(State(app): State<Arc<AppState>>) -> Response {
+    if let Some(refused) = refused_under_strict(&app, ENDPOINT) {
+        return refused;
+    }
+    json_response(StatusCode::OK, &all_addresses_json(&app.store.snapshot(), ALL_ADDRESSES_LIMIT))
+}
+
+async fn requests(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    if let Some(refused) = refused_under_strict(&app, ENDPOINT) {
+        return refused;
+    }
+    let wanted = RequestQuery {
+        account: query.get("account").map(String::as_str).filter(|a| !a.is_empty()),
+        action: query.get("action").map(String::as_str).filter(|a| !a.is_empty()),
+        errors_only: query.get("errors").is_some_and(|e| e == "1" || e == "true"),
+        limit: query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(200),
+    };
+    json_response(StatusCode::OK, &json!({"requests": app.requests.recent(&wanted), "kept": activity::CAPACITY}))
+}
+
+/// Every account's addresses, by account and region, up to `limit` rows.
+pub fn all_addresses_json(world: &World, limit: usize) -> Value {
+    let rows: Vec<Value> = world
+        .partitions()
+        .flat_map(|(scope, part)| {
+            let mut addresses: Vec<&Address> = part.addresses().collect();
+            addresses.sort_by_key(|a| (a.seq, a.public_ip));
+            addresses.into_iter().map(move |a| {
+                json!({
+                    "account": &*scope.account,
+                    "region": &*scope.region,
+                    "public_ip": a.public_ip,
+                    "allocation_id": a.allocation_id,
+                    "association_id": a.association.as_ref().map(|x| &x.id),
+                    "network_interface_id": a.association.as_ref().map(|x| &x.network_interface_id),
+                    "instance_id": instance_of(part, a),
+                    "tags": a.tags,
+                })
+            })
+        })
+        .take(limit)
+        .collect();
+    json!({"addresses": rows, "total": world.address_count(), "limit": limit})
 }
 
 async fn state(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>) -> Response {

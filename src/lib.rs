@@ -9,6 +9,7 @@ pub use eipd_domain::error;
 pub use eipd_protocol as protocol;
 pub use eipd_store as store;
 
+pub mod activity;
 pub mod app;
 pub mod auth;
 pub mod config;

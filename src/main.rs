@@ -312,6 +312,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics: Arc::new(metrics),
             started,
             faults: Arc::new(Faults::new(config.faults)),
+            requests: Arc::default(),
         };
         server::run(listener, state, stopped, config.shutdown_grace, config.max_connections).await?;
         // What was answered is durable already. Closing the store folds the

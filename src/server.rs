@@ -23,12 +23,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::sync::watch;
 
+use crate::activity;
 pub use crate::app::AppState;
 use crate::app::{error_response, new_request_id, xml_response};
 use crate::auth::{AuthMode, RequestParts};
 use eipd_api::{self as api, Action, Ctx};
-use eipd_domain::Flavor;
 use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::{Flavor, Scope};
 use eipd_protocol::Params;
 use eipd_protocol::xml::{error_document, success_document};
 
@@ -224,6 +225,9 @@ where
     let mut known_action = None;
     // Whether the error was injected by fault injection (logged quietly).
     let mut injected = false;
+    // For the request log: who asked, what the request named it.
+    let mut asked: Option<(Scope, Vec<(&'static str, String)>)> = None;
+    let mut unknown_action = false;
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
             return Err(ApiError::method_not_allowed(format!("The method {} is not allowed: use POST.", parts.method)));
@@ -246,8 +250,11 @@ where
             body: &body,
         };
         let principal = app.auth.authenticate(&request, &mut params)?;
+        asked = Some((principal.scope.clone(), activity::subjects(&params)));
         let name = params.action().ok_or_else(ApiError::missing_action)?;
+        unknown_action = true;
         let action = Action::parse(name).ok_or_else(|| ApiError::invalid_action(name))?;
+        unknown_action = false;
         known_action = Some(action);
         if let Err(e) = app.faults.inject(action).await {
             injected = true;
@@ -270,6 +277,20 @@ where
         Ok((action, _)) => app.metrics.observe_ok(*action, elapsed),
         Err(error) => app.metrics.observe(known_action, error.code, elapsed),
     }
+    let (scope, subjects) = asked.map_or((None, Vec::new()), |(scope, subjects)| (Some(scope), subjects));
+    app.requests.record(activity::Outcome {
+        request_id: &request_id,
+        action: match (known_action, unknown_action) {
+            (Some(action), _) => action.name(),
+            (None, true) => "unknown",
+            (None, false) => "-",
+        },
+        scope: scope.as_ref(),
+        status: outcome.as_ref().map_or_else(|e| e.status, |_| 200),
+        error: outcome.as_ref().err().map(|e| (e.code, e.message.as_str())),
+        elapsed,
+        subjects,
+    });
     match outcome {
         Ok((action, output)) => {
             tracing::debug!(%request_id, action = action.name(), status = 200, elapsed_us, "request");

@@ -177,6 +177,7 @@ async fn run(seconds: u64, seed: u64) -> u64 {
         metrics: Arc::new(Metrics::new()),
         started: Instant::now(),
         faults: Default::default(),
+        requests: Default::default(),
     });
     let mut rng = StdRng::seed_from_u64(seed);
     let mut known = Vec::new();

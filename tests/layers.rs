@@ -50,6 +50,7 @@ fn the_store_knows_the_domain_only() {
             "thiserror",
             "time",
             "tokio",
+            "tokio-postgres",
             "tracing",
         ],
     );

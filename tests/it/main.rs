@@ -11,4 +11,5 @@ mod durability;
 mod errors;
 mod invariants;
 mod lifecycle;
+mod security_groups;
 mod server;

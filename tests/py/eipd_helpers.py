@@ -129,6 +129,16 @@ class Server:
             pass
 
 
+def health(url: str) -> tuple[int, dict]:
+    """GET /health: the status code and the JSON body (200 ok, 503 degraded)."""
+    import json
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 # --------------------------------------------------------------------------- clients
 
 def random_account() -> str:

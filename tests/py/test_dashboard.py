@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from eipd_helpers import REPO_ROOT, allocate, default_subnets, make_client, random_account, run_instance
 
@@ -60,7 +61,22 @@ def populate(endpoint: str) -> dict:
 
     b_addr = allocate(b, TagSpecifications=[{"ResourceType": "elastic-ip",
                                              "Tags": [{"Key": "owner", "Value": "account-b"}]}])
+
+    # C: what a test just did — a release, an association ended, a refusal.
+    c_id = random_account()
+    c = make_client(endpoint, c_id)
+    released = allocate(c)
+    c.release_address(AllocationId=released["AllocationId"])
+    c_eni = c.create_network_interface(SubnetId=default_subnets(c)[0]["SubnetId"])["NetworkInterface"]
+    kept = allocate(c, TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": "edge-ip"}]}])
+    c_assoc = c.associate_address(AllocationId=kept["AllocationId"],
+                                  NetworkInterfaceId=c_eni["NetworkInterfaceId"])["AssociationId"]
+    c.disassociate_address(AssociationId=c_assoc)
+    with pytest.raises(ClientError) as refused:
+        c.release_address(AllocationId="eipalloc-0123456789abcdef0")
     return {
+        "c": c_id, "released": released, "kept": kept, "c_assoc": c_assoc,
+        "refused": refused.value.response,
         "a": a_id, "b": b_id, "instance": inst["InstanceId"], "eni": eni["NetworkInterfaceId"],
         "secondary": secondary, "on_instance": on_instance, "assoc_instance": assoc_instance,
         "on_eni": on_eni, "assoc_eni": assoc_eni, "free": free, "b_addr": b_addr,
@@ -147,12 +163,38 @@ def test_page_is_self_contained(populated):
     assert "http://" not in body and "https://" not in body
 
 
+def test_recent_requests_api_names_outcome_and_subjects(populated):
+    srv, w = populated
+    refused = w["refused"]
+    errors = get_json(f"{srv.url}/dashboard/api/requests?account={w['c']}&errors=1")["requests"]
+    assert len(errors) == 1, errors
+    e = errors[0]
+    assert (e["action"], e["status"], e["code"]) == ("ReleaseAddress", 400, "InvalidAllocationID.NotFound")
+    assert e["message"] == refused["Error"]["Message"]
+    assert e["request_id"] == refused["ResponseMetadata"]["RequestId"]
+    assert ["AllocationId", "eipalloc-0123456789abcdef0"] in e["subjects"]
+    assert (e["account"], e["region"]) == (w["c"], "us-east-1") and e["latency_us"] > 0
+
+    everything = get_json(f"{srv.url}/dashboard/api/requests?account={w['c']}&limit=1000")["requests"]
+    assert [r["action"] for r in everything][:3] == ["ReleaseAddress", "DisassociateAddress", "AssociateAddress"]
+    assert all(r["account"] == w["c"] for r in everything)
+    assert [r["seq"] for r in everything] == sorted((r["seq"] for r in everything), reverse=True)
+    releases = get_json(f"{srv.url}/dashboard/api/requests?action=ReleaseAddress&limit=1000")["requests"]
+    assert {r["account"] for r in releases} == {w["c"]}
+    server = get_json(f"{srv.url}/dashboard/api/scopes")["server"]
+    assert (server["flavor"], server["auth"], server["faults"]) == ("aws", "open", [])
+    every = get_json(f"{srv.url}/dashboard/api/addresses")
+    assert every["total"] == len(every["addresses"]) == 5
+    assert {a["account"] for a in every["addresses"]} == {w["a"], w["b"], w["c"]}
+
+
 def test_refused_under_strict_auth(start_server, tmp_path):
     creds = tmp_path / "credentials.toml"
     creds.write_text('[[user]]\nname = "ci"\naccess_key_id = "AKIAEIPDTEST00000001"\n'
                      'secret_access_key = "s3cret"\naccount_id = "111122223333"\n')
     srv = start_server("--store", "memory", "--auth", "strict", "--credentials", str(creds))
-    for path in ["/dashboard", "/dashboard/api/scopes", "/dashboard/api/state?account=111122223333&region=us-east-1"]:
+    for path in ["/dashboard", "/dashboard/api/scopes", "/dashboard/api/state?account=111122223333&region=us-east-1",
+                 "/dashboard/api/requests", "/dashboard/api/addresses"]:
         status, body, _ = get(srv.url + path)
         assert status == 403, path
         assert "AccessDenied" in body
@@ -224,18 +266,69 @@ def test_chromium_search_filters_rows(populated):
     assert w["assoc_instance"] in dom and w["assoc_eni"] not in dom
 
 
-def test_chromium_other_account_and_screenshot(populated, tmp_path):
+def test_chromium_other_account(populated):
     srv, w = populated
     dom = dump_dom(f"{srv.url}/dashboard?account={w['b']}&region=eu-west-1")
     assert w["b_addr"]["AllocationId"] in dom and "owner=account-b" in dom
     assert w["on_instance"]["AllocationId"] not in dom
 
+
+def test_chromium_shows_what_just_happened(populated):
+    """Recent requests with the refusal's code, message and request id; the
+    history of the release and the ended association; flavour, faults and
+    the reset button; Name tags as labels."""
+    srv, w = populated
+    url = f"{srv.url}/dashboard?account={w['c']}&region=us-east-1"
+    dom = dump_dom(url)
+    refused = w["refused"]
+    for needle in ["InvalidAllocationID.NotFound", refused["ResponseMetadata"]["RequestId"], "aws flavour", "open auth",
+                   "no faults", w["released"]["AllocationId"], w["c_assoc"], "released", "disassociated",
+                   '<span class="label">edge-ip</span>']:
+        assert needle in dom, f"{needle} not shown"
+    assert 'id="sec-history" data-rows="2"' in dom
+    assert '<button id="reset"' in dom and '<button id="reset" title' in dom and " hidden" not in dom.split('id="reset"')[1][:120]
+    errors = dump_dom(url + "&errors=1")
+    assert 'id="sec-requests" data-rows="1"' in errors
+    assert "InvalidAllocationID.NotFound" in errors
+    releases = dump_dom(url + "&action=ReleaseAddress")
+    assert 'id="sec-requests" data-rows="2"' in releases
+
+
+def test_chromium_all_accounts_view(populated):
+    srv, w = populated
+    dom = dump_dom(f"{srv.url}/dashboard?account=*&region=*")
+    assert 'id="sec-all-addresses" data-rows="5"' in dom
+    for needle in [w["on_instance"]["AllocationId"], w["b_addr"]["AllocationId"], w["kept"]["AllocationId"], w["a"], w["b"]]:
+        assert needle in dom, f"{needle} not shown"
+    # every account's requests in this view
+    assert 'id="sec-requests" data-rows="0"' not in dom
+
+
+def test_chromium_shows_active_faults():
+    from eipd_helpers import Server
+
+    srv = Server("--store", "memory", "--fault", "ReleaseAddress:latency=1ms", "--consistency-delay", "250ms")
+    try:
+        make_client(srv.url, random_account()).allocate_address(Domain="vpc")
+        dom = dump_dom(srv.url + "/dashboard")
+        assert "faults: " in dom and "ReleaseAddress" in dom and "consistency delay 250 ms" in dom
+    finally:
+        srv.cleanup()
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_chromium_no_overflow_and_screenshot(populated, tmp_path, width):
+    srv, w = populated
+    url = f"{srv.url}/dashboard?account={w['a']}&region=us-east-1"
+    r = run_chromium("--dump-dom", f"--window-size={width},900", url)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'data-overflow="false"' in r.stdout, f"the page is wider than {width} px"
+
     shot = tmp_path / "dashboard.png"
-    r = run_chromium(f"--screenshot={shot}", "--window-size=1400,900", "--hide-scrollbars",
-                     f"{srv.url}/dashboard?account={w['a']}&region=us-east-1")
+    r = run_chromium(f"--screenshot={shot}", f"--window-size={width},1100", "--hide-scrollbars", url)
     assert r.returncode == 0, r.stderr[-3000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    keep = os.environ.get("EIPD_DASHBOARD_SCREENSHOT")  # e.g. docs/dashboard.png, to refresh the docs
+    keep = os.environ.get("EIPD_DASHBOARD_SCREENSHOTS")  # e.g. docs, to refresh the docs' screenshots
     if keep:
-        Path(REPO_ROOT / keep).write_bytes(data)
+        Path(REPO_ROOT / keep / f"dashboard-{width}.png").write_bytes(data)

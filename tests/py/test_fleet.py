@@ -188,3 +188,69 @@ def test_a_change_on_one_node_is_read_at_once_on_the_others(fleet):
             if not released:
                 writer.release_address(AllocationId=allocation_id)
     assert failures == []
+
+
+def commit_batches(url: str) -> tuple[float, float]:
+    """(commits, commits of one operation) from a node's eipd_commit_operations."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    count = ones = None
+    for line in text.splitlines():
+        if line.startswith("eipd_commit_operations_count"):
+            count = float(line.split()[-1])
+        elif line.startswith('eipd_commit_operations_bucket{le="1.0"}'):
+            ones = float(line.split()[-1])
+    assert count is not None and ones is not None, text
+    return count, ones
+
+
+def test_group_commits_across_partitions_keep_every_invariant(fleet):
+    """Each node groups the operations waiting in its writer into one
+    PostgreSQL transaction, across accounts and regions. Racing clients on
+    every node, on one partition and on several: every acknowledged change is
+    there, no IP has two holders in a region, and every node agrees."""
+    regions = ["us-east-1", "eu-west-1"]
+    accounts = [random_account() for _ in range(4)]
+    # Clients 0-7 share one partition; 8-23 spread over the others.
+    scopes = [(accounts[0], regions[0])] * 8 + [(accounts[i % 4], regions[i % 2]) for i in range(16)]
+    clients = [make_client(fleet[i % NODES].url, a, r) for i, (a, r) in enumerate(scopes)]
+    lock = threading.Lock()
+    held, released, other = {}, set(), []
+
+    def work(i, ec2):
+        rng = random.Random(i)
+        for _ in range(12):
+            try:
+                got = ec2.allocate_address(Domain="vpc")
+                with lock:
+                    held[got["AllocationId"]] = (scopes[i], got["PublicIp"])
+                if rng.random() < 0.3:
+                    ec2.release_address(AllocationId=got["AllocationId"])
+                    with lock:
+                        released.add(got["AllocationId"])
+            except botocore.exceptions.ClientError as e:
+                if code(e) != "InsufficientAddressCapacity":
+                    with lock:
+                        other.append(code(e))
+
+    before = [commit_batches(n.url) for n in fleet]
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert other == []
+    kept = {alloc: v for alloc, v in held.items() if alloc not in released}
+    for region in regions:
+        ips = [ip for (_, r), ip in kept.values() if r == region]
+        assert len(ips) == len(set(ips)), f"one IP with two holders in {region}"
+    for node in fleet:
+        seen = {}
+        for account in accounts:
+            for region in regions:
+                for a in make_client(node.url, account, region).describe_addresses()["Addresses"]:
+                    seen[a["AllocationId"]] = ((account, region), a["PublicIp"])
+        assert seen == kept, f"node {node.url} disagrees"
+    after = [commit_batches(n.url) for n in fleet]
+    grouped = sum((a[0] - a[1]) - (b[0] - b[1]) for a, b in zip(after, before))
+    assert grouped > 0, "no commit took more than one operation: group commit is off"

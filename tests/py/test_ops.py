@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eipd_helpers import REPO_ROOT, Server, expect_error, make_client, random_account
+from eipd_helpers import REPO_ROOT, Server, expect_error, health, make_client, random_account
 
 
 def test_health_reports_status_and_store_size(endpoint, ec2):
@@ -139,14 +139,6 @@ def pg_ctl(data_dir: str, *args: str):
     if os.getuid() == 0:
         command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(shlex.quote(c) for c in command)]
     subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-
-def health(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_health_is_degraded_while_postgresql_is_down():

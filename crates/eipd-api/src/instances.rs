@@ -2,6 +2,7 @@
 
 use super::network_interfaces::{eni_id, requested_private_ips};
 use super::render::Renderer;
+use super::security_groups::group_id;
 use super::subnets::subnet_id;
 use super::{Ctx, Output, describe_query, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::describe::{DescribeQuery, Page, describe};
@@ -9,6 +10,7 @@ use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::instances::{self as rules, LaunchInterface, RunInstances, StateChange};
 use eipd_domain::network_interfaces::InterfaceSpec;
 use eipd_domain::regions::zone_id;
+use eipd_domain::security_groups::GroupRef;
 use eipd_domain::{Instance, InstanceId, InstanceState};
 use eipd_protocol::{Params, ToXml, XmlWriter, not_taken};
 
@@ -68,6 +70,17 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
+        let groups: Vec<(String, String)> = group
+            .iter()
+            .filter(|(k, _)| k.starts_with("SecurityGroupId."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        group.retain(|k, _| !k.starts_with("SecurityGroupId."));
+        let groups = Params::from_members(groups.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+            .take_list("SecurityGroupId")?
+            .iter()
+            .map(|v| group_id(ctx, v).map(GroupRef::Id))
+            .collect::<ApiResult<Vec<_>>>()?;
         if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(not_taken(ctx.action.name(), &format!("NetworkInterface.N.{bad}")));
         }
@@ -95,6 +108,7 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
                 private_ips,
                 secondary_private_ip_count: optional_count(&group, "SecondaryPrivateIpAddressCount")?,
                 ipv6_address_count: optional_count(&group, "Ipv6AddressCount")?,
+                groups,
                 ..InterfaceSpec::default()
             },
         });
@@ -140,8 +154,23 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     {
         p.take_str(ignored);
     }
-    p.take_list("SecurityGroupId")?;
-    p.take_list("SecurityGroup")?;
+    let mut groups = p
+        .take_list("SecurityGroupId")?
+        .iter()
+        .map(|v| group_id(ctx, v).map(GroupRef::Id))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let names = p.take_list("SecurityGroup")?;
+    if !names.is_empty() && (subnet.is_some() || network_interfaces.iter().any(|n| n.subnet_id.is_some())) {
+        return Err(ApiError::invalid_parameter_combination(
+            "The parameter groupName cannot be used with the parameter subnet",
+        ));
+    }
+    groups.extend(names.into_iter().map(GroupRef::Name));
+    if !groups.is_empty() && !network_interfaces.is_empty() {
+        return Err(ApiError::invalid_parameter_combination(
+            "Network interfaces and an instance-level security groups may not be specified on the same request",
+        ));
+    }
     ctx.finish_and_authorize(p)?;
     let input = RunInstances {
         image_id,
@@ -154,6 +183,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         private_ip,
         secondary_private_ip_count: 0,
         ipv6_address_count,
+        groups,
         network_interfaces,
         client_token,
         instance_tags: tags_of(&tags, "instance"),

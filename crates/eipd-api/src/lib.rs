@@ -9,6 +9,7 @@ pub mod internet_gateways;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
+pub mod security_groups;
 pub mod subnets;
 pub mod tags;
 pub mod vpcs;
@@ -227,6 +228,15 @@ actions! {
     TerminateInstances => instances::terminate_instances,
     StopInstances => instances::stop_instances,
     StartInstances => instances::start_instances,
+    CreateSecurityGroup => security_groups::create_security_group,
+    DeleteSecurityGroup => security_groups::delete_security_group,
+    DescribeSecurityGroups => security_groups::describe_security_groups,
+    AuthorizeSecurityGroupIngress => security_groups::authorize_security_group_ingress,
+    AuthorizeSecurityGroupEgress => security_groups::authorize_security_group_egress,
+    RevokeSecurityGroupIngress => security_groups::revoke_security_group_ingress,
+    RevokeSecurityGroupEgress => security_groups::revoke_security_group_egress,
+    DescribeSecurityGroupRules => security_groups::describe_security_group_rules,
+    ModifySecurityGroupRules => security_groups::modify_security_group_rules,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,
@@ -241,6 +251,10 @@ pub fn store_error(e: StoreError) -> ApiError {
         // /health says what it is.
         StoreError::Unavailable(_) => ApiError::service_unavailable(
             "The store cannot take requests now (see /health); nothing was changed. Try again.",
+        ),
+        StoreError::OutcomeUnknown(_) => ApiError::service_unavailable(
+            "The store's connection broke while it committed: the request may or may not have been applied. \
+             Check before retrying a request that is not idempotent.",
         ),
         StoreError::Panicked(_) => {
             ApiError::internal_error("An internal error has occurred; nothing of the request was applied.")

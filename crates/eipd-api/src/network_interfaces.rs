@@ -5,10 +5,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::instances::instance_id;
 use super::render::Renderer;
+use super::security_groups::group_id;
 use super::subnets::subnet_id;
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::network_interfaces::{self as rules, InterfaceSpec};
+use eipd_domain::security_groups::GroupRef;
 use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId};
 use eipd_protocol::query::parse_ipv4;
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
@@ -74,6 +76,11 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
         let v = group.get("Ipv6Address").ok_or_else(|| ApiError::missing("Ipv6Addresses.N.Ipv6Address"))?;
         ipv6_addresses.push(ipv6("Ipv6Addresses.N.Ipv6Address", v)?);
     }
+    let groups = p
+        .take_list("SecurityGroupId")?
+        .iter()
+        .map(|v| group_id(ctx, v).map(GroupRef::Id))
+        .collect::<ApiResult<Vec<_>>>()?;
     let tags = tags_for(&p.take_tag_specifications()?, &["network-interface"])?;
     // Idempotency tokens are filled in by the SDKs; eipd accepts them.
     p.discard("ClientToken");
@@ -84,6 +91,7 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
         secondary_private_ip_count,
         ipv6_addresses,
         ipv6_address_count,
+        groups,
         tags: tags_of(&tags, "network-interface"),
     };
     let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec)).await?;

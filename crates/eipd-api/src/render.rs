@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use eipd_domain::view::{PublicIpv4, private_dns_name, public_dns_name};
-use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition};
+use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
 use eipd_protocol::XmlWriter;
 
 /// EC2's timestamp form: `2026-11-25T13:41:43.000Z`.
@@ -66,6 +66,14 @@ impl Renderer<'_> {
         if eni.attachment.is_some() { "in-use" } else { "available" }
     }
 
+    /// `groupSet`: GroupIdentifier items, each group's id and name.
+    fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
+        w.list("groupSet", groups, |w, id| {
+            w.display("groupId", id);
+            w.opt_text("groupName", self.part.security_group(id).map(|g| g.name.as_str()));
+        });
+    }
+
     /// The NetworkInterface shape (Create/DescribeNetworkInterfaces).
     pub(crate) fn interface(&self, w: &mut XmlWriter, eni: &NetworkInterface) {
         w.display("networkInterfaceId", &eni.id);
@@ -81,7 +89,7 @@ impl Renderer<'_> {
         w.text("privateDnsName", &private_dns_name(eni.primary_private_ip(), self.region));
         w.display("sourceDestCheck", eni.source_dest_check);
         w.text("interfaceType", "interface");
-        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+        self.group_set(w, &eni.groups);
         if let Some(att) = &eni.attachment {
             w.nested("attachment", |w| {
                 w.display("attachmentId", &att.id);
@@ -128,7 +136,7 @@ impl Renderer<'_> {
         w.text("privateDnsName", &private_dns_name(eni.primary_private_ip(), self.region));
         w.display("sourceDestCheck", eni.source_dest_check);
         w.text("interfaceType", "interface");
-        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+        self.group_set(w, &eni.groups);
         if let Some(att) = &eni.attachment {
             w.nested("attachment", |w| {
                 w.display("attachmentId", &att.id);
@@ -179,7 +187,8 @@ impl Renderer<'_> {
         w.opt_display("privateIpAddress", primary.map(|eni| eni.primary_private_ip()));
         w.opt_display("ipAddress", public.map(|(_, ip)| ip));
         w.display("sourceDestCheck", primary.is_none_or(|eni| eni.source_dest_check));
-        w.list("groupSet", std::iter::empty::<()>(), |_, ()| {});
+        // An instance's groups are its primary interface's.
+        self.group_set(w, primary.map_or(&[][..], |eni| &eni.groups));
         w.text("architecture", "x86_64");
         w.text("rootDeviceType", "ebs");
         w.text("rootDeviceName", "/dev/xvda");

@@ -47,7 +47,9 @@ pub fn describe_account_attributes(
             let values = match name {
                 // Every instance and interface lives in a VPC (D4).
                 "supported-platforms" => vec!["VPC".to_owned()],
-                "vpc-max-security-groups-per-interface" => vec!["5".to_owned()],
+                "vpc-max-security-groups-per-interface" => {
+                    vec![crate::security_groups::MAX_GROUPS_PER_INTERFACE.to_string()]
+                }
                 "max-elastic-ips" | "vpc-max-elastic-ips" => vec![address_limit.clone()],
                 // EC2's legacy figure: it no longer reflects any limit.
                 "max-instances" => vec!["20".to_owned()],

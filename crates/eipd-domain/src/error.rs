@@ -80,6 +80,8 @@ error_codes! {
     invalid_subnet_id_malformed_raw => "InvalidSubnetID.Malformed", 400;
     invalid_internet_gateway_id_malformed_raw => "InvalidInternetGatewayId.Malformed", 400;
     invalid_ami_id_malformed => "InvalidAMIID.Malformed", 400;
+    invalid_group_id_malformed_raw => "InvalidGroupId.Malformed", 400;
+    invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
     invalid_instance_id => "InvalidInstanceID", 400;
     // Unknown resources.
     invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
@@ -91,6 +93,9 @@ error_codes! {
     invalid_subnet_id_not_found_raw => "InvalidSubnetID.NotFound", 400;
     invalid_internet_gateway_id_not_found_raw => "InvalidInternetGatewayID.NotFound", 400;
     invalid_attachment_id_not_found => "InvalidAttachmentID.NotFound", 400;
+    invalid_group_not_found_raw => "InvalidGroup.NotFound", 400;
+    invalid_security_group_rule_id_not_found => "InvalidSecurityGroupRuleId.NotFound", 400;
+    invalid_permission_not_found => "InvalidPermission.NotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -105,6 +110,9 @@ error_codes! {
     invalid_subnet_range => "InvalidSubnet.Range", 400;
     invalid_subnet_conflict => "InvalidSubnet.Conflict", 400;
     vpc_id_not_specified => "VPCIdNotSpecified", 400;
+    invalid_group_duplicate => "InvalidGroup.Duplicate", 400;
+    invalid_permission_duplicate => "InvalidPermission.Duplicate", 400;
+    cannot_delete => "CannotDelete", 400;
     // Limits and capacity.
     address_limit_exceeded_raw => "AddressLimitExceeded", 400;
     insufficient_address_capacity => "InsufficientAddressCapacity", 400;
@@ -112,6 +120,8 @@ error_codes! {
     insufficient_free_addresses_in_subnet => "InsufficientFreeAddressesInSubnet", 400;
     private_ip_address_limit_exceeded => "PrivateIpAddressLimitExceeded", 400;
     attachment_limit_exceeded => "AttachmentLimitExceeded", 400;
+    rules_per_security_group_limit_exceeded => "RulesPerSecurityGroupLimitExceeded", 400;
+    security_groups_per_interface_limit_exceeded => "SecurityGroupsPerInterfaceLimitExceeded", 400;
     // eipd itself.
     internal_error => "InternalError", 500;
     request_limit_exceeded_raw => "RequestLimitExceeded", 503;
@@ -203,6 +213,10 @@ impl ApiError {
 
     pub fn attachment_not_found(id: &str) -> Self {
         Self::invalid_attachment_id_not_found(format!("The attachment ID '{id}' does not exist"))
+    }
+
+    pub fn invalid_group_not_found(id: &str) -> Self {
+        Self::invalid_group_not_found_raw(format!("The security group '{id}' does not exist"))
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

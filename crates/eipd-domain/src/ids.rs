@@ -90,6 +90,10 @@ resource_id! {
     CidrAssociationId => "vpc-cidr-assoc-",
     /// A subnet CIDR block association.
     SubnetCidrAssociationId => "subnet-cidr-assoc-",
+    /// A security group.
+    SecurityGroupId => "sg-",
+    /// One rule of a security group.
+    SecurityGroupRuleId => "sgr-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

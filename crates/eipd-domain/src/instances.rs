@@ -9,6 +9,7 @@ use crate::filter::Filterable;
 use crate::ids::*;
 use crate::model::*;
 use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
+use crate::security_groups::GroupRef;
 use crate::state::{Partition, Record, Tx};
 use crate::subnets::subnet;
 use crate::view::public_dns_name;
@@ -43,6 +44,9 @@ pub struct RunInstances {
     pub private_ip: Option<Ipv4Addr>,
     pub secondary_private_ip_count: u32,
     pub ipv6_address_count: u32,
+    /// `SecurityGroupId.N` and `SecurityGroup.N`: the primary interface's
+    /// groups when no `NetworkInterface.N` is given.
+    pub groups: Vec<GroupRef>,
     pub network_interfaces: Vec<LaunchInterface>,
     pub client_token: Option<String>,
     pub instance_tags: Tags,
@@ -112,6 +116,7 @@ fn launch_one(tx: &mut Tx, input: &RunInstances, reservation_id: &ReservationId,
                 private_ips: input.private_ip.into_iter().collect(),
                 secondary_private_ip_count: input.secondary_private_ip_count,
                 ipv6_address_count: input.ipv6_address_count,
+                groups: input.groups.clone(),
                 ..InterfaceSpec::default()
             },
             ..LaunchInterface::default()
@@ -320,6 +325,10 @@ impl Described for Instance {
         "key-name",
         "dns-name",
         "owner-id",
+        "instance.group-id",
+        "instance.group-name",
+        "network-interface.group-id",
+        "network-interface.group-name",
     ];
 
     /// By reservation, then launch index: a reservation's instances stay together.
@@ -368,6 +377,14 @@ impl Described for Instance {
             "key-name" => self.key_name.iter().cloned().collect(),
             "dns-name" => public.map(|ip| public_dns_name(ip, &scope.region)).into_iter().collect(),
             "owner-id" => vec![scope.account.to_string()],
+            "instance.group-id" => primary.iter().flat_map(|e| &e.groups).map(ToString::to_string).collect(),
+            "instance.group-name" => primary.map(|e| part.group_names(&e.groups)).unwrap_or_default(),
+            "network-interface.group-id" => {
+                part.interfaces_of(&self.id).iter().flat_map(|e| &e.groups).map(ToString::to_string).collect()
+            }
+            "network-interface.group-name" => {
+                part.interfaces_of(&self.id).iter().flat_map(|e| part.group_names(&e.groups)).collect()
+            }
             _ => Vec::new(),
         }
     }

@@ -38,6 +38,7 @@ use super::instances::{self, LaunchInterface, RunInstances};
 use super::internet_gateways;
 use super::model::*;
 use super::network_interfaces::{self, InterfaceSpec};
+use super::security_groups::{self, CreateSecurityGroup, GroupRef, PeerRef, RuleSpec};
 use super::state::{Flavor, Partition, Record, RecordKey, Settings, Tx, World};
 use super::subnets::{self, CreateSubnet, SubnetAttribute};
 use super::tags::{self, ResourceId};
@@ -110,6 +111,17 @@ enum Op {
         secondary: u32,
         ipv6: u32,
         explicit_ip: Option<usize>,
+        /// One of the account's security groups (maybe of another VPC).
+        group: Option<usize>,
+    },
+    CreateGroup {
+        vpc: usize,
+    },
+    DeleteGroup(usize),
+    /// An ingress rule of one group naming another (maybe of another VPC).
+    AuthorizeFromGroup {
+        group: usize,
+        peer: usize,
     },
     AssignPrivateIps {
         eni: usize,
@@ -258,9 +270,12 @@ fn op() -> impl Strategy<Value = Op> {
         7 => assoc_sel().prop_map(Op::Disassociate),
         1 => addr_sel().prop_map(Op::DisassociatePublicIp),
         3 => addr_sel().prop_map(Op::Release),
-        4 => (idx(), 0u32..3, 0u32..2, prop::option::weighted(0.15, idx())).prop_map(
-            |(subnet, secondary, ipv6, explicit_ip)| Op::CreateInterface { subnet, secondary, ipv6, explicit_ip }
+        4 => (idx(), 0u32..3, 0u32..2, prop::option::weighted(0.15, idx()), prop::option::weighted(0.3, idx())).prop_map(
+            |(subnet, secondary, ipv6, explicit_ip, group)| Op::CreateInterface { subnet, secondary, ipv6, explicit_ip, group }
         ),
+        2 => idx().prop_map(|vpc| Op::CreateGroup { vpc }),
+        1 => idx().prop_map(Op::DeleteGroup),
+        1 => (idx(), idx()).prop_map(|(group, peer)| Op::AuthorizeFromGroup { group, peer }),
         3 => (idx(), 0u32..3, prop::option::weighted(0.2, idx()))
             .prop_map(|(eni, count, explicit_ip)| Op::AssignPrivateIps { eni, count, explicit_ip }),
         2 => (idx(), idx()).prop_map(|(eni, ip)| Op::UnassignPrivateIp { eni, ip }),
@@ -602,6 +617,10 @@ impl Harness {
         vpcs
     }
 
+    fn groups(&self, account: usize) -> Vec<SecurityGroupId> {
+        self.part(account).security_groups().map(|g| g.id.clone()).collect()
+    }
+
     fn other(&self, account: usize) -> Option<usize> {
         (self.scopes.len() > 1).then_some(1 - account)
     }
@@ -744,12 +763,14 @@ impl Harness {
                 let input = ReleaseAddress { address: self.address_ref(account, sel), network_border_group: None };
                 let _ = self.run(account, |tx| addresses::release_address(tx, input));
             }
-            Op::CreateInterface { subnet, secondary, ipv6, explicit_ip } => {
+            Op::CreateInterface { subnet, secondary, ipv6, explicit_ip, group } => {
                 let subnet = pick(&self.subnets(account), *subnet).expect("subnets exist");
+                let groups = group.and_then(|g| pick(&self.groups(account), g)).map(GroupRef::Id).into_iter().collect();
                 let spec = InterfaceSpec {
                     private_ips: explicit_ip.map(|i| self.explicit_ip(account, &subnet, i)).into_iter().collect(),
                     secondary_private_ip_count: *secondary,
                     ipv6_address_count: *ipv6,
+                    groups,
                     ..InterfaceSpec::default()
                 };
                 if let Ok(eni) =
@@ -757,6 +778,27 @@ impl Harness {
                 {
                     self.known[account].interfaces.push(eni.id);
                 }
+            }
+            Op::CreateGroup { vpc } => {
+                let vpc = pick(&self.vpcs(account), *vpc).expect("vpcs exist");
+                let name = format!("g{}", self.now);
+                let input =
+                    CreateSecurityGroup { name, description: "d".into(), vpc_id: Some(vpc.id), tags: Tags::new() };
+                let _ = self.run(account, |tx| security_groups::create_security_group(tx, input));
+            }
+            Op::DeleteGroup(group) => {
+                let Some(group) = pick(&self.groups(account), *group) else { return };
+                let _ = self.run(account, |tx| security_groups::delete_security_group(tx, &GroupRef::Id(group)));
+            }
+            Op::AuthorizeFromGroup { group, peer } => {
+                let groups = self.groups(account);
+                let (Some(group), Some(peer)) = (pick(&groups, *group), pick(&groups, *peer)) else { return };
+                let spec = RuleSpec {
+                    permission: security_groups::permission("tcp", Some(22), Some(22)).expect("valid"),
+                    peer: PeerRef::Group(GroupRef::Id(peer)),
+                    description: None,
+                };
+                let _ = self.run(account, |tx| security_groups::authorize(tx, &GroupRef::Id(group), false, &[spec]));
             }
             Op::AssignPrivateIps { eni, count, explicit_ip } => {
                 let Some(eni) = pick(&self.interfaces(account), *eni) else { return };
@@ -1259,6 +1301,31 @@ fn check_partition(scope: &Scope, part: &Partition) {
         assert_eq!(part.interface_with_private_ip(vpc, *ip), Some(eni));
     }
 
+    // Security groups: one default group per VPC; every group's VPC, rule
+    // peer and interface group resolves within the VPC; the indexes agree.
+    for vpc in part.vpcs() {
+        let defaults = part.security_groups().filter(|g| g.vpc_id == vpc.id && g.is_default()).count();
+        assert_eq!(defaults, 1, "{} has {defaults} default groups", vpc.id);
+    }
+    for group in part.security_groups() {
+        assert!(part.vpc(&group.vpc_id).is_some(), "{} outlives its VPC", group.id);
+        assert_eq!(part.security_group_named(&group.vpc_id, &group.name).map(|g| &g.id), Some(&group.id));
+        for rule in &group.rules {
+            assert_eq!(part.group_of_rule(&rule.id).map(|g| &g.id), Some(&group.id), "rule index of {}", rule.id);
+            if let RulePeer::Group(peer) = &rule.peer {
+                let peer = part.security_group(peer).unwrap_or_else(|| panic!("{} names a missing {peer}", group.id));
+                assert_eq!(peer.vpc_id, group.vpc_id, "{} names a group of another VPC", group.id);
+            }
+        }
+    }
+    for eni in part.interfaces() {
+        assert!((1..=5).contains(&eni.groups.len()), "{} carries {} groups", eni.id, eni.groups.len());
+        for group in &eni.groups {
+            let g = part.security_group(group).unwrap_or_else(|| panic!("{} carries a missing {group}", eni.id));
+            assert_eq!(g.vpc_id, eni.vpc_id, "{} carries a group of another VPC", eni.id);
+        }
+    }
+
     for inst in part.instances() {
         let enis = part.interfaces_of(&inst.id);
         for n in &enis {
@@ -1329,7 +1396,7 @@ fn dual_stack_interface_with_one_address(moto: bool) -> Harness {
     let scenario =
         Scenario { small_pool: false, moto, address_limit: None, setups: vec![dual_stack_setup()], steps: Vec::new() };
     let mut h = Harness::new(&scenario, Checks { invariants: true, atomicity: true, replay: true, ..Checks::NONE });
-    h.step(0, &Op::CreateInterface { subnet: 0, secondary: 1, ipv6: 1, explicit_ip: None });
+    h.step(0, &Op::CreateInterface { subnet: 0, secondary: 1, ipv6: 1, explicit_ip: None, group: None });
     h.step(0, &Op::ModifyDnsNames { eni: 0, hostname_type: HostnameType::PublicDualStackDnsName });
     h.step(0, &Op::Allocate { standard: false, at: None, tag: None });
     let mine = AddrSel::Mine { idx: 0, by_public_ip: false };
@@ -1384,7 +1451,7 @@ fn expired_association_ids_are_forgotten_by_later_endings() {
     };
     let mut h = Harness::new(&scenario, Checks { invariants: true, atomicity: true, replay: true, ..Checks::NONE });
     h.settings.association_retention_secs = 100;
-    h.step(0, &Op::CreateInterface { subnet: 0, secondary: 0, ipv6: 0, explicit_ip: None });
+    h.step(0, &Op::CreateInterface { subnet: 0, secondary: 0, ipv6: 0, explicit_ip: None, group: None });
     h.step(0, &Op::Allocate { standard: false, at: None, tag: None });
     let cycle = |h: &mut Harness| {
         let addr = AddrSel::Mine { idx: 0, by_public_ip: false };

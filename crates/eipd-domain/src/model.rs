@@ -21,7 +21,7 @@ use super::ids::*;
 pub struct Tags(Vec<(String, String)>);
 
 impl Tags {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Self(Vec::new())
     }
 
@@ -281,6 +281,10 @@ pub struct NetworkInterface {
     #[serde(default)]
     pub hostname_type: Option<HostnameType>,
     pub source_dest_check: bool,
+    /// The security groups of the interface, all of its VPC; never empty
+    /// (the VPC's default group when none was asked for).
+    #[serde(default)]
+    pub groups: Vec<SecurityGroupId>,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -363,6 +367,71 @@ pub struct Instance {
     pub client_token: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// A security group: the stateful firewall of the interfaces that carry it,
+/// in one VPC.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: SecurityGroupId,
+    pub vpc_id: VpcId,
+    pub name: String,
+    pub description: String,
+    /// Ingress and egress rules, in the order they were authorized.
+    pub rules: Vec<SecurityGroupRule>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl SecurityGroup {
+    /// The name of every VPC's own group, which no user may create or delete.
+    pub const DEFAULT_NAME: &'static str = "default";
+
+    pub fn is_default(&self) -> bool {
+        self.name == Self::DEFAULT_NAME
+    }
+
+    pub fn rule(&self, id: &SecurityGroupRuleId) -> Option<&SecurityGroupRule> {
+        self.rules.iter().find(|r| &r.id == id)
+    }
+}
+
+/// One rule: one protocol and port range, one peer, one direction.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: SecurityGroupRuleId,
+    pub egress: bool,
+    pub permission: Permission,
+    pub peer: RulePeer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A rule's protocol and ports, normalized as EC2 shows them: `-1` (every
+/// protocol; ports -1), `tcp`, `udp` (ports 0–65535), `icmp`, `icmpv6`
+/// (type and code, -1 for any), or another protocol number (ports -1).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct Permission {
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+}
+
+impl Permission {
+    /// Every protocol, every port.
+    pub fn all() -> Self {
+        Self { protocol: "-1".into(), from_port: -1, to_port: -1 }
+    }
+}
+
+/// What a rule lets traffic come from (ingress) or go to (egress).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RulePeer {
+    Ipv4(Ipv4Net),
+    Ipv6(Ipv6Net),
+    /// The interfaces carrying a group of the same account and VPC.
+    Group(SecurityGroupId),
 }
 
 #[cfg(test)]

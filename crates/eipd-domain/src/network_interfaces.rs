@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::instances::{MAX_INTERFACES_PER_INSTANCE, instance};
 use crate::model::*;
+use crate::security_groups::{GroupRef, interface_groups};
 use crate::state::{Partition, Record, RecordKey, Tx};
 use crate::subnets::subnet;
 
@@ -30,6 +31,8 @@ pub struct InterfaceSpec {
     pub secondary_private_ip_count: u32,
     pub ipv6_addresses: Vec<Ipv6Addr>,
     pub ipv6_address_count: u32,
+    /// `SecurityGroupId.N`: the VPC's default group when empty.
+    pub groups: Vec<GroupRef>,
     pub tags: Tags,
 }
 
@@ -48,6 +51,7 @@ pub(crate) fn new_interface(tx: &mut Tx, subnet: &Subnet, spec: InterfaceSpec) -
             "Number of private addresses will exceed limit of {MAX_PRIVATE_IPS_PER_INTERFACE}."
         )));
     }
+    let groups = interface_groups(tx.part(), subnet, &spec.groups)?;
     let mut private_ips = Vec::with_capacity(total);
     for ip in &spec.private_ips {
         check_private_ip_free(tx.part(), subnet, *ip, &private_ips)?;
@@ -87,6 +91,7 @@ pub(crate) fn new_interface(tx: &mut Tx, subnet: &Subnet, spec: InterfaceSpec) -
         auto_assign_public_ip: false,
         hostname_type: None,
         source_dest_check: true,
+        groups,
         tags: spec.tags,
     })
 }
@@ -393,6 +398,8 @@ impl Described for NetworkInterface {
         "interface-type",
         "requester-managed",
         "source-dest-check",
+        "group-id",
+        "group-name",
     ];
 
     fn all(part: &Partition) -> Vec<&Self> {
@@ -445,6 +452,8 @@ impl Described for NetworkInterface {
             "interface-type" => vec!["interface".into()],
             "requester-managed" => vec!["false".into()],
             "source-dest-check" => vec![self.source_dest_check.to_string()],
+            "group-id" => self.groups.iter().map(ToString::to_string).collect(),
+            "group-name" => part.group_names(&self.groups),
             _ => Vec::new(),
         }
     }

@@ -19,6 +19,7 @@ pub enum ResourceId {
     Vpc(VpcId),
     Subnet(SubnetId),
     InternetGateway(InternetGatewayId),
+    SecurityGroup(SecurityGroupId),
 }
 
 impl ResourceId {
@@ -29,7 +30,8 @@ impl ResourceId {
             .or_else(|| NetworkInterfaceId::parse(s).map(Self::NetworkInterface))
             .or_else(|| VpcId::parse(s).map(Self::Vpc))
             .or_else(|| SubnetId::parse(s).map(Self::Subnet))
-            .or_else(|| InternetGatewayId::parse(s).map(Self::InternetGateway));
+            .or_else(|| InternetGatewayId::parse(s).map(Self::InternetGateway))
+            .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup));
         parsed.ok_or_else(|| ApiError::invalid_id(format!("The ID '{s}' is not valid")))
     }
 
@@ -42,6 +44,7 @@ impl ResourceId {
             Self::Vpc(_) => "vpc",
             Self::Subnet(_) => "subnet",
             Self::InternetGateway(_) => "internet-gateway",
+            Self::SecurityGroup(_) => "security-group",
         }
     }
 
@@ -53,6 +56,7 @@ impl ResourceId {
             Self::Vpc(id) => id.as_str(),
             Self::Subnet(id) => id.as_str(),
             Self::InternetGateway(id) => id.as_str(),
+            Self::SecurityGroup(id) => id.as_str(),
         }
     }
 }
@@ -66,6 +70,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::Vpc(v) => part.vpc(v).cloned().map(Record::Vpc),
         ResourceId::Subnet(s) => part.subnet(s).cloned().map(Record::Subnet),
         ResourceId::InternetGateway(g) => part.internet_gateway(g).cloned().map(Record::InternetGateway),
+        ResourceId::SecurityGroup(g) => part.security_group(g).cloned().map(Record::SecurityGroup),
     };
     found.ok_or_else(|| match id {
         ResourceId::ElasticIp(a) => ApiError::invalid_allocation_id_not_found(a.as_str()),
@@ -74,6 +79,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::Vpc(v) => ApiError::invalid_vpc_id_not_found(v.as_str()),
         ResourceId::Subnet(s) => ApiError::invalid_subnet_id_not_found(s.as_str()),
         ResourceId::InternetGateway(g) => ApiError::invalid_internet_gateway_id_not_found(g.as_str()),
+        ResourceId::SecurityGroup(g) => ApiError::invalid_group_not_found(g.as_str()),
     })
 }
 
@@ -85,6 +91,7 @@ fn tags_mut(record: &mut Record) -> &mut Tags {
         Record::Vpc(v) => &mut v.tags,
         Record::Subnet(s) => &mut s.tags,
         Record::InternetGateway(g) => &mut g.tags,
+        Record::SecurityGroup(g) => &mut g.tags,
         Record::EndedAssociation { .. } => unreachable!("not taggable"),
     }
 }
@@ -200,6 +207,9 @@ pub fn describe_tags(part: &Partition, filters: &[Filter]) -> ApiResult<Vec<TagD
     }
     for g in part.internet_gateways() {
         push(g.id.as_str(), "internet-gateway", &g.tags);
+    }
+    for g in part.security_groups() {
+        push(g.id.as_str(), "security-group", &g.tags);
     }
     Ok(out)
 }

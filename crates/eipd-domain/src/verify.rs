@@ -20,7 +20,8 @@ use crate::state::World;
 ///   that has that private IP.
 /// - A private IPv4 address belongs to one interface of its VPC.
 /// - References resolve: a subnet's VPC, an interface's subnet, an
-///   attachment's instance, an instance's subnet.
+///   attachment's instance, an instance's subnet, a security group's VPC,
+///   an interface's groups and the groups rules name (of the same VPC).
 pub fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
     // Runs at every start over every address (a million in 0.1 s or so):
@@ -69,6 +70,14 @@ pub fn violations(world: &World) -> Vec<String> {
             if part.subnet(&eni.subnet_id).is_none() {
                 found.push(at(format!("interface {} is in {}, which does not exist", eni.id, eni.subnet_id)));
             }
+            for group in &eni.groups {
+                if part.security_group(group).is_none_or(|g| g.vpc_id != eni.vpc_id) {
+                    found.push(at(format!(
+                        "interface {} carries {group}, which is not a group of {}",
+                        eni.id, eni.vpc_id
+                    )));
+                }
+            }
             if let Some(attachment) = &eni.attachment
                 && part.instance(&attachment.instance_id).is_none()
             {
@@ -81,6 +90,21 @@ pub fn violations(world: &World) -> Vec<String> {
         for subnet in part.subnets() {
             if part.vpc(&subnet.vpc_id).is_none() {
                 found.push(at(format!("subnet {} is in {}, which does not exist", subnet.id, subnet.vpc_id)));
+            }
+        }
+        for group in part.security_groups() {
+            if part.vpc(&group.vpc_id).is_none() {
+                found.push(at(format!("security group {} is in {}, which does not exist", group.id, group.vpc_id)));
+            }
+            for rule in &group.rules {
+                if let RulePeer::Group(peer) = &rule.peer
+                    && part.security_group(peer).is_none_or(|g| g.vpc_id != group.vpc_id)
+                {
+                    found.push(at(format!(
+                        "rule {} of {} names {peer}, which is not a group of {}",
+                        rule.id, group.id, group.vpc_id
+                    )));
+                }
             }
         }
         for instance in part.instances() {
@@ -160,6 +184,35 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains(&first.public_ip.to_string()) && found[0].contains("held twice"), "{found:?}");
         assert!(found[0].contains(copy.allocation_id.unwrap().as_str()), "names the record: {found:?}");
+    }
+
+    #[test]
+    fn an_interface_carrying_a_group_of_another_vpc_is_named() {
+        let scope = Scope::new("111111111111", "us-east-1");
+        let mut world = World::default();
+        let part = crate::state::Partition::with_defaults(&scope);
+        let subnet = part.subnets().next().unwrap().clone();
+        let mut dirty = Vec::new();
+        let settings = Settings::default();
+        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+        let other = crate::vpcs::create_vpc(
+            &mut tx,
+            crate::vpcs::CreateVpc {
+                cidr_block: "10.0.0.0/16".parse().unwrap(),
+                amazon_provided_ipv6_cidr_block: false,
+                instance_tenancy: "default".into(),
+                tags: Tags::new(),
+            },
+        )
+        .unwrap();
+        let mut eni =
+            crate::network_interfaces::create_network_interface(&mut tx, &subnet.id, Default::default()).unwrap();
+        assert_eq!(eni.groups.len(), 1, "the default group of its VPC");
+        assert_eq!(violations(&world), Vec::<String>::new());
+        eni.groups = vec![world.partition(&scope).unwrap().default_security_group(&other.id).unwrap().id.clone()];
+        world.load(&scope, Record::NetworkInterface(eni));
+        let found = violations(&world);
+        assert!(found.len() == 1 && found[0].contains("which is not a group of"), "{found:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::describe::Described;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::model::*;
+use crate::security_groups::default_security_group;
 use crate::state::{Partition, Record, RecordKey, Tx};
 
 pub fn vpc<'a>(part: &'a Partition, id: &VpcId) -> ApiResult<&'a Vpc> {
@@ -42,6 +43,7 @@ pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
         tags: input.tags,
     };
     tx.put(Record::Vpc(vpc.clone()));
+    tx.put(Record::SecurityGroup(default_security_group(&vpc.id, vpc.ipv6_cidr.is_some())));
     Ok(vpc)
 }
 
@@ -65,12 +67,19 @@ pub fn associate_vpc_ipv6_cidr_block(tx: &mut Tx, id: &VpcId) -> ApiResult<Vpc> 
     Ok(vpc)
 }
 
+/// Refused while the VPC has subnets, a gateway or security groups other
+/// than its default one, which goes with it (as AWS documents).
 pub fn delete_vpc(tx: &mut Tx, id: &VpcId) -> ApiResult<()> {
     vpc(tx.part(), id)?;
-    let has_subnets = tx.part().subnets().any(|s| &s.vpc_id == id);
-    let has_gateway = tx.part().gateway_of(id).is_some();
-    if has_subnets || has_gateway {
+    let part = tx.part();
+    let has_subnets = part.subnets().any(|s| &s.vpc_id == id);
+    let has_gateway = part.gateway_of(id).is_some();
+    let has_groups = part.security_groups().any(|g| &g.vpc_id == id && !g.is_default());
+    if has_subnets || has_gateway || has_groups {
         return Err(ApiError::dependency_violation(format!("The vpc '{id}' has dependencies and cannot be deleted.")));
+    }
+    if let Some(group) = part.default_security_group(id).map(|g| g.id.clone()) {
+        tx.delete(RecordKey::SecurityGroup(group));
     }
     tx.delete(RecordKey::Vpc(id.clone()));
     Ok(())

@@ -176,6 +176,12 @@ impl Params {
         self.take_pair(name).map(|pair| self.value(&pair).to_owned())
     }
 
+    /// A value, left in place (for a log of what a request named).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let i = self.pairs.binary_search_by(|p| self.name(p).cmp(name)).ok()?;
+        Some(self.value(&self.pairs[i]))
+    }
+
     /// Takes a parameter whose value does not matter.
     pub fn discard(&mut self, name: &str) {
         self.take_pair(name);

@@ -17,9 +17,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -83,6 +83,58 @@ fn checkpoint_interval() -> Duration {
         .map_or(CHECKPOINT_INTERVAL, Duration::from_millis)
 }
 
+/// The journal's segment size; `EIPD_JOURNAL_SEGMENT_BYTES` sets another, so
+/// that tests fill segments (and need new ones) within a few hundred commits.
+fn journal_segment_size() -> u64 {
+    std::env::var("EIPD_JOURNAL_SEGMENT_BYTES")
+        .ok()
+        .and_then(|bytes| bytes.parse().ok())
+        .map_or(journal::SEGMENT_SIZE, |bytes: u64| bytes.max(4096))
+}
+
+/// Whether an error comes from a full file system (or a full quota).
+fn disk_full(e: &anyhow::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    let io = e.chain().filter_map(|c| c.downcast_ref::<std::io::Error>());
+    io.clone().any(|io| matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT)))
+        // redb's errors carry the io::Error without exposing it as a source.
+        || format!("{e:#}").contains(&format!("(os error {ENOSPC})"))
+}
+
+/// The records file, reopened after a failed write: redb refuses every
+/// later transaction of a handle that once failed to write ("Previous I/O
+/// error"), so a short disk-full would otherwise stop checkpoints for good.
+struct RecordsFile {
+    path: PathBuf,
+    /// None after a failure, until it opens again.
+    db: Option<Database>,
+}
+
+impl RecordsFile {
+    fn db(&mut self) -> anyhow::Result<&Database> {
+        if self.db.is_none() {
+            let db = Database::builder()
+                .set_cache_size(RECORDS_CACHE)
+                .create(&self.path)
+                .with_context(|| format!("reopening {}", self.path.display()))?;
+            tracing::info!(path = %self.path.display(), "reopened the records file");
+            self.db = Some(db);
+        }
+        Ok(self.db.as_ref().expect("opened above"))
+    }
+
+    /// Runs `write` on the file; after a failure the handle is dropped, so
+    /// the next call starts from what the file last committed.
+    fn write(&mut self, write: impl FnOnce(&Database) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let result = self.db().and_then(write);
+        if result.is_err() {
+            self.db = None;
+        }
+        result
+    }
+}
+
 /// redb's page cache for the records file. The records are read once at start
 /// and then only written by checkpoints, so a big cache (redb's default is
 /// 1 GiB) would only hold the whole file in the process's memory; the
@@ -93,7 +145,7 @@ const RECORDS_CACHE: usize = 32 << 20;
 type Change = (String, Option<Vec<u8>>);
 
 pub struct EmbeddedStore {
-    records: Arc<Database>,
+    records: Arc<Mutex<RecordsFile>>,
     path: PathBuf,
     /// Written by the store's writer thread itself: handing each commit to a
     /// journal thread and its outcome back cost two thread wake-ups per
@@ -101,11 +153,10 @@ pub struct EmbeddedStore {
     journal: Journal,
     /// Entries up to here are in the records file (set by the checkpointer).
     applied: Arc<AtomicU64>,
-    /// Set by a failed journal write: after it the journal's state on disk
-    /// is unknown (a failed fdatasync may have dropped pages), so, like
-    /// PostgreSQL after a failed fsync, every later commit is refused until
-    /// a restart replays what is durable.
-    failed: Option<String>,
+    /// Why the last journal write failed, until one succeeds.
+    journal_failure: Option<String>,
+    /// Why the last checkpoint failed, until one succeeds (the checkpointer's).
+    checkpoint_failure: Arc<Mutex<Option<String>>>,
     /// Records handed to the checkpointer since it was last woken.
     queued: usize,
     checkpointer: ToCheckpointer,
@@ -206,6 +257,9 @@ fn open_database(path: &Path) -> anyhow::Result<Database> {
     }
     Database::builder().set_cache_size(RECORDS_CACHE).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => in_use(),
+        e @ redb::DatabaseError::Storage(redb::StorageError::Io(_)) => {
+            anyhow::anyhow!("opening {}: {e}", path.display())
+        }
         e => anyhow::anyhow!("{} is not a readable eipd data file: {e}", path.display()),
     })
 }
@@ -219,6 +273,17 @@ impl EmbeddedStore {
     /// Opens (or creates) the store whose records file is `path`, loads every
     /// record and replays the journal.
     pub fn open(path: &Path) -> anyhow::Result<(Self, World)> {
+        Self::open_records(path).map_err(|e| {
+            if disk_full(&e) {
+                let dir = path.parent().unwrap_or(path);
+                e.context(format!("no space left on the file system of {}: free some and start again", dir.display()))
+            } else {
+                e
+            }
+        })
+    }
+
+    fn open_records(path: &Path) -> anyhow::Result<(Self, World)> {
         let records = open_database(path)?;
         let applied = check_format(&records, path)?;
         let journal_dir = journal_path(path);
@@ -240,29 +305,40 @@ impl EmbeddedStore {
             verify_ms = (started.elapsed() - loaded - replayed_in).as_millis() as u64,
             "records loaded, journal replayed, invariants verified"
         );
-        let records = Arc::new(records);
         if !replayed.is_empty() {
             // Fold what the last run left in the journal now, so that the
             // journal only ever holds what this run committed.
             let count = replayed.len();
+            let bytes: usize = replayed.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
             let changes: HashMap<String, Option<Vec<u8>>> = replayed.into_iter().collect();
-            write_records(&records, &changes, last)?;
+            write_records(&records, &changes, last).with_context(|| {
+                format!(
+                    "folding {} of journal entries into {} (it may need about twice that free)",
+                    journal::mebibytes(bytes as u64),
+                    path.display()
+                )
+            })?;
             tracing::info!(changes = count, entries = last - applied, "replayed the journal");
         }
+        let journal = Journal::start(&journal_dir, last + 1, journal_segment_size())?;
+        let records = Arc::new(Mutex::new(RecordsFile { path: path.to_owned(), db: Some(records) }));
         let applied = Arc::new(AtomicU64::new(last));
+        let checkpoint_failure = Arc::new(Mutex::new(None));
         let (queue, received) = mpsc::channel();
-        let (thread_records, thread_applied) = (records.clone(), applied.clone());
-        let checkpointer_thread = std::thread::Builder::new()
-            .name("eipd-checkpoint".into())
-            .spawn(move || checkpointer_loop(&thread_records, &received, &thread_applied, checkpoint_interval()))?;
+        let checkpointer_thread = {
+            let (records, applied, failure) = (records.clone(), applied.clone(), checkpoint_failure.clone());
+            std::thread::Builder::new().name("eipd-checkpoint".into()).spawn(move || {
+                checkpointer_loop(&records, &received, &applied, &failure, checkpoint_interval());
+            })?
+        };
         let checkpointer = ToCheckpointer { queue, thread: checkpointer_thread.thread().clone() };
-        let journal = Journal::start(&journal_dir, last + 1)?;
         let store = Self {
             records,
             path: path.to_owned(),
             journal,
             applied,
-            failed: None,
+            journal_failure: None,
+            checkpoint_failure,
             queued: 0,
             checkpointer,
             checkpointer_thread: Some(checkpointer_thread),
@@ -282,21 +358,23 @@ impl EmbeddedStore {
     /// records' `applied_seq` then (the flush saw to that), so it stays.
     fn rewrite(&mut self, world: Option<&World>) -> anyhow::Result<()> {
         self.flush()?;
-        let write = self.records.begin_write()?;
-        write.delete_table(RECORDS)?;
-        {
-            let mut table = write.open_table(RECORDS)?;
-            if let Some(world) = world {
-                for (scope, key) in super::all_records(world) {
-                    if let Some(json) = record_json(world, &scope, &key)? {
-                        let key = record_key(&scope, &key);
-                        table.insert(key.as_str(), seal(&key, &json).as_slice())?;
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).write(|db| {
+            let write = db.begin_write()?;
+            write.delete_table(RECORDS)?;
+            {
+                let mut table = write.open_table(RECORDS)?;
+                if let Some(world) = world {
+                    for (scope, key) in super::all_records(world) {
+                        if let Some(json) = record_json(world, &scope, &key)? {
+                            let key = record_key(&scope, &key);
+                            table.insert(key.as_str(), seal(&key, &json).as_slice())?;
+                        }
                     }
                 }
             }
-        }
-        write.commit()?;
-        Ok(())
+            write.commit()?;
+            Ok(())
+        })
     }
 }
 
@@ -519,7 +597,18 @@ fn write_records(db: &Database, changes: &HashMap<String, Option<Vec<u8>>>, appl
 /// The checkpointer thread: gathers committed changes (the latest of each
 /// record) and writes them into the records file once enough are waiting or
 /// the oldest has waited long enough; ends when the store is dropped.
-fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied: &AtomicU64, interval: Duration) {
+///
+/// A failed checkpoint keeps its changes (the journal holds them too) and
+/// is tried again each interval on a reopened records file, so the store
+/// heals by itself once the disk has room again; `failure` says why it
+/// failed meanwhile.
+fn checkpointer_loop(
+    records: &Mutex<RecordsFile>,
+    queue: &mpsc::Receiver<Checkpoint>,
+    applied: &AtomicU64,
+    failure: &Mutex<Option<String>>,
+    interval: Duration,
+) {
     let mut pending: HashMap<String, Option<Vec<u8>>> = HashMap::new();
     let mut last = applied.load(Ordering::Acquire);
     let mut last_checkpoint = Instant::now();
@@ -546,8 +635,17 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
             || last_checkpoint.elapsed() >= interval;
         if due && !pending.is_empty() {
             let started = Instant::now();
-            match write_records(db, &pending, last) {
+            let written =
+                records.lock().unwrap_or_else(PoisonError::into_inner).write(|db| write_records(db, &pending, last));
+            let failed_before = std::mem::replace(
+                &mut *failure.lock().unwrap_or_else(PoisonError::into_inner),
+                written.as_ref().err().map(|e| format!("{e:#}")),
+            );
+            match written {
                 Ok(()) => {
+                    if failed_before.is_some() {
+                        tracing::info!(records = pending.len(), "checkpoint succeeded again");
+                    }
                     applied.store(last, Ordering::Release);
                     tracing::debug!(
                         records = pending.len(),
@@ -559,8 +657,10 @@ fn checkpointer_loop(db: &Database, queue: &mpsc::Receiver<Checkpoint>, applied:
                 Err(e) => {
                     // The journal keeps every change until a checkpoint
                     // succeeds; the changes stay pending and the next
-                    // interval retries them.
-                    tracing::error!(error = %e, "checkpoint failed; the journal keeps the changes");
+                    // interval retries them. Logged once per outage.
+                    if failed_before.is_none() {
+                        tracing::error!(error = %format!("{e:#}"), "checkpoint failed; the journal keeps the changes and it is retried every interval");
+                    }
                     for done in flushes.drain(..) {
                         let _ = done.send(Err(anyhow::anyhow!("checkpoint failed: {e}")));
                     }
@@ -630,9 +730,6 @@ impl Persistence for EmbeddedStore {
         if changed.is_empty() {
             return Ok(());
         }
-        if let Some(reason) = &self.failed {
-            bail!("the journal failed earlier ({reason}); restart eipd");
-        }
         let changes: Vec<Change> = changed
             .iter()
             .map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?)))
@@ -641,11 +738,14 @@ impl Persistence for EmbeddedStore {
         let seq = match self.journal.append(&entry, self.applied.load(Ordering::Acquire)) {
             Ok(seq) => seq,
             Err(e) => {
-                tracing::error!(error = %e, "journal write failed; every later change is refused until a restart");
-                self.failed = Some(e.to_string());
-                return Err(e.context("journal write failed"));
+                let e = e.context("journal write failed; nothing of it was acknowledged, the next commit tries again");
+                self.journal_failure = Some(format!("{e:#}"));
+                return Err(e);
             }
         };
+        if self.journal_failure.take().is_some() {
+            tracing::info!("journal writes succeed again");
+        }
         // Durable: the records file follows in the background.
         self.queued += changes.len();
         let wake = self.queued >= CHECKPOINT_RECORDS;
@@ -660,11 +760,28 @@ impl Persistence for EmbeddedStore {
         self.rewrite(Some(world))
     }
 
+    /// Degraded while the last journal write failed (clearing what it left
+    /// is retried here, so health recovers without a write) or while
+    /// checkpoints fail (writes may still succeed then, but the journal
+    /// cannot be recycled and grows).
     fn check(&mut self) -> anyhow::Result<()> {
-        match &self.failed {
-            Some(reason) => bail!("the journal failed earlier ({reason}); restart eipd"),
-            None => Ok(()),
+        if !self.journal.is_settled() {
+            if let Err(e) = self.journal.settle() {
+                bail!("the journal cannot be written: {e:#}");
+            }
+            self.journal_failure = None;
         }
+        if let Some(reason) = &self.journal_failure {
+            bail!("the last journal write failed ({reason})");
+        }
+        if let Some(reason) = &*self.checkpoint_failure.lock().unwrap_or_else(PoisonError::into_inner) {
+            bail!(
+                "checkpoints of {} fail ({reason}); the journal keeps every change meanwhile ({} at most)",
+                self.path.display(),
+                journal::mebibytes(self.journal.unfolded())
+            );
+        }
+        Ok(())
     }
 
     fn wipe(&mut self) -> anyhow::Result<()> {
@@ -706,7 +823,7 @@ mod tests {
     }
 
     fn write_journal(path: &Path, first: u64, entries: &[Vec<Change>]) {
-        let mut journal = Journal::start(&journal_path(path), first).unwrap();
+        let mut journal = Journal::start(&journal_path(path), first, journal::SEGMENT_SIZE).unwrap();
         for changes in entries {
             journal.append(&encode_entry(changes), 0).unwrap();
         }

@@ -26,16 +26,28 @@ use anyhow::{Context, bail};
 
 /// The size a segment is created with; an entry larger than a segment gets
 /// a segment of its own that grows to fit.
-const SEGMENT_SIZE: u64 = 16 << 20;
+pub(crate) const SEGMENT_SIZE: u64 = 16 << 20;
 const HEADER: usize = 16;
+/// At most this much journal waits for the records file. Only a checkpoint
+/// that keeps failing (a full disk, a broken records file) gets near it:
+/// past it a commit is refused rather than the journal growing until the
+/// disk is full.
+const MAX_UNFOLDED: u64 = 1 << 30;
 
 pub(crate) struct Journal {
     dir: PathBuf,
+    segment_size: u64,
+    /// See `MAX_UNFOLDED`.
+    max_unfolded: u64,
     active: File,
     active_path: PathBuf,
     active_first: u64,
     /// Where the next frame goes in the active segment.
     offset: u64,
+    /// Bytes from `offset` on that a failed write may have left a frame in
+    /// (whole, torn, or only in the page cache): zeroed and synced before
+    /// anything is appended again.
+    unsure: u64,
     next_seq: u64,
     /// Full segments, oldest first, by first entry number.
     sealed: VecDeque<(u64, PathBuf)>,
@@ -195,26 +207,45 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))
 }
 
-/// A new zero-filled segment, durable under its name before it is used.
-fn create_segment(dir: &Path, first: u64) -> anyhow::Result<PathBuf> {
+/// A new zero-filled segment, durable under its name before it is used. A
+/// failed creation (a full disk) leaves no partial file behind.
+fn create_segment(dir: &Path, first: u64, size: u64) -> anyhow::Result<PathBuf> {
     let path = dir.join(segment_name(first));
     let tmp = dir.join(format!("{}.tmp", segment_name(first)));
-    let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..SEGMENT_SIZE >> 20 {
-        file.write_all(&zeros)?;
+    let created = (|| {
+        let mut file = File::create(&tmp)?;
+        let zeros = vec![0u8; size.min(1 << 20) as usize];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64);
+            file.write_all(&zeros[..n as usize])?;
+            left -= n;
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = created {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!(
+            "creating the journal segment {} ({})",
+            path.display(),
+            mebibytes(size)
+        )));
     }
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
     sync_dir(dir)?;
     Ok(path)
 }
 
+pub(crate) fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
 impl Journal {
-    /// Starts writing entries numbered from `next_seq`. Every segment already
-    /// in `dir` holds only entries the records file has (the caller replayed
-    /// and folded them), so all of them are spares.
-    pub(crate) fn start(dir: &Path, next_seq: u64) -> anyhow::Result<Self> {
+    /// Starts writing entries numbered from `next_seq` into segments of
+    /// `segment_size` bytes. Every segment already in `dir` holds only
+    /// entries the records file has (the caller replayed and folded them),
+    /// so all of them are spares.
+    pub(crate) fn start(dir: &Path, next_seq: u64, segment_size: u64) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // Whole segments are recycled; partial creations removed.
         let mut spares: Vec<PathBuf> = segments(dir)?.into_iter().map(|(_, p)| p).collect();
@@ -224,14 +255,16 @@ impl Journal {
                 std::fs::remove_file(&path)?;
             }
         }
-        let active_path = take_segment(dir, &mut spares, next_seq)?;
-        let active = open_segment(&active_path)?;
+        let (active_path, active) = take_segment(dir, &mut spares, next_seq, segment_size)?;
         Ok(Self {
             dir: dir.to_owned(),
+            segment_size,
+            max_unfolded: MAX_UNFOLDED.max(4 * segment_size),
             active,
             active_path,
             active_first: next_seq,
             offset: 0,
+            unsure: 0,
             next_seq,
             sealed: VecDeque::new(),
             spares,
@@ -242,10 +275,16 @@ impl Journal {
     /// `fdatasync`; returns its number. `applied` is the last entry the
     /// records file holds: segments up to it are recycled when a new one is
     /// needed.
+    ///
+    /// A failed append changes nothing the journal answers for: its entry
+    /// was never acknowledged, the next append reuses its number and first
+    /// clears what it may have left (`settle`). So a full disk refuses
+    /// commits only while it lasts.
     pub(crate) fn append(&mut self, payload: &[u8], applied: u64) -> anyhow::Result<u64> {
+        self.settle()?;
         let length = u32::try_from(payload.len()).context("journal entry over 4 GiB")?;
         let frame_len = HEADER as u64 + payload.len() as u64;
-        if self.offset > 0 && self.offset + frame_len > SEGMENT_SIZE {
+        if self.offset > 0 && self.offset + frame_len > self.segment_size {
             self.rotate(applied)?;
         }
         let seq = self.next_seq;
@@ -254,45 +293,98 @@ impl Journal {
         frame.extend_from_slice(&checksum(seq, payload).to_le_bytes());
         frame.extend_from_slice(&seq.to_le_bytes());
         frame.extend_from_slice(payload);
-        self.active.write_all_at(&frame, self.offset)?;
-        self.active.sync_data()?;
+        if let Err(e) = self.active.write_all_at(&frame, self.offset).and_then(|()| self.active.sync_data()) {
+            self.unsure = frame_len;
+            return Err(anyhow::Error::new(e).context(format!("writing entry {seq} to {}", self.active_path.display())));
+        }
         self.offset += frame_len;
         self.next_seq += 1;
         Ok(seq)
     }
 
+    /// Makes the bytes a failed append may have written read as the end of
+    /// the journal again: zeros, synced. After a failed `fdatasync` the page
+    /// cache cannot be trusted to hold what reaches the disk (PostgreSQL's
+    /// "fsyncgate"), so the bytes are written anew rather than assumed.
+    /// Every earlier frame was synced before it was acknowledged.
+    pub(crate) fn settle(&mut self) -> anyhow::Result<()> {
+        if self.unsure == 0 {
+            return Ok(());
+        }
+        let zeros = vec![0u8; self.unsure as usize];
+        self.active
+            .write_all_at(&zeros, self.offset)
+            .and_then(|()| self.active.sync_data())
+            .with_context(|| format!("clearing a failed write in {}", self.active_path.display()))?;
+        self.unsure = 0;
+        Ok(())
+    }
+
+    /// Whether a failed write still waits to be cleared.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.unsure == 0
+    }
+
+    /// Bytes of journal the records file does not hold yet, at most (whole
+    /// segments).
+    pub(crate) fn unfolded(&self) -> u64 {
+        (self.sealed.len() as u64 + 1) * self.segment_size
+    }
+
+    /// Moves on to a new segment. On failure nothing changes: the active
+    /// segment stays active (full), and the next append tries again.
     fn rotate(&mut self, applied: u64) -> anyhow::Result<()> {
-        self.sealed.push_back((self.active_first, self.active_path.clone()));
         // A sealed segment is done with once the records hold its last entry,
         // the one before the next segment's first.
-        while !self.sealed.is_empty() {
-            let last = self.sealed.get(1).map_or(self.next_seq, |(first, _)| *first) - 1;
+        while let Some((_, path)) = self.sealed.front() {
+            let last = self.sealed.get(1).map_or(self.active_first, |(first, _)| *first) - 1;
             if last > applied {
                 break;
             }
-            let (_, path) = self.sealed.pop_front().expect("not empty");
-            self.spares.push(path);
+            self.spares.push(path.clone());
+            self.sealed.pop_front();
         }
-        self.active_path = take_segment(&self.dir, &mut self.spares, self.next_seq)?;
-        self.active = open_segment(&self.active_path)?;
+        if self.spares.is_empty() && self.unfolded() + self.segment_size > self.max_unfolded {
+            bail!(
+                "the journal holds {} that the records file does not (its checkpoints are failing; see the log); commits resume once they succeed",
+                mebibytes(self.unfolded())
+            );
+        }
+        let (path, file) = take_segment(&self.dir, &mut self.spares, self.next_seq, self.segment_size)?;
+        let full = std::mem::replace(&mut self.active_path, path);
+        self.sealed.push_back((self.active_first, full));
+        self.active = file;
         self.active_first = self.next_seq;
         self.offset = 0;
         Ok(())
     }
 }
 
-/// A segment for entries from `first`: a spare renamed, or a new one.
-fn take_segment(dir: &Path, spares: &mut Vec<PathBuf>, first: u64) -> anyhow::Result<PathBuf> {
-    match spares.pop() {
-        Some(spare) => {
-            let path = dir.join(segment_name(first));
-            std::fs::rename(&spare, &path)?;
-            sync_dir(dir)?;
-            Ok(path)
-        }
-        None => {
-            tracing::debug!(first, "new journal segment");
-            create_segment(dir, first)
+/// A segment for entries from `first`, open: a spare renamed, or a new one.
+/// On failure `spares` still holds every spare.
+fn take_segment(dir: &Path, spares: &mut Vec<PathBuf>, first: u64, size: u64) -> anyhow::Result<(PathBuf, File)> {
+    let Some(spare) = spares.pop() else {
+        tracing::debug!(first, "new journal segment");
+        let path = create_segment(dir, first, size)?;
+        return match open_segment(&path) {
+            Ok(file) => Ok((path, file)),
+            Err(e) => {
+                spares.push(path);
+                Err(e)
+            }
+        };
+    };
+    let path = dir.join(segment_name(first));
+    let taken = std::fs::rename(&spare, &path)
+        .with_context(|| format!("renaming {} to {}", spare.display(), path.display()))
+        .and_then(|()| sync_dir(dir))
+        .and_then(|()| open_segment(&path));
+    match taken {
+        Ok(file) => Ok((path, file)),
+        Err(e) => {
+            // Under whichever name it has now: its frames are stale either way.
+            spares.push(if path.exists() { path } else { spare });
+            Err(e)
         }
     }
 }
@@ -310,7 +402,7 @@ mod tests {
     #[test]
     fn entries_come_back_in_order_after_the_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::start(dir.path(), 1).unwrap();
+        let mut journal = Journal::start(dir.path(), 1, SEGMENT_SIZE).unwrap();
         for i in 1..=5u64 {
             assert_eq!(journal.append(format!("entry {i}").as_bytes(), 0).unwrap(), i);
         }
@@ -323,7 +415,7 @@ mod tests {
     #[test]
     fn a_torn_last_frame_ends_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::start(dir.path(), 1).unwrap();
+        let mut journal = Journal::start(dir.path(), 1, SEGMENT_SIZE).unwrap();
         journal.append(b"kept", 0).unwrap();
         journal.append(b"torn by a crash", 0).unwrap();
         let path = journal.active_path.clone();
@@ -337,7 +429,7 @@ mod tests {
     #[test]
     fn recycled_segments_never_replay_stale_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::start(dir.path(), 1).unwrap();
+        let mut journal = Journal::start(dir.path(), 1, SEGMENT_SIZE).unwrap();
         let big = vec![7u8; (SEGMENT_SIZE / 3) as usize];
         // Fill several segments; the records hold everything but the last two.
         for _ in 0..8 {
@@ -356,7 +448,7 @@ mod tests {
 
     /// Five entries in one segment, the file's path and each frame's offset.
     fn five_entries(dir: &Path) -> (PathBuf, Vec<u64>) {
-        let mut journal = Journal::start(dir, 1).unwrap();
+        let mut journal = Journal::start(dir, 1, SEGMENT_SIZE).unwrap();
         let mut offsets = Vec::new();
         for i in 1..=5u64 {
             offsets.push(journal.offset);
@@ -404,7 +496,7 @@ mod tests {
     #[test]
     fn a_torn_tail_before_a_later_segment_with_entries_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::start(dir.path(), 1).unwrap();
+        let mut journal = Journal::start(dir.path(), 1, SEGMENT_SIZE).unwrap();
         let big = vec![7u8; (SEGMENT_SIZE / 3) as usize];
         for _ in 0..4 {
             journal.append(&big, 0).unwrap();
@@ -419,9 +511,78 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_new_segment_changes_nothing_and_the_next_append_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::start(dir.path(), 1, 4096).unwrap();
+        let entry = vec![1u8; 1000];
+        for _ in 0..4 {
+            journal.append(&entry, 0).unwrap();
+        }
+        // The segment is full; its successor cannot be created (as on a full
+        // disk): a directory where the new segment's temporary file goes.
+        let blocker = dir.path().join(format!("{}.tmp", segment_name(5)));
+        std::fs::create_dir(&blocker).unwrap();
+        let err = journal.append(&entry, 0).unwrap_err();
+        assert!(format!("{err:#}").contains("creating the journal segment"), "{err:#}");
+        assert!(journal.append(&entry, 0).is_err());
+        std::fs::remove_dir(&blocker).unwrap();
+        assert_eq!(journal.append(&entry, 0).unwrap(), 5, "the refused entries took no number");
+        drop(journal);
+        assert_eq!(read(dir.path(), 0).unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_failed_write_is_cleared_before_the_journal_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::start(dir.path(), 1, SEGMENT_SIZE).unwrap();
+        journal.append(b"one", 0).unwrap();
+        journal.append(b"two", 0).unwrap();
+        // A write whose fdatasync failed may still reach the disk whole: a
+        // valid frame 3 that was never acknowledged.
+        let payload = b"never acknowledged";
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&checksum(3, payload).to_le_bytes());
+        frame.extend_from_slice(&3u64.to_le_bytes());
+        frame.extend_from_slice(payload);
+        journal.active.write_all_at(&frame, journal.offset).unwrap();
+        journal.unsure = frame.len() as u64;
+        assert_eq!(read(dir.path(), 0).unwrap().len(), 3, "as written, it would replay");
+        journal.settle().unwrap();
+        assert!(journal.is_settled());
+        assert_eq!(read(dir.path(), 0).unwrap().len(), 2, "settled, it is gone");
+        assert_eq!(journal.append(b"three", 0).unwrap(), 3);
+        drop(journal);
+        assert_eq!(read(dir.path(), 0).unwrap()[2], (3, b"three".to_vec()));
+    }
+
+    #[test]
+    fn the_journal_stops_growing_while_checkpoints_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::start(dir.path(), 1, 4096).unwrap();
+        journal.max_unfolded = 4 * 4096;
+        let entry = vec![1u8; 2000];
+        // Nothing is ever folded (applied stays 0): four segments, then no more.
+        let acknowledged = (0..20).take_while(|_| journal.append(&entry, 0).is_ok()).count();
+        assert_eq!(acknowledged, 8);
+        let err = journal.append(&entry, 0).unwrap_err().to_string();
+        assert!(err.contains("checkpoints are failing"), "{err}");
+        assert_eq!(segments(dir.path()).unwrap().len(), 4);
+        // Once the records hold them, the segments are recycled and it goes on.
+        assert_eq!(journal.append(&entry, 8).unwrap(), 9);
+        assert_eq!(segments(dir.path()).unwrap().len(), 4);
+    }
+
+    #[test]
     fn a_gap_after_the_records_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::start(dir.path(), 10).unwrap();
+        let mut journal = Journal::start(dir.path(), 10, SEGMENT_SIZE).unwrap();
         journal.append(b"ten", 0).unwrap();
         drop(journal);
         let err = read(dir.path(), 5).unwrap_err().to_string();

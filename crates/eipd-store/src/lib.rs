@@ -40,6 +40,11 @@ pub enum StoreError {
     /// operations in it was applied.
     #[error("the store could not commit: {0}")]
     Unavailable(String),
+    /// The connection to the backend broke while it committed: the changes
+    /// may or may not have been applied (the commit may have reached the
+    /// server before the connection went).
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
     /// The operation's rule panicked: nothing of it was applied, the writer
     /// goes on with the next one.
     #[error("the operation panicked: {0}")]
@@ -152,18 +157,23 @@ fn open_backend(kind: &StoreKind) -> anyhow::Result<(World, Box<dyn Persistence>
         StoreKind::Postgres(url) => {
             // The blocking client runs its own runtime: connect from a plain
             // thread, as the writer thread that will own it is one.
+            // A refused store is dropped on that thread too: the blocking
+            // client cannot close inside the caller's runtime.
             let url = url.clone();
-            let (store, world) = std::thread::spawn(move || PostgresStore::open(&url))
-                .join()
-                .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
-            // The embedded store checks its own at open (it names its file).
-            let violations = eipd_domain::verify::violations(&world);
-            if !violations.is_empty() {
-                anyhow::bail!(
-                    "the PostgreSQL store holds a state that breaks eipd's invariants:{}\neipd will not serve it",
-                    problem_list(&violations)
-                );
-            }
+            let (store, world) = std::thread::spawn(move || {
+                let (store, world) = PostgresStore::open(&url)?;
+                // The embedded store checks its own at open (it names its file).
+                let violations = eipd_domain::verify::violations(&world);
+                if !violations.is_empty() {
+                    anyhow::bail!(
+                        "the PostgreSQL store holds a state that breaks eipd's invariants:{}\neipd will not serve it",
+                        problem_list(&violations)
+                    );
+                }
+                Ok((store, world))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL panicked"))??;
             (world, Box::new(store))
         }
     })
@@ -234,8 +244,8 @@ pub struct Store {
     commits: CommitMetrics,
     jobs: mpsc::SyncSender<Job>,
     settings: Arc<Settings>,
-    /// Reads ask the backend first: other nodes write to it too.
-    shared: bool,
+    /// For a shared store: how reads learn whether other nodes wrote.
+    probe: Option<Arc<postgres::Probe>>,
 }
 
 /// Most operations one group commit takes.
@@ -258,14 +268,15 @@ impl Store {
         let current = Arc::new(ArcSwap::from_pointee(world));
         let settings = Arc::new(settings);
         let (jobs, queue) = mpsc::sync_channel(QUEUE_DEPTH);
-        let shared = persistence.shared();
-        // A shared store locks regions in the database: one operation per
-        // transaction keeps nodes from waiting on each other's batches.
-        let batch = if group_commit && !shared { MAX_BATCH } else { 1 };
+        let probe = match kind {
+            StoreKind::Postgres(url) => Some(Arc::new(postgres::Probe::new(url))),
+            _ => None,
+        };
+        let batch = if group_commit { MAX_BATCH } else { 1 };
         let commits = CommitMetrics::default();
         let writer = Writer::new(current.clone(), settings.clone(), persistence, batch, commits.clone());
         std::thread::Builder::new().name("eipd-writer".into()).spawn(move || writer.run(&queue))?;
-        Ok(Self { current, commits, jobs, settings, shared })
+        Ok(Self { current, commits, jobs, settings, probe })
     }
 
     /// The latest durable state this node has, for reads that need not see
@@ -276,12 +287,25 @@ impl Store {
 
     /// The latest durable state for a read of `region`, including what other
     /// nodes committed before this call (read-your-writes across a fleet).
+    ///
+    /// A shared store's read asks the store for the region's version (one
+    /// round trip, not through the writer) and is served from this node's
+    /// snapshot when that is at the version already; only when another node
+    /// wrote since does the writer catch up first (reads waiting together
+    /// share one catch-up). So a write acknowledged by any node before a read
+    /// starts is in what the read sees.
     pub async fn read(&self, region: &Region) -> Result<Arc<World>, StoreError> {
-        if self.shared {
-            let (done, answer) = oneshot::channel();
-            self.submit(Job::Refresh(region.clone(), done))?;
-            answer.await.unwrap_or(Err(StoreError::Stopped))?;
+        let Some(probe) = &self.probe else { return Ok(self.snapshot()) };
+        let (epoch, version) = probe.versions(region).await.map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
+        let snapshot = self.snapshot();
+        let current = snapshot.epoch == epoch
+            && version.is_none_or(|v| snapshot.synced.get(region).is_some_and(|seen| *seen >= v));
+        if current {
+            return Ok(snapshot);
         }
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Refresh(region.clone(), done))?;
+        answer.await.unwrap_or(Err(StoreError::Stopped))?;
         Ok(self.snapshot())
     }
 
@@ -494,10 +518,9 @@ impl Writer {
             return;
         }
         let Batch { mut dirty, replies } = std::mem::take(&mut self.open);
-        // One operation per transaction (shared stores, --no-group-commit)
-        // commits even with nothing changed: that ends the transaction
-        // `begin` opened and publishes what it caught up with.
-        if dirty.is_empty() && self.max_batch > 1 {
+        // A shared store commits even with nothing changed: that ends the
+        // transaction `begin` opened and publishes what it caught up with.
+        if dirty.is_empty() && !self.persistence.shared() {
             // Nothing to persist: the working world is the published one.
             for reply in replies {
                 reply(Ok(()));
@@ -562,9 +585,19 @@ impl Writer {
 }
 
 fn storage_error(e: anyhow::Error) -> StoreError {
-    tracing::error!(error = %e, "store commit failed");
-    StoreError::Unavailable(format!("{e:#}"))
+    let message = format!("{e:#}");
+    tracing::error!(error = %message, "store commit failed");
+    if e.downcast_ref::<OutcomeUnknown>().is_some() {
+        StoreError::OutcomeUnknown(message)
+    } else {
+        StoreError::Unavailable(message)
+    }
 }
+
+/// Marks a backend error after which a commit's outcome is unknown.
+#[derive(Debug, thiserror::Error)]
+#[error("the connection broke during COMMIT, which may or may not have been applied")]
+struct OutcomeUnknown;
 
 /// Runs one operation, catching a panic of its rule so that one faulty
 /// request cannot stop the writer every other request depends on. `None`

@@ -1,15 +1,20 @@
 //! The shared store: records in PostgreSQL, for several eipd nodes serving
 //! one fleet.
 //!
-//! Every write locks its region's row (`SELECT … FOR UPDATE`): the public IP
-//! pool is per region and shared by its accounts, so this is the unit that
-//! must not change under an operation. Under the lock the node catches up
-//! with what other nodes committed (records carry the region's version at
-//! their last change; deletions leave a tombstone), runs the operation on its
-//! in-memory copy, writes the changed records with the next version, and
-//! commits. Racing nodes therefore apply operations one after the other and
-//! never give one address two associations or one IP two holders. Reads ask
-//! for the region's version first and catch up when it moved.
+//! A node commits its operations in groups, as the embedded store does: one
+//! transaction for every operation waiting in its writer. The transaction
+//! locks the rows of the regions the group touches (`INSERT … ON CONFLICT DO
+//! UPDATE`, in sorted order, one statement): the public IP pool is per region
+//! and shared by its accounts, so this is the unit that must not change under
+//! an operation. Under the lock the node catches up with what other nodes
+//! committed (records carry the region's version at their last change;
+//! deletions leave a tombstone), runs the operations on its in-memory copy,
+//! writes every changed record and the regions' next versions in one
+//! statement, and commits: four round trips for the whole group, five when
+//! another node wrote meanwhile. Racing nodes therefore apply operations one
+//! group after the other and never give one address two associations or one
+//! IP two holders. Reads (`Probe`) ask for the region's version and catch up
+//! through the writer only when it moved.
 
 use anyhow::{Context, bail};
 use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
@@ -45,9 +50,37 @@ pub(crate) struct PostgresStore {
     epoch: i64,
     /// The regions locked by the open transaction and their next versions.
     open: Vec<(Region, i64)>,
-    /// The record upsert, prepared once per connection.
-    upsert: Option<Statement>,
+    /// Prepared once per connection.
+    statements: Option<Statements>,
 }
+
+struct Statements {
+    /// Locks the regions of a group (creating their rows on first use) and
+    /// gives their versions.
+    lock: Statement,
+    /// Writes the changed records and the regions' new versions.
+    write: Statement,
+}
+
+/// Rows are locked in the regions' order, the same on every node, so two
+/// nodes' groups never wait on each other in a cycle.
+const LOCK_REGIONS: &str = "
+INSERT INTO eipd_regions (region, version) SELECT r, 0 FROM unnest($1::text[]) AS r ORDER BY r
+ON CONFLICT (region) DO UPDATE SET version = eipd_regions.version
+RETURNING region, version";
+
+/// One statement for every change of a group: the records (each key once;
+/// deleted ones keep a tombstone with a null body, for other nodes to see)
+/// and the versions of the regions they are in.
+const WRITE_GROUP: &str = "
+WITH bumped AS (
+    UPDATE eipd_regions SET version = v.version
+    FROM unnest($6::text[], $7::bigint[]) AS v(region, version)
+    WHERE eipd_regions.region = v.region
+)
+INSERT INTO eipd_records (region, account, key, version, body)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body";
 
 fn connect(url: &str) -> anyhow::Result<Client> {
     Client::connect(url, NoTls).with_context(|| format!("cannot connect to PostgreSQL at {}", super::redact_url(url)))
@@ -79,7 +112,7 @@ impl PostgresStore {
         })();
         client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
         migrated?;
-        let mut store = Self { url: url.to_owned(), client, epoch: 0, open: Vec::new(), upsert: None };
+        let mut store = Self { url: url.to_owned(), client, epoch: 0, open: Vec::new(), statements: None };
         let world = store.load_all()?;
         Ok((store, world))
     }
@@ -91,6 +124,7 @@ impl PostgresStore {
     fn load_all(&mut self) -> anyhow::Result<World> {
         let mut world = World::default();
         self.epoch = self.epoch()?;
+        world.epoch = self.epoch;
         for row in self.client.query("SELECT region, version FROM eipd_regions", &[])? {
             let region: String = row.get(0);
             world.synced.insert(Region::from(region.as_str()), row.get(1));
@@ -114,8 +148,13 @@ impl PostgresStore {
         if version <= seen {
             return Ok(());
         }
+        // In commit order, and within one commit the deletions first: one
+        // commit may release an IP in one account and allocate it in
+        // another, and a deletion applied after the new holder's record
+        // would give the pool back an IP that is held.
         let rows = self.client.query(
-            "SELECT account, key, body FROM eipd_records WHERE region = $1 AND version > $2",
+            "SELECT account, key, body FROM eipd_records WHERE region = $1 AND version > $2
+             ORDER BY version, body IS NOT NULL",
             &[&&**region, &seen],
         )?;
         for row in rows {
@@ -162,64 +201,94 @@ impl PostgresStore {
             tracing::warn!("reconnecting to PostgreSQL");
             self.client = connect(&self.url)?;
             self.open.clear();
-            self.upsert = None;
+            self.statements = None;
+            // The server may not be the one this node saw commit (a standby
+            // promoted; a restored backup): reload everything at the next
+            // begin or refresh rather than trust the copy in memory.
+            self.epoch = i64::MIN;
         }
         Ok(())
+    }
+
+    fn statements(&mut self) -> anyhow::Result<&Statements> {
+        if self.statements.is_none() {
+            let lock = self.client.prepare(LOCK_REGIONS)?;
+            let write = self.client.prepare(WRITE_GROUP)?;
+            self.statements = Some(Statements { lock, write });
+        }
+        Ok(self.statements.as_ref().expect("prepared above"))
     }
 
     fn begin_locked(&mut self, world: &mut World, regions: &[Region]) -> anyhow::Result<()> {
         // A reset elsewhere: reload everything first.
         let epoch = self.begin_reading_epoch()?;
         self.reload_if_wiped(world, epoch)?;
-        // Regions come sorted: every node locks in the same order.
-        for region in regions {
-            // Creates the region's row on first use; either way the row is
-            // locked until COMMIT (ON CONFLICT DO UPDATE locks what it finds).
-            let version: i64 = self
-                .client
-                .query_one(
-                    "INSERT INTO eipd_regions VALUES ($1, 0)
-                     ON CONFLICT (region) DO UPDATE SET version = eipd_regions.version RETURNING version",
-                    &[&&**region],
-                )?
-                .get(0);
-            self.catch_up(world, region, version)?;
-            self.open.push((region.clone(), version + 1));
+        let lock = self.statements()?.lock.clone();
+        let names: Vec<&str> = regions.iter().map(|r| &**r).collect();
+        let locked: Vec<(String, i64)> =
+            self.client.query(&lock, &[&names])?.iter().map(|row| (row.get(0), row.get(1))).collect();
+        for (region, version) in locked {
+            let region = Region::from(region.as_str());
+            self.catch_up(world, &region, version)?;
+            self.open.push((region, version + 1));
         }
         Ok(())
     }
 
     fn write(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        let insert = match &self.upsert {
-            Some(statement) => statement.clone(),
-            None => {
-                let statement = self.client.prepare(
-                    "INSERT INTO eipd_records (region, account, key, version, body) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body",
-                )?;
-                self.upsert.insert(statement).clone()
-            }
-        };
-        for (scope, key) in changed {
-            let version = self
-                .open
-                .iter()
-                .find(|(r, _)| *r == scope.region)
-                .map(|(_, v)| *v)
-                .context("a change outside the locked regions")?;
-            let body = match world.partition(scope).and_then(|p| p.record(key)) {
-                Some(record) => Some(serde_json::to_string(&record)?),
-                None => None,
+        if !changed.is_empty() {
+            let write = self.statements()?.write.clone();
+            let next_version = |region: &Region| {
+                self.open
+                    .iter()
+                    .find(|(r, _)| r == region)
+                    .map(|(_, v)| *v)
+                    .context("a change outside the locked regions")
             };
-            self.client.execute(&insert, &[&&*scope.region, &&*scope.account, &key.encode(), &version, &body])?;
+            let mut columns = GroupColumns::default();
+            for (scope, key) in changed {
+                columns.regions.push(&scope.region);
+                columns.accounts.push(&scope.account);
+                columns.keys.push(key.encode());
+                columns.versions.push(next_version(&scope.region)?);
+                columns.bodies.push(match world.partition(scope).and_then(|p| p.record(key)) {
+                    Some(record) => Some(serde_json::to_string(&record)?),
+                    None => None,
+                });
+            }
+            // Only the regions with changes move on to their next version.
+            let mut bumped: Vec<(&str, i64)> =
+                columns.regions.iter().zip(&columns.versions).map(|(r, v)| (*r, *v)).collect();
+            bumped.sort_unstable();
+            bumped.dedup();
+            let (bumped_regions, bumped_versions): (Vec<&str>, Vec<i64>) = bumped.into_iter().unzip();
+            self.client.execute(
+                &write,
+                &[
+                    &columns.regions,
+                    &columns.accounts,
+                    &columns.keys,
+                    &columns.versions,
+                    &columns.bodies,
+                    &bumped_regions,
+                    &bumped_versions,
+                ],
+            )?;
         }
-        for (region, version) in &self.open {
-            self.client.execute("UPDATE eipd_regions SET version = $2 WHERE region = $1", &[&&**region, version])?;
+        if let Err(e) = self.client.batch_execute("COMMIT") {
+            // An error the server answered means it rolled back; a broken
+            // connection leaves the commit's fate unknown.
+            let e = anyhow::Error::new(e);
+            return Err(if self.client.is_closed() { e.context(super::OutcomeUnknown) } else { e });
         }
-        self.client.batch_execute("COMMIT")?;
-        for (region, version) in std::mem::take(&mut self.open) {
+        let written: std::collections::BTreeSet<&Region> = changed.iter().map(|(scope, _)| &scope.region).collect();
+        for (region, next) in std::mem::take(&mut self.open) {
+            // The version this node is at now: the new one where it wrote,
+            // the one it locked (and caught up with) elsewhere.
+            let version = if written.contains(&region) { next } else { next - 1 };
             world.synced.insert(region, version);
         }
+        world.epoch = self.epoch;
         Ok(())
     }
 
@@ -229,6 +298,16 @@ impl PostgresStore {
             let _ = self.client.batch_execute("ROLLBACK");
         }
     }
+}
+
+/// A group's changed records, column by column, for `WRITE_GROUP`.
+#[derive(Default)]
+struct GroupColumns<'a> {
+    regions: Vec<&'a str>,
+    accounts: Vec<&'a str>,
+    keys: Vec<String>,
+    versions: Vec<i64>,
+    bodies: Vec<Option<String>>,
 }
 
 impl Persistence for PostgresStore {
@@ -264,13 +343,13 @@ impl Persistence for PostgresStore {
             &[&&**region],
         )?;
         let (epoch, version): (i64, Option<i64>) = (row.get(0), row.get(1));
-        if self.reload_if_wiped(world, epoch)? {
-            return Ok(());
+        if !self.reload_if_wiped(world, epoch)?
+            && let Some(version) = version
+        {
+            self.catch_up(world, region, version)?;
         }
-        match version {
-            Some(version) => self.catch_up(world, region, version),
-            None => Ok(()),
-        }
+        world.epoch = self.epoch;
+        Ok(())
     }
 
     fn shared(&self) -> bool {
@@ -320,5 +399,67 @@ impl Persistence for PostgresStore {
         )?;
         self.epoch = self.epoch()?;
         Ok(())
+    }
+}
+
+/// How a node's reads learn whether another node wrote: the region's
+/// version and the wipe counter, asked on a connection of their own (not
+/// through the writer, so reads scale with nodes and never queue behind a
+/// group commit). Concurrent reads share the connection: tokio-postgres
+/// pipelines their queries.
+pub(crate) struct Probe {
+    url: String,
+    connection: tokio::sync::Mutex<Option<(std::sync::Arc<tokio_postgres::Client>, tokio_postgres::Statement)>>,
+}
+
+/// What a read asks: the wipe counter and the region's version (None: no
+/// node ever wrote in it).
+const VERSIONS: &str = "SELECT (SELECT value FROM eipd_meta WHERE key = 'epoch'),
+        (SELECT version FROM eipd_regions WHERE region = $1)";
+
+/// A read waits at most this long for PostgreSQL before it is answered 503.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Probe {
+    pub(crate) fn new(url: &str) -> Self {
+        Self { url: url.to_owned(), connection: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The store's wipe counter and the region's version now.
+    pub(crate) async fn versions(&self, region: &Region) -> anyhow::Result<(i64, Option<i64>)> {
+        let asked = async {
+            let (client, statement) = self.connected().await?;
+            let row = client.query_one(&statement, &[&&**region]).await;
+            if row.is_err() && client.is_closed() {
+                *self.connection.lock().await = None;
+            }
+            let row = row.context("PostgreSQL did not answer a read's version check")?;
+            anyhow::Ok((row.get(0), row.get(1)))
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, asked)
+            .await
+            .map_err(|_| anyhow::anyhow!("PostgreSQL did not answer within {} s", PROBE_TIMEOUT.as_secs()))?
+    }
+
+    /// The connection (made, or made again after it closed) and its statement.
+    async fn connected(&self) -> anyhow::Result<(std::sync::Arc<tokio_postgres::Client>, tokio_postgres::Statement)> {
+        let mut connection = self.connection.lock().await;
+        if let Some((client, statement)) = &*connection
+            && !client.is_closed()
+        {
+            return Ok((client.clone(), statement.clone()));
+        }
+        let (client, driver) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", super::redact_url(&self.url)))?;
+        tokio::spawn(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %e, "the read connection to PostgreSQL ended");
+            }
+        });
+        let statement = client.prepare(VERSIONS).await?;
+        let client = std::sync::Arc::new(client);
+        *connection = Some((client.clone(), statement.clone()));
+        Ok((client, statement))
     }
 }

@@ -66,6 +66,9 @@ pub struct World {
     /// region that this World reflects. Kept here so that a World and the
     /// version it is at are always replaced together.
     pub synced: OrdMap<Region, i64>,
+    /// For a shared store: its wipe counter this World reflects (a reset on
+    /// any node means every node reloads).
+    pub epoch: i64,
 }
 
 impl World {
@@ -102,6 +105,13 @@ impl World {
         }
         let World { partitions, pools, .. } = self;
         let part = Arc::make_mut(partitions.get_mut(scope).expect("inserted above"));
+        if part.lacks_default_groups() {
+            for group in crate::security_groups::add_missing_default_groups(part) {
+                let record = Record::SecurityGroup(group);
+                dirty.push((scope.clone(), record.key()));
+                part.put(record);
+            }
+        }
         let pool = pools.entry(scope.region.clone()).or_default();
         Tx { scope: scope.clone(), part, pool, settings, now, dirty }
     }
@@ -174,6 +184,27 @@ mod tests {
         assert_eq!(Some(&vpc.id), b.default_vpc().map(|v| &v.id));
         assert_eq!(a.subnets().count(), 3);
         assert!(a.gateway_of(&vpc.id).is_some());
+    }
+
+    #[test]
+    fn vpcs_stored_before_security_groups_get_their_default_group_at_the_first_write() {
+        let scope = Scope::new("123456789012", "us-east-1");
+        let mut world = World::default();
+        // As loaded from a store written before eipd had security groups.
+        for key in Partition::with_defaults(&scope).record_keys() {
+            let record = Partition::with_defaults(&scope).record(&key).unwrap();
+            if !matches!(record, Record::SecurityGroup(_)) {
+                world.load(&scope, record);
+            }
+        }
+        let vpc = world.partition(&scope).unwrap().default_vpc().unwrap().id.clone();
+        assert!(world.partition(&scope).unwrap().default_security_group(&vpc).is_none());
+        let (settings, mut dirty) = (Settings::default(), Vec::new());
+        let tx = world.tx(&scope, &settings, 0, &mut dirty);
+        let group = tx.part().default_security_group(&vpc).expect("added").id.clone();
+        assert_eq!(dirty, [(scope.clone(), RecordKey::SecurityGroup(group.clone()))], "and persisted");
+        let fresh = Partition::with_defaults(&scope);
+        assert_eq!(fresh.default_security_group(&vpc).map(|g| &g.id), Some(&group), "the id a new account gets");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use ipnet::Ipv4Net;
 use super::{Record, RecordKey};
 use crate::ids::*;
 use crate::model::*;
+use crate::security_groups::default_security_group;
 
 /// One account's resources in one region, with the indexes every lookup of
 /// the API uses (no operation scans all addresses unless asked for all).
@@ -36,6 +37,13 @@ pub struct Partition {
     interfaces_by_instance: OrdSet<(InstanceId, NetworkInterfaceId)>,
     private_ips: OrdMap<(VpcId, Ipv4Addr), NetworkInterfaceId>,
     instances: OrdMap<InstanceId, Instance>,
+    security_groups: OrdMap<SecurityGroupId, SecurityGroup>,
+    /// Group names are unique per VPC: lookups by name and the duplicate check.
+    groups_by_name: OrdMap<(VpcId, String), SecurityGroupId>,
+    /// The group of each rule (DescribeSecurityGroupRules by id).
+    rule_groups: OrdMap<SecurityGroupRuleId, SecurityGroupId>,
+    /// How many groups are some VPC's default one.
+    default_groups: usize,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -254,9 +262,10 @@ impl Partition {
         }
         part.put(Record::InternetGateway(InternetGateway {
             id: InternetGatewayId::derived(&format!("{seed}/igw")),
-            attached_vpc: Some(vpc_id),
+            attached_vpc: Some(vpc_id.clone()),
             tags: Tags::new(),
         }));
+        part.put(Record::SecurityGroup(default_security_group(&vpc_id, false)));
         part
     }
 
@@ -397,6 +406,40 @@ impl Partition {
         self.instances.values()
     }
 
+    pub fn security_group(&self, id: &SecurityGroupId) -> Option<&SecurityGroup> {
+        self.security_groups.get(id)
+    }
+
+    pub fn security_groups(&self) -> impl Iterator<Item = &SecurityGroup> {
+        self.security_groups.values()
+    }
+
+    /// The group named `name` in a VPC.
+    pub fn security_group_named(&self, vpc: &VpcId, name: &str) -> Option<&SecurityGroup> {
+        self.groups_by_name.get(&(vpc.clone(), name.to_owned())).and_then(|id| self.security_groups.get(id))
+    }
+
+    /// A VPC's `default` group.
+    pub fn default_security_group(&self, vpc: &VpcId) -> Option<&SecurityGroup> {
+        self.security_group_named(vpc, SecurityGroup::DEFAULT_NAME)
+    }
+
+    /// Whether some VPC has no default group: a store written before eipd
+    /// had security groups. One comparison, as every write asks.
+    pub(crate) fn lacks_default_groups(&self) -> bool {
+        self.default_groups < self.vpcs.len()
+    }
+
+    /// The names of groups, in order (a missing one is left out).
+    pub fn group_names(&self, ids: &[SecurityGroupId]) -> Vec<String> {
+        ids.iter().filter_map(|id| self.security_groups.get(id)).map(|g| g.name.clone()).collect()
+    }
+
+    /// The group holding a rule.
+    pub fn group_of_rule(&self, rule: &SecurityGroupRuleId) -> Option<&SecurityGroup> {
+        self.rule_groups.get(rule).and_then(|id| self.security_groups.get(id))
+    }
+
     /// Every record key, for persisting a new partition or exporting.
     pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.addresses
@@ -407,6 +450,7 @@ impl Partition {
             .chain(self.internet_gateways.keys().map(|k| RecordKey::InternetGateway(k.clone())))
             .chain(self.interfaces.keys().map(|k| RecordKey::NetworkInterface(k.clone())))
             .chain(self.instances.keys().map(|k| RecordKey::Instance(k.clone())))
+            .chain(self.security_groups.keys().map(|k| RecordKey::SecurityGroup(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
@@ -419,6 +463,7 @@ impl Partition {
             RecordKey::InternetGateway(id) => Record::InternetGateway(self.internet_gateways.get(id)?.clone()),
             RecordKey::NetworkInterface(id) => Record::NetworkInterface(self.interfaces.get(id)?.clone()),
             RecordKey::Instance(id) => Record::Instance(self.instances.get(id)?.clone()),
+            RecordKey::SecurityGroup(id) => Record::SecurityGroup(self.security_groups.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -461,6 +506,14 @@ impl Partition {
             }
             Record::Instance(i) => {
                 self.instances.insert(i.id.clone(), i);
+            }
+            Record::SecurityGroup(g) => {
+                self.default_groups += usize::from(g.is_default());
+                self.groups_by_name.insert((g.vpc_id.clone(), g.name.clone()), g.id.clone());
+                for rule in &g.rules {
+                    self.rule_groups.insert(rule.id.clone(), g.id.clone());
+                }
+                self.security_groups.insert(g.id.clone(), g);
             }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
@@ -511,6 +564,20 @@ impl Partition {
             }
             RecordKey::Instance(id) => {
                 self.instances.remove(id);
+            }
+            RecordKey::SecurityGroup(id) => {
+                if let Some(g) = self.security_groups.remove(id) {
+                    self.default_groups -= usize::from(g.is_default());
+                    let name = (g.vpc_id.clone(), g.name.clone());
+                    if self.groups_by_name.get(&name) == Some(id) {
+                        self.groups_by_name.remove(&name);
+                    }
+                    for rule in &g.rules {
+                        if self.rule_groups.get(&rule.id) == Some(id) {
+                            self.rule_groups.remove(&rule.id);
+                        }
+                    }
+                }
             }
             RecordKey::EndedAssociation(id) => {
                 if let Some(ended_at) = self.ended_associations.remove(id) {

@@ -18,6 +18,7 @@ pub enum Record {
     InternetGateway(InternetGateway),
     NetworkInterface(NetworkInterface),
     Instance(Instance),
+    SecurityGroup(SecurityGroup),
     EndedAssociation { id: AssociationId, ended_at: i64 },
 }
 
@@ -39,6 +40,7 @@ impl Record {
             "igw" => Record::InternetGateway(serde_json::from_slice(json)?),
             "eni" => Record::NetworkInterface(serde_json::from_slice(json)?),
             "instance" => Record::Instance(serde_json::from_slice(json)?),
+            "sg" => Record::SecurityGroup(serde_json::from_slice(json)?),
             "ended" => {
                 let Ended { id, ended_at } = serde_json::from_slice(json)?;
                 Record::EndedAssociation { id, ended_at }
@@ -55,6 +57,7 @@ impl Record {
             Record::InternetGateway(g) => RecordKey::InternetGateway(g.id.clone()),
             Record::NetworkInterface(n) => RecordKey::NetworkInterface(n.id.clone()),
             Record::Instance(i) => RecordKey::Instance(i.id.clone()),
+            Record::SecurityGroup(g) => RecordKey::SecurityGroup(g.id.clone()),
             Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
         }
     }
@@ -79,6 +82,7 @@ pub enum RecordKey {
     InternetGateway(InternetGatewayId),
     NetworkInterface(NetworkInterfaceId),
     Instance(InstanceId),
+    SecurityGroup(SecurityGroupId),
     EndedAssociation(AssociationId),
 }
 
@@ -93,6 +97,7 @@ impl RecordKey {
             "igw" => RecordKey::InternetGateway(InternetGatewayId::parse(id)?),
             "eni" => RecordKey::NetworkInterface(NetworkInterfaceId::parse(id)?),
             "instance" => RecordKey::Instance(InstanceId::parse(id)?),
+            "sg" => RecordKey::SecurityGroup(SecurityGroupId::parse(id)?),
             "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
             _ => return None,
         })
@@ -107,6 +112,7 @@ impl RecordKey {
             RecordKey::InternetGateway(_) => "igw",
             RecordKey::NetworkInterface(_) => "eni",
             RecordKey::Instance(_) => "instance",
+            RecordKey::SecurityGroup(_) => "sg",
             RecordKey::EndedAssociation(_) => "ended",
         }
     }
@@ -121,6 +127,7 @@ impl RecordKey {
             RecordKey::InternetGateway(id) => format!("{kind}/{id}"),
             RecordKey::NetworkInterface(id) => format!("{kind}/{id}"),
             RecordKey::Instance(id) => format!("{kind}/{id}"),
+            RecordKey::SecurityGroup(id) => format!("{kind}/{id}"),
             RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
