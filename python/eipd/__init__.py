@@ -238,6 +238,11 @@ class Server(Endpoint):
         if found:
             self.endpoint_url = found[0]
             return self
+        # Its standard output can end a moment before its exit status is there.
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
         timed_out = self.process.poll() is None
         rc = self.stop()
         reason = f"did not say it was listening within {self.startup_timeout:g} s" if timed_out else f"exited with status {rc}"
