@@ -319,6 +319,12 @@ impl Config {
     /// Makes sure the data directory exists and is writable.
     pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
         if let StoreKind::Embedded(_) = self.store {
+            if self.data_dir.exists() && !self.data_dir.is_dir() {
+                anyhow::bail!(
+                    "--data-dir {} is a file, not a directory: give the directory eipd keeps its files in (it is created if missing)",
+                    self.data_dir.display()
+                );
+            }
             std::fs::create_dir_all(&self.data_dir)
                 .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
             let probe = self.data_dir.join(".eipd-write-test");

@@ -268,7 +268,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         let where_data = match &config.store {
             StoreKind::Memory => "memory (nothing is kept after exit)".to_owned(),
-            StoreKind::Embedded(path) => format!("embedded at {}", path.display()),
+            StoreKind::Embedded(path) => {
+                format!("embedded at {} and {}", path.display(), eipd::store::journal_path(path).display())
+            }
             StoreKind::Postgres(url) => format!("postgres at {}", eipd::store::redact_url(url)),
         };
         tracing::info!(
@@ -282,6 +284,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             dashboard = %format!("http://{local}/dashboard"),
             health = %format!("http://{local}/health"),
+            metrics = %format!("http://{local}/metrics"),
             "Ctrl-C or SIGTERM stops it (requests in flight are answered first)"
         );
         if !config.faults.is_off() {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eipd_helpers import REPO_ROOT, Server, expect_error, health, make_client, random_account
+from eipd_helpers import REPO_ROOT, Server, eipd, expect_error, health, make_client, random_account
 
 
 def test_health_reports_status_and_store_size(endpoint, ec2):
@@ -197,3 +197,23 @@ def test_connections_over_the_cap_get_a_clear_answer():
         for s in idle:
             s.close()
         srv.cleanup()
+
+
+def test_start_up_names_its_urls_and_files_and_refuses_a_file_as_data_dir(tmp_path):
+    """The first lines a user reads say where everything is and how to stop;
+    a --data-dir that is a file is named as such."""
+    data = tmp_path / "data"
+    srv = Server("--data-dir", str(data))
+    try:
+        log = srv.stderr_tail(20000)
+        for needle in [f"{srv.url}/dashboard", f"{srv.url}/health", f"{srv.url}/metrics", "Ctrl-C",
+                       str(data / "eipd.redb"), str(data / "eipd-journal")]:
+            assert needle in log, f"{needle} not in the start-up lines:\n{log}"
+        assert "\x1b[" not in log, "colour codes in a redirected log"
+    finally:
+        srv.cleanup()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    done = eipd("serve", "--listen", "127.0.0.1:0", "--data-dir", str(a_file))
+    assert done.returncode != 0
+    assert f"--data-dir {a_file} is a file, not a directory" in done.stderr, done.stderr

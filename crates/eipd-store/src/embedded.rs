@@ -66,7 +66,7 @@ fn unseal<'a>(key: &str, stored: &'a [u8]) -> anyhow::Result<&'a [u8]> {
 }
 
 /// The journal directory beside the records file.
-pub(crate) fn journal_path(records: &Path) -> PathBuf {
+pub fn journal_path(records: &Path) -> PathBuf {
     records.with_file_name("eipd-journal")
 }
 

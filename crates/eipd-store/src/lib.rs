@@ -26,7 +26,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use eipd_domain::{RecordKey, Region, Scope, Settings, Tx, World};
 
-pub use embedded::{CheckReport, EmbeddedStore, FORMAT_VERSION, check};
+pub use embedded::{CheckReport, EmbeddedStore, FORMAT_VERSION, check, journal_path};
 use postgres::PostgresStore;
 
 /// Why the store could not run an operation or a read. Not a client-facing
@@ -68,9 +68,9 @@ pub enum StoreKind {
 /// A connection URL without its password, for logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
+        // Only a password is hidden: a URL without one is shown as it is.
+        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
             format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
         }
         _ => url.to_owned(),
@@ -624,6 +624,13 @@ mod tests {
     use eipd_domain::{ApiResult, Domain};
 
     use super::*;
+
+    #[test]
+    fn only_a_password_is_hidden_in_a_url() {
+        assert_eq!(redact_url("postgres://eipd:s3cret@db:5432/eipd"), "postgres://eipd:***@db:5432/eipd");
+        assert_eq!(redact_url("postgres://eipd@127.0.0.1:5432/eipd"), "postgres://eipd@127.0.0.1:5432/eipd");
+        assert_eq!(redact_url("postgres://db/eipd"), "postgres://db/eipd");
+    }
 
     fn allocate(tx: &mut Tx) -> ApiResult<std::net::Ipv4Addr> {
         let input = AllocateAddress {
