@@ -1,4 +1,4 @@
-"""DisassociateAddress, exactly per the seed (seed-disassociate_address.rst) and decisions D2/D4/D6/D12."""
+"""DisassociateAddress, exactly as AWS documents it (the EC2 API reference) and per docs/compatibility.md D2/D4/D6/D12."""
 import json
 import re
 import time

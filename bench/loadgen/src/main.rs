@@ -1,5 +1,5 @@
 //! `eipd-loadgen`: a load generator for the EC2 Query protocol (Elastic IP
-//! operations), the Rust successor of ../shared/bench/ec2bench.py.
+//! operations).
 //!
 //! Form POSTs over HTTP/1.1 keep-alive, one connection per worker (tokio; the
 //! exchange is written and parsed directly, see `Conn`), with either a fixed
@@ -742,7 +742,7 @@ async fn known_addresses(ctx: &mut Ctx) -> anyhow::Result<Vec<Arc<Vec<Known>>>> 
     let mut conn = ctx.conn();
     for (i, known) in per_account.iter_mut().enumerate() {
         if known.is_empty() {
-            // Nothing to look up: make one address, as ec2bench.py does.
+            // Nothing to look up: make one address.
             let tag = format!("t{:016x}", Rng::seeded(i as u64).next());
             let answer = conn.must(&ctx.accounts[i], allocate_body(&ctx.args.tag_key, &tag)).await?;
             let id = between(&answer, b"<allocationId>", b"</allocationId>").context("no allocationId")?;
@@ -779,7 +779,7 @@ fn allocate_body(tag_key: &str, tag_value: &str) -> Bytes {
 }
 
 /// Per account: a VPC with an internet gateway, a subnet, one instance and one
-/// address per worker (as ec2bench.py).
+/// address per worker.
 async fn pairs(ctx: &Ctx) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = vec![(String::new(), String::new()); ctx.args.concurrency];
     let mut conn = ctx.conn();
