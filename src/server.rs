@@ -227,7 +227,6 @@ where
     let mut injected = false;
     // For the request log: who asked, what the request named it.
     let mut asked: Option<(Scope, Vec<(&'static str, String)>)> = None;
-    let mut unknown_action = false;
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
             return Err(ApiError::method_not_allowed(format!("The method {} is not allowed: use POST.", parts.method)));
@@ -252,9 +251,7 @@ where
         let principal = app.auth.authenticate(&request, &mut params)?;
         asked = Some((principal.scope.clone(), activity::subjects(&params)));
         let name = params.action().ok_or_else(ApiError::missing_action)?;
-        unknown_action = true;
         let action = Action::parse(name).ok_or_else(|| ApiError::invalid_action(name))?;
-        unknown_action = false;
         known_action = Some(action);
         if let Err(e) = app.faults.inject(action).await {
             injected = true;
@@ -280,10 +277,11 @@ where
     let (scope, subjects) = asked.map_or((None, Vec::new()), |(scope, subjects)| (Some(scope), subjects));
     app.requests.record(activity::Outcome {
         request_id: &request_id,
-        action: match (known_action, unknown_action) {
+        action: match (known_action, &outcome) {
             (Some(action), _) => action.name(),
-            (None, true) => "unknown",
-            (None, false) => "-",
+            // An action eipd does not serve (the metrics' label too).
+            (None, Err(e)) if e.code == "InvalidAction" => "unknown",
+            (None, _) => "-",
         },
         scope: scope.as_ref(),
         status: outcome.as_ref().map_or_else(|e| e.status, |_| 200),
