@@ -211,3 +211,24 @@ def test_unknown_filter_message(ec2):
     resp = expect_error(ec2.describe_addresses, "InvalidParameterValue",
                         Filters=[{"Name": "colour", "Values": ["x"]}])
     assert resp["Error"]["Message"].startswith("The filter 'colour' is invalid")
+
+
+def test_text_xml_cannot_carry_is_refused_and_cr_survives(ec2):
+    alloc = allocate(ec2)["AllocationId"]
+    # A carriage return comes back as sent (written as &#xD;: a parser turns
+    # a literal CR into LF).
+    ec2.create_tags(Resources=[alloc], Tags=[{"Key": "note", "Value": "line1\r\nline2\rend"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [alloc]}])["Tags"]
+    assert [t["Value"] for t in tags] == ["line1\r\nline2\rend"]
+    # What XML 1.0 cannot carry is refused at the door, before anything changes.
+    for bad in ["a\x01b", "\x1f", "x\ufffe"]:
+        resp = expect_error(ec2.create_tags, "InvalidParameterValue",
+                            Resources=[alloc], Tags=[{"Key": "k", "Value": bad}])
+        assert "XML 1.0" in resp["Error"]["Message"]
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [alloc]}])["Tags"]
+    assert [t["Key"] for t in tags] == ["note"]
+
+
+def test_describe_addresses_malformed_public_ip(ec2):
+    resp = expect_error(ec2.describe_addresses, "InvalidParameterValue", PublicIps=["256.256.256.256"])
+    assert resp["Error"]["Message"] == "Invalid value '256.256.256.256' for PublicIp. Not a valid IPv4 address"

@@ -224,8 +224,12 @@ pub async fn release_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
 pub async fn describe_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let public_ips = p.take_list("PublicIp")?;
     if ctx.flavor() == Flavor::Aws {
-        for ip in &public_ips {
-            public_ip(ip)?;
+        // AWS's own answer here differs from the other actions' (quoted in a
+        // public bug report): InvalidParameterValue, not InvalidAddress.Malformed.
+        if let Some(bad) = public_ips.iter().find(|ip| ip.parse::<Ipv4Addr>().is_err()) {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "Invalid value '{bad}' for PublicIp. Not a valid IPv4 address"
+            )));
         }
     }
     let allocation_ids =

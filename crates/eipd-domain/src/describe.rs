@@ -105,31 +105,50 @@ pub fn listing<'a, R: Described>(
 }
 
 /// One page of `items` (in increasing `key` order) after the opaque
-/// `token` (the key of the last item of the page before).
+/// `token` (the key of the last item of the page before, in hex).
 pub fn paginate<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> String,
     token: Option<&str>,
     max: Option<usize>,
 ) -> ApiResult<(Vec<T>, Option<String>)> {
-    let start = match token {
+    let after = token.map(token_key).transpose()?;
+    let start = match &after {
         None => 0,
-        Some(t) => items.iter().position(|i| key(i).as_str() > t).unwrap_or(items.len()),
+        Some(after) => items.iter().position(|i| key(i) > *after).unwrap_or(items.len()),
     };
-    if token.is_some_and(|t| t.is_empty()) {
-        return Err(ApiError::invalid_next_token("The token '' is invalid."));
-    }
     let Some(max) = max else {
         return Ok((items.into_iter().skip(start).collect(), None));
     };
     let mut page: Vec<T> = items.into_iter().skip(start).collect();
     let next = if page.len() > max {
         page.truncate(max);
-        page.last().map(&key)
+        page.last().map(|last| page_token(&key(last)))
     } else {
         None
     };
     Ok((page, next))
+}
+
+/// The token of the page after `key`: opaque printable text (the key's UTF-8
+/// in hex), since keys may hold what XML cannot carry and clients pass the
+/// token back as it came.
+fn page_token(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key a token stands for; anything `page_token` cannot have written is
+/// InvalidNextToken.
+fn token_key(token: &str) -> ApiResult<String> {
+    let invalid = || ApiError::invalid_next_token(format!("The token '{token}' is invalid."));
+    if token.is_empty() || !token.len().is_multiple_of(2) || !token.is_ascii() {
+        return Err(invalid());
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).map_err(|_| invalid()))
+        .collect::<ApiResult<Vec<u8>>>()?;
+    String::from_utf8(bytes).map_err(|_| invalid())
 }
 
 #[cfg(test)]
@@ -141,12 +160,25 @@ mod tests {
         let items: Vec<u32> = (0..7).collect();
         let key = |i: &u32| format!("{i:03}");
         let (first, next) = paginate(items.clone(), key, None, Some(3)).unwrap();
-        assert_eq!((first, next.as_deref()), (vec![0, 1, 2], Some("002")));
+        assert_eq!((first, next.as_deref()), (vec![0, 1, 2], Some("303032")));
         let (second, next) = paginate(items.clone(), key, next.as_deref(), Some(3)).unwrap();
-        assert_eq!((second, next.as_deref()), (vec![3, 4, 5], Some("005")));
+        assert_eq!((second, next.as_deref()), (vec![3, 4, 5], Some("303035")));
         let (last, next) = paginate(items.clone(), key, next.as_deref(), Some(3)).unwrap();
         assert_eq!((last, next), (vec![6], None));
         assert_eq!(paginate(items, key, Some(""), None).unwrap_err().code, "InvalidNextToken");
+    }
+
+    #[test]
+    fn tokens_are_printable_and_only_ours_are_taken() {
+        let items = vec!["i-1\u{1f}k\u{e9}", "i-2\u{1f}k"];
+        let (_, next) = paginate(items.clone(), |s| s.to_string(), None, Some(1)).unwrap();
+        let next = next.unwrap();
+        assert!(next.bytes().all(|b| b.is_ascii_hexdigit()), "{next}");
+        assert_eq!(paginate(items.clone(), |s| s.to_string(), Some(&next), Some(1)).unwrap().0, vec!["i-2\u{1f}k"]);
+        for bad in ["zz", "abc", "ff", "\u{e9}\u{e9}"] {
+            let err = paginate(items.clone(), |s| s.to_string(), Some(bad), None).unwrap_err();
+            assert_eq!(err.code, "InvalidNextToken", "{bad}");
+        }
     }
 
     #[test]

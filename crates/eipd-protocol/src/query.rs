@@ -61,6 +61,11 @@ impl std::fmt::Debug for Params {
     }
 }
 
+/// A character of XML 1.0's `Char` production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 fn range((start, end): (u32, u32)) -> Range<usize> {
     start as usize..end as usize
 }
@@ -88,6 +93,16 @@ impl Params {
             }
             let name = params.push_decoded(key);
             let value = params.push_decoded(value);
+            // What XML 1.0 cannot carry could never be answered back (a tag
+            // value, a description): refused at the door.
+            let (name_text, value_text) = (&params.text[range(name)], &params.text[range(value)]);
+            if let Some(c) = name_text.chars().chain(value_text.chars()).find(|&c| !is_xml_char(c)) {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "The parameter {} contains the character U+{:04X}, which XML 1.0 cannot carry",
+                    name_text.escape_debug(),
+                    c as u32
+                )));
+            }
             params.pairs.push(Pair { name, value });
         }
         params.sort_and_check()?;

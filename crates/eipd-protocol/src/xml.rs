@@ -54,7 +54,14 @@ impl XmlWriter {
     /// `<name>text</name>`, escaped.
     pub fn text(&mut self, name: &str, value: &str) {
         self.start(name);
-        self.out.push_str(&escape(value));
+        let escaped = escape(value);
+        if escaped.contains('\r') {
+            // A parser turns a literal CR into LF (XML 1.0, end-of-line
+            // handling); the character reference survives.
+            self.out.push_str(&escaped.replace('\r', "&#xD;"));
+        } else {
+            self.out.push_str(&escaped);
+        }
         self.end(name);
     }
 
