@@ -17,4 +17,5 @@ pub mod dashboard;
 pub mod faults;
 pub mod metrics;
 pub mod server;
+mod sts;
 pub mod transfer;

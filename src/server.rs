@@ -26,12 +26,13 @@ use tokio::sync::watch;
 use crate::activity;
 pub use crate::app::AppState;
 use crate::app::{error_response, new_request_id, xml_response};
-use crate::auth::{AuthMode, RequestParts};
+use crate::auth::{AuthMode, RequestParts, Service};
+use crate::sts::{self, StsAction};
 use eipd_api::{self as api, Action, Ctx};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::{Flavor, Scope};
 use eipd_protocol::Params;
-use eipd_protocol::xml::{error_document, success_document};
+use eipd_protocol::xml::{error_document, query_error_document, query_success_document, success_document};
 
 /// Largest request body accepted (EC2 refuses far smaller documents).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -227,6 +228,8 @@ where
     let mut injected = false;
     // For the request log: who asked, what the request named it.
     let mut asked: Option<(Scope, Vec<(&'static str, String)>)> = None;
+    // Whether the request was signed for STS (then answered in its documents).
+    let mut is_sts = false;
     let outcome = async {
         if parts.method != Method::POST && parts.method != Method::GET {
             return Err(ApiError::method_not_allowed(format!("The method {} is not allowed: use POST.", parts.method)));
@@ -248,8 +251,14 @@ where
             headers: &parts.headers,
             body: &body,
         };
-        let principal = app.auth.authenticate(&request, &mut params)?;
+        let (principal, service) = app.auth.authenticate(&request, &mut params)?;
         asked = Some((principal.scope.clone(), activity::subjects(&params)));
+        if service == Service::Sts {
+            is_sts = true;
+            return match sts::decode(params)? {
+                StsAction::GetCallerIdentity => Ok(Reply::Sts(sts::get_caller_identity(&principal))),
+            };
+        }
         let name = params.action().ok_or_else(ApiError::missing_action)?;
         let action = Action::parse(name).ok_or_else(|| ApiError::invalid_action(name))?;
         known_action = Some(action);
@@ -265,13 +274,16 @@ where
         if let Some(before) = before {
             app.faults.mutated(scope, before);
         }
-        Ok((action, output))
+        Ok(Reply::Ec2(action, output))
     }
     .await;
     let elapsed = started.elapsed();
     let elapsed_us = elapsed.as_micros() as u64;
     match &outcome {
-        Ok((action, _)) => app.metrics.observe_ok(*action, elapsed),
+        Ok(Reply::Ec2(action, _)) => app.metrics.observe_ok(*action, elapsed),
+        // STS calls are not EC2 actions: the request log shows them.
+        Ok(Reply::Sts(_)) => {}
+        Err(_) if is_sts => {}
         Err(error) => app.metrics.observe(known_action, error.code, elapsed),
     }
     let (scope, subjects) = asked.map_or((None, Vec::new()), |(scope, subjects)| (Some(scope), subjects));
@@ -279,6 +291,7 @@ where
         request_id: &request_id,
         action: match (known_action, &outcome) {
             (Some(action), _) => action.name(),
+            (None, Ok(Reply::Sts(_))) => "GetCallerIdentity",
             // An action eipd does not serve (the metrics' label too).
             (None, Err(e)) if e.code == "InvalidAction" => "unknown",
             (None, _) => "-",
@@ -290,9 +303,14 @@ where
         subjects,
     });
     match outcome {
-        Ok((action, output)) => {
+        Ok(Reply::Ec2(action, output)) => {
             tracing::debug!(%request_id, action = action.name(), status = 200, elapsed_us, "request");
             xml_response(StatusCode::OK, &request_id, success_document(action.name(), &request_id, output.as_ref()))
+        }
+        Ok(Reply::Sts(identity)) => {
+            tracing::debug!(%request_id, action = "sts:GetCallerIdentity", status = 200, elapsed_us, "request");
+            let body = query_success_document(sts::NAMESPACE, "GetCallerIdentity", &request_id, &identity);
+            xml_response(StatusCode::OK, &request_id, body)
         }
         Err(error) => {
             if injected {
@@ -302,9 +320,20 @@ where
             } else {
                 tracing::debug!(%request_id, code = error.code, status = error.status, elapsed_us, "request refused");
             }
-            error_response(&error, &request_id)
+            if is_sts {
+                let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+                xml_response(status, &request_id, query_error_document(sts::NAMESPACE, &error, &request_id))
+            } else {
+                error_response(&error, &request_id)
+            }
         }
     }
+}
+
+/// A request's answer once it passed authentication.
+enum Reply {
+    Ec2(Action, api::Output),
+    Sts(sts::CallerIdentity),
 }
 
 /// How long /health and /metrics wait for the store's answer.

@@ -67,6 +67,21 @@ struct CredentialsFile {
     user: Vec<UserEntry>,
 }
 
+/// The service a request is for, from its credential scope: one endpoint
+/// answers EC2 and, for tools that ask who they are, STS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `ec2`, and any other name: EC2 is what eipd serves.
+    Ec2,
+    Sts,
+}
+
+impl Service {
+    fn of(name: &str) -> Self {
+        if name == "sts" { Self::Sts } else { Self::Ec2 }
+    }
+}
+
 /// The parts of a SigV4 credential scope: `AKID/DATE/REGION/SERVICE/aws4_request`,
 /// borrowed from the header they came in (this runs on every request).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,15 +307,23 @@ impl Authenticator {
         self.users.len()
     }
 
-    /// Authenticates a request (D13).
-    pub fn authenticate(&self, req: &RequestParts, params: &mut Params) -> ApiResult<Principal> {
+    /// Authenticates a request (D13) and tells which service it was signed
+    /// for.
+    pub fn authenticate(&self, req: &RequestParts, params: &mut Params) -> ApiResult<(Principal, Service)> {
         let Some(sig) = signature(req.headers, params)? else {
             return match self.mode {
                 AuthMode::Strict => Err(ApiError::missing_authentication_token()),
                 // Unsigned requests (curl) are the default account, as in moto.
-                AuthMode::Open => Ok(Principal { scope: scope_of(DEFAULT_ACCOUNT, DEFAULT_REGION), user: None }),
+                AuthMode::Open => {
+                    Ok((Principal { scope: scope_of(DEFAULT_ACCOUNT, DEFAULT_REGION), user: None }, Service::Ec2))
+                }
             };
         };
+        let service = Service::of(&sig.credential.service);
+        self.principal(req, sig).map(|principal| (principal, service))
+    }
+
+    fn principal(&self, req: &RequestParts, sig: Signature) -> ApiResult<Principal> {
         // Most setups configure no user: then no key needs hashing.
         let user = if self.users.is_empty() { None } else { self.users.get(&*sig.credential.access_key_id) };
         let Some(user) = user else {
@@ -337,7 +360,8 @@ mod tests {
                 .unwrap(),
         );
         headers.insert("x-amz-date", "20261125T000000Z".parse().unwrap());
-        let p = Authenticator::default().authenticate(&parts(&headers), &mut Params::default()).unwrap();
+        let (p, service) = Authenticator::default().authenticate(&parts(&headers), &mut Params::default()).unwrap();
+        assert_eq!(service, Service::Ec2);
         assert_eq!(&*p.scope.account, "123456789012");
         assert_eq!(&*p.scope.region, "eu-west-1");
     }

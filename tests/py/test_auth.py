@@ -7,6 +7,7 @@ import urllib.request
 
 import boto3
 import botocore.auth
+import botocore.exceptions
 import pytest
 from botocore.config import Config
 
@@ -207,3 +208,43 @@ def test_strict_mode_without_credentials_refuses_to_start(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "--credentials" in p.stderr
+
+
+def sts_client(url, akid, secret, region="us-east-1"):
+    return boto3.client("sts", endpoint_url=url, region_name=region, aws_access_key_id=akid,
+                        aws_secret_access_key=secret,
+                        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+
+
+def test_caller_identity_of_configured_users(strict):
+    """STS GetCallerIdentity on the EC2 endpoint: the user's ARN and account;
+    a policy that allows only EC2 actions does not refuse it (nor does AWS)."""
+    for name in ("admin", "ci", "other"):
+        akid, secret, account, _ = USERS[name]
+        who = sts_client(strict, akid, secret).get_caller_identity()
+        assert who["Account"] == account
+        assert who["Arn"] == f"arn:aws:iam::{account}:user/{name}"
+        assert who["UserId"].startswith("AIDA") and len(who["UserId"]) == 21
+    ids = {sts_client(strict, *USERS[n][:2]).get_caller_identity()["UserId"] for n in ("admin", "ci")}
+    assert len(ids) == 2
+    # A wrong secret is refused as for EC2.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts_client(strict, USERS["admin"][0], "wrong").get_caller_identity()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+
+
+def test_caller_identity_in_open_mode_and_sts_errors(start_server):
+    url = start_server("--store", "memory").url
+    who = sts_client(url, "123456789012", "x", "eu-west-1").get_caller_identity()
+    assert who["Account"] == "123456789012"
+    assert who["Arn"] == "arn:aws:iam::123456789012:user/eipd-default"
+    # Another STS action: STS's own error document, which boto3 parses.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts_client(url, "123456789012", "x").assume_role(RoleArn="arn:aws:iam::123456789012:role/r",
+                                                           RoleSessionName="session")
+    err = e.value.response
+    assert (err["Error"]["Code"], err["Error"]["Type"]) == ("InvalidAction", "Sender")
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400 and err["ResponseMetadata"]["RequestId"]
+    # The same credentials still reach EC2 on the same endpoint.
+    ec2 = client(url, "123456789012", "x", "eu-west-1")
+    assert ec2.describe_regions(RegionNames=["eu-west-1"])["Regions"]

@@ -156,6 +156,34 @@ pub fn error_document(error: &ApiError, request_id: &str) -> String {
     w.out
 }
 
+/// A success document of the plain Query protocol that services other than
+/// EC2 speak (STS): the output inside `<{Action}Result>`, the request id in
+/// `<ResponseMetadata>`.
+pub fn query_success_document(namespace: &str, action: &str, request_id: &str, output: &dyn ToXml) -> String {
+    let mut w = XmlWriter::new(output.size_hint());
+    let (response, result) = (format!("{action}Response"), format!("{action}Result"));
+    let _ = write!(w.out, r#"<{response} xmlns="{namespace}">"#);
+    w.nested(&result, |w| output.write_xml(w));
+    w.nested("ResponseMetadata", |w| w.text("RequestId", request_id));
+    w.end(&response);
+    w.out
+}
+
+/// The plain Query protocol's error document: `<ErrorResponse><Error>` with
+/// `Type` Sender (the caller's fault, 4xx) or Receiver (5xx).
+pub fn query_error_document(namespace: &str, error: &ApiError, request_id: &str) -> String {
+    let mut w = XmlWriter::new(error.message.len());
+    let _ = write!(w.out, r#"<ErrorResponse xmlns="{namespace}">"#);
+    w.nested("Error", |w| {
+        w.text("Type", if error.status >= 500 { "Receiver" } else { "Sender" });
+        w.text("Code", error.code);
+        w.text("Message", &error.message);
+    });
+    w.text("RequestId", request_id);
+    w.end("ErrorResponse");
+    w.out
+}
+
 /// The output of operations that answer only `<return>true</return>` (D10).
 pub struct ReturnTrue;
 
