@@ -11,6 +11,7 @@ Run after adding an action: python3 tools/gen_model_params.py
 (`--check` compares instead of writing: CI runs it with the pinned botocore.)
 """
 import gzip
+import html.parser
 import json
 import os
 import re
@@ -69,6 +70,49 @@ def paths(shapes, shape_name, prefix, depth, seen):
     return out
 
 
+class _TopLevelCodes(html.parser.HTMLParser):
+    """The `<code>` that opens each top-level `<li>` of a Filters member's
+    documentation: the filter names (nested lists hold their values)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.want, self.in_code, self.names = 0, False, False, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "ul":
+            self.depth += 1
+        elif tag == "li":
+            self.want = self.depth == 1
+        elif tag == "code" and self.want:
+            self.in_code, self.want = True, False
+            self.names.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "ul":
+            self.depth -= 1
+        elif tag == "code":
+            self.in_code = False
+
+    def handle_data(self, data):
+        if self.in_code:
+            self.names[-1] += data
+
+
+def documented_filters(shapes, op):
+    """The filter names the model's documentation gives an action, without
+    the tag filters every family has."""
+    if "input" not in op:
+        return []
+    members = shapes[op["input"]["shape"]].get("members", {})
+    member = members.get("Filters") or members.get("Filter")
+    if member is None:
+        return []
+    parser = _TopLevelCodes()
+    parser.feed(member.get("documentation", ""))
+    names = {n.strip() for n in parser.names}
+    return sorted(n for n in names if n and not n.startswith("tag:") and n not in ("tag", "tag-key", "tag-value"))
+
+
 def main():
     path = os.path.join(os.path.dirname(botocore.__file__), "data/ec2/2016-11-15/service-2.json.gz")
     model = json.load(gzip.open(path))
@@ -92,6 +136,18 @@ def main():
         joined = ", ".join(f'"{n}"' for n in names)
         lines.append(f'        "{action}" => &[{joined}],')
     lines += ["        _ => &[],", "    };", "    names.binary_search(&param).is_ok()", "}", ""]
+    lines += [
+        "/// The filter names the EC2 model documents for `action`, without the",
+        "/// tag filters (`tag:KEY`, `tag-key`, `tag-value`). Sorted.",
+        "pub fn documented_filters(action: &str) -> &'static [&'static str] {",
+        "    match action {",
+    ]
+    for action in actions:
+        names = documented_filters(shapes, model["operations"][action])
+        if names:
+            joined = ", ".join(f'"{n}"' for n in names)
+            lines.append(f'        "{action}" => &[{joined}],')
+    lines += ["        _ => &[],", "    }", "}", ""]
     listed = ", ".join(f'"{a}"' for a in actions)
     lines += [
         "/// The actions this table was generated for: the action table's rows.",

@@ -3,20 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
-use eipd_domain::view::{PublicIpv4, private_dns_name, public_dns_name};
+use eipd_domain::instances;
+use eipd_domain::view::{PublicIpv4, ip_owner, private_dns_name, public_dns_name, timestamp};
 use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
 use eipd_protocol::XmlWriter;
-
-/// EC2's timestamp form: `2026-11-25T13:41:43.000Z`.
-pub(crate) fn timestamp(secs: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let s = t.format(&Rfc3339).unwrap_or_default();
-    // Rfc3339 gives `…:43Z`; EC2 writes milliseconds.
-    s.trim_end_matches('Z').to_owned() + ".000Z"
-}
 
 pub(crate) struct Renderer<'a> {
     pub part: &'a Partition,
@@ -35,7 +25,7 @@ impl Renderer<'_> {
         w.nested("association", |w| {
             w.display("publicIp", p.public_ip);
             w.text("publicDnsName", &self.public_dns(eni, p.public_ip).unwrap_or_default());
-            w.text("ipOwnerId", if p.elastic.is_some() { self.account } else { "amazon" });
+            w.text("ipOwnerId", ip_owner(p, self.account));
             if full && let Some(a) = p.elastic {
                 w.opt_display("allocationId", a.allocation_id.as_ref());
                 w.opt_display("associationId", a.association.as_ref().map(|x| &x.id));
@@ -179,9 +169,9 @@ impl Renderer<'_> {
         w.nested("placement", |w| {
             w.text("availabilityZone", &inst.availability_zone);
             w.text("groupName", "");
-            w.text("tenancy", "default");
+            w.text("tenancy", instances::TENANCY);
         });
-        w.nested("monitoring", |w| w.text("state", "disabled"));
+        w.nested("monitoring", |w| w.text("state", instances::MONITORING_STATE));
         w.display("subnetId", &inst.subnet_id);
         w.display("vpcId", &inst.vpc_id);
         w.opt_display("privateIpAddress", primary.map(|eni| eni.primary_private_ip()));
@@ -189,14 +179,14 @@ impl Renderer<'_> {
         w.display("sourceDestCheck", primary.is_none_or(|eni| eni.source_dest_check));
         // An instance's groups are its primary interface's.
         self.group_set(w, primary.map_or(&[][..], |eni| &eni.groups));
-        w.text("architecture", "x86_64");
-        w.text("rootDeviceType", "ebs");
-        w.text("rootDeviceName", "/dev/xvda");
+        w.text("architecture", instances::ARCHITECTURE);
+        w.text("rootDeviceType", instances::ROOT_DEVICE_TYPE);
+        w.text("rootDeviceName", instances::ROOT_DEVICE_NAME);
         w.list("blockDeviceMapping", std::iter::empty::<()>(), |_, ()| {});
-        w.text("virtualizationType", "hvm");
+        w.text("virtualizationType", instances::VIRTUALIZATION_TYPE);
         w.opt_text("clientToken", inst.client_token.as_deref());
         w.tag_set("tagSet", &inst.tags);
-        w.text("hypervisor", "xen");
+        w.text("hypervisor", instances::HYPERVISOR);
         w.list("networkInterfaceSet", interfaces, |w, eni| self.instance_interface(w, eni));
         w.display("ebsOptimized", false);
         w.display("enaSupport", true);

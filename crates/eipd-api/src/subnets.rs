@@ -25,14 +25,12 @@ impl Render for Subnet {
 }
 
 fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &Partition, owner: &str, region: &str) {
-    let used = part.interfaces().filter(|n| n.subnet_id == s.id).map(|n| n.private_ips.len()).sum::<usize>();
-    let size = (1u64 << (32 - s.cidr_block.prefix_len())).saturating_sub(5);
     w.display("subnetId", &s.id);
-    w.text("subnetArn", &format!("arn:aws:ec2:{region}:{owner}:subnet/{}", s.id));
+    w.text("subnetArn", &rules::subnet_arn(s, region, owner));
     w.text("state", "available");
     w.display("vpcId", &s.vpc_id);
     w.display("cidrBlock", s.cidr_block);
-    w.display("availableIpAddressCount", size.saturating_sub(used as u64));
+    w.display("availableIpAddressCount", rules::available_ip_address_count(part, s));
     w.text("availabilityZone", &s.availability_zone);
     w.text("availabilityZoneId", &zone_id(&s.availability_zone));
     w.display("defaultForAz", s.default_for_az);

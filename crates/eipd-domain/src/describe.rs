@@ -14,6 +14,10 @@ pub trait Described: Sized {
     /// The filter names of the family, besides `tag:KEY`, `tag-key` and
     /// `tag-value`.
     const FILTERS: &'static [&'static str];
+    /// Filters the EC2 model documents for the family on attributes eipd
+    /// does not model (spot requests, block devices, Outposts …): accepted,
+    /// and, as on AWS for a resource without the attribute, matching nothing.
+    const ABSENT: &'static [&'static str] = &[];
 
     /// Every resource of the family in the partition, in listing order.
     fn all(part: &Partition) -> Vec<&Self>;
@@ -76,7 +80,7 @@ pub fn describe<'a, R: Described>(
     listing(
         part,
         query,
-        |name| known_filter(R::FILTERS, name),
+        |name| known_filter(R::FILTERS, name) || R::ABSENT.contains(&name),
         |r, filters| filters.matches(&InScope { resource: r, part, scope }),
     )
 }

@@ -158,6 +158,12 @@ impl ApiError {
         Self::missing_parameter(format!("The request must contain the parameter {name}"))
     }
 
+    /// A filter the EC2 model documents for the action but eipd does not
+    /// evaluate (D14): refused rather than ignored, which would match wrongly.
+    pub fn unsupported_filter(name: &str) -> Self {
+        Self::invalid_parameter_value(format!("The filter '{name}' is not supported by eipd yet"))
+    }
+
     pub fn invalid_filter(name: &str) -> Self {
         Self::invalid_parameter_value(format!("The filter '{name}' is invalid"))
     }

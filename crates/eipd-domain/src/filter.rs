@@ -8,6 +8,9 @@ use crate::error::{ApiError, ApiResult};
 pub struct Filter {
     pub name: String,
     pub values: Vec<String>,
+    /// Whether the EC2 model documents the name for the action asked: one
+    /// eipd does not evaluate is then eipd's gap, not the caller's mistake.
+    pub documented: bool,
 }
 
 /// What a resource offers a filter: the values it has under a filter name.
@@ -27,7 +30,11 @@ impl<'a> Filters<'a> {
     pub fn new(filters: &'a [Filter], valid: impl Fn(&str) -> bool) -> ApiResult<Self> {
         for f in filters {
             if !valid(&f.name) {
-                return Err(ApiError::invalid_filter(&f.name));
+                return Err(if f.documented {
+                    ApiError::unsupported_filter(&f.name)
+                } else {
+                    ApiError::invalid_filter(&f.name)
+                });
             }
         }
         Ok(Self { filters })

@@ -5,14 +5,15 @@ use std::net::Ipv4Addr;
 use crate::addresses::{end_association, restore_auto_public_ip};
 use crate::describe::{DescribeQuery, Described, Page, listing};
 use crate::error::{ApiError, ApiResult};
-use crate::filter::Filterable;
+use crate::filter::{Filterable, tag_filter_values};
 use crate::ids::*;
 use crate::model::*;
 use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
+use crate::regions::zone_id;
 use crate::security_groups::GroupRef;
 use crate::state::{Partition, Record, Tx};
 use crate::subnets::subnet;
-use crate::view::public_dns_name;
+use crate::view::{private_dns_name, public_dns_name, timestamp};
 
 /// The most interfaces one instance may have (a generous EC2 figure).
 pub const MAX_INTERFACES_PER_INSTANCE: usize = 15;
@@ -307,6 +308,16 @@ pub fn start_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateCh
     Ok(changes)
 }
 
+// What every instance shows of what eipd does not model (one place for the
+// answers and the filters).
+pub const ARCHITECTURE: &str = "x86_64";
+pub const HYPERVISOR: &str = "xen";
+pub const MONITORING_STATE: &str = "disabled";
+pub const ROOT_DEVICE_NAME: &str = "/dev/xvda";
+pub const ROOT_DEVICE_TYPE: &str = "ebs";
+pub const TENANCY: &str = "default";
+pub const VIRTUALIZATION_TYPE: &str = "hvm";
+
 impl Described for Instance {
     type Id = InstanceId;
     const FILTERS: &'static [&'static str] = &[
@@ -329,6 +340,123 @@ impl Described for Instance {
         "instance.group-name",
         "network-interface.group-id",
         "network-interface.group-name",
+        "architecture",
+        "availability-zone-id",
+        "client-token",
+        "ebs-optimized",
+        "ena-support",
+        "hypervisor",
+        "ipv6-address",
+        "launch-index",
+        "launch-time",
+        "monitoring-state",
+        "network-interface.addresses.association.allocation-id",
+        "network-interface.addresses.association.association-id",
+        "network-interface.addresses.association.ip-owner-id",
+        "network-interface.addresses.association.public-dns-name",
+        "network-interface.addresses.association.public-ip",
+        "network-interface.addresses.primary",
+        "network-interface.addresses.private-dns-name",
+        "network-interface.addresses.private-ip-address",
+        "network-interface.association.allocation-id",
+        "network-interface.association.association-id",
+        "network-interface.association.ip-owner-id",
+        "network-interface.association.public-dns-name",
+        "network-interface.association.public-ip",
+        "network-interface.attachment.attach-time",
+        "network-interface.attachment.attachment-id",
+        "network-interface.attachment.delete-on-termination",
+        "network-interface.attachment.device-index",
+        "network-interface.attachment.instance-id",
+        "network-interface.attachment.instance-owner-id",
+        "network-interface.attachment.network-card-index",
+        "network-interface.attachment.status",
+        "network-interface.availability-zone",
+        "network-interface.description",
+        "network-interface.ipv6-address",
+        "network-interface.ipv6-addresses.ipv6-address",
+        "network-interface.ipv6-addresses.is-primary-ipv6",
+        "network-interface.mac-address",
+        "network-interface.owner-id",
+        "network-interface.private-dns-name",
+        "network-interface.private-ip-address",
+        "network-interface.public-dns-name",
+        "network-interface.requester-managed",
+        "network-interface.source-dest-check",
+        "network-interface.status",
+        "network-interface.subnet-id",
+        "network-interface.tag-key",
+        "network-interface.tag-value",
+        "network-interface.vpc-id",
+        "private-dns-name",
+        "reason",
+        "root-device-name",
+        "root-device-type",
+        "source-dest-check",
+        "tenancy",
+        "virtualization-type",
+    ];
+    const ABSENT: &'static [&'static str] = &[
+        "affinity",
+        "block-device-mapping.attach-time",
+        "block-device-mapping.delete-on-termination",
+        "block-device-mapping.device-name",
+        "block-device-mapping.status",
+        "block-device-mapping.volume-id",
+        "boot-mode",
+        "capacity-reservation-id",
+        "capacity-reservation-specification.capacity-reservation-preference",
+        "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-id",
+        "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-resource-group-arn",
+        "current-instance-boot-mode",
+        "enclave-options.enabled",
+        "hibernation-options.configured",
+        "host-id",
+        "iam-instance-profile.arn",
+        "iam-instance-profile.id",
+        "instance-lifecycle",
+        "kernel-id",
+        "maintenance-options.auto-recovery",
+        "metadata-options.http-endpoint",
+        "metadata-options.http-protocol-ipv4",
+        "metadata-options.http-protocol-ipv6",
+        "metadata-options.http-put-response-hop-limit",
+        "metadata-options.http-tokens",
+        "metadata-options.instance-metadata-tags",
+        "metadata-options.state",
+        "network-interface.addresses.association.carrier-ip",
+        "network-interface.addresses.association.customer-owned-ip",
+        "network-interface.association.carrier-ip",
+        "network-interface.association.customer-owned-ip",
+        "network-interface.deny-all-igw-traffic",
+        "network-interface.ipv4-prefixes.ipv4-prefix",
+        "network-interface.ipv6-native",
+        "network-interface.ipv6-prefixes.ipv6-prefix",
+        "network-interface.operator.managed",
+        "network-interface.operator.principal",
+        "network-interface.outpost-arn",
+        "network-interface.requester-id",
+        "network-performance-options.bandwidth-weighting",
+        "operator.managed",
+        "operator.principal",
+        "outpost-arn",
+        "placement-group-name",
+        "placement-partition-number",
+        "platform",
+        "platform-details",
+        "private-dns-name-options.enable-resource-name-dns-a-record",
+        "private-dns-name-options.enable-resource-name-dns-aaaa-record",
+        "private-dns-name-options.hostname-type",
+        "product-code",
+        "product-code.type",
+        "ramdisk-id",
+        "requester-id",
+        "spot-instance-request-id",
+        "state-reason-code",
+        "state-reason-message",
+        "tpm-support",
+        "usage-operation",
+        "usage-operation-update-time",
     ];
 
     /// By reservation, then launch index: a reservation's instances stay together.
@@ -385,7 +513,45 @@ impl Described for Instance {
             "network-interface.group-name" => {
                 part.interfaces_of(&self.id).iter().flat_map(|e| part.group_names(&e.groups)).collect()
             }
-            _ => Vec::new(),
+            "architecture" => vec![ARCHITECTURE.into()],
+            "availability-zone-id" => vec![zone_id(&self.availability_zone)],
+            "client-token" => self.client_token.iter().cloned().collect(),
+            "ebs-optimized" => vec!["false".into()],
+            "ena-support" => vec!["true".into()],
+            "hypervisor" => vec![HYPERVISOR.into()],
+            "ipv6-address" => {
+                part.interfaces_of(&self.id).iter().flat_map(|e| &e.ipv6_addresses).map(ToString::to_string).collect()
+            }
+            "launch-index" => vec![self.ami_launch_index.to_string()],
+            "launch-time" => vec![timestamp(self.launch_time)],
+            "monitoring-state" => vec![MONITORING_STATE.into()],
+            "private-dns-name" => {
+                primary.iter().map(|e| private_dns_name(e.primary_private_ip(), &scope.region)).collect()
+            }
+            "reason" => vec![String::new()],
+            "root-device-name" => vec![ROOT_DEVICE_NAME.into()],
+            "root-device-type" => vec![ROOT_DEVICE_TYPE.into()],
+            "source-dest-check" => vec![primary.is_none_or(|e| e.source_dest_check).to_string()],
+            "tenancy" => vec![TENANCY.into()],
+            "virtualization-type" => vec![VIRTUALIZATION_TYPE.into()],
+            _ => match name.strip_prefix("network-interface.") {
+                // What the instance's interfaces offer the same filter of
+                // DescribeNetworkInterfaces (a few names differ).
+                Some(rest) => part
+                    .interfaces_of(&self.id)
+                    .iter()
+                    .flat_map(|eni| match rest {
+                        "tag-key" | "tag-value" => tag_filter_values(&eni.tags, rest).unwrap_or_default(),
+                        "addresses.association.ip-owner-id" => {
+                            eni.filter_values(part, scope, "addresses.association.owner-id")
+                        }
+                        "ipv6-address" => eni.filter_values(part, scope, "ipv6-addresses.ipv6-address"),
+                        "public-dns-name" => eni.filter_values(part, scope, "association.public-dns-name"),
+                        _ => eni.filter_values(part, scope, rest),
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
         }
     }
 
@@ -411,6 +577,7 @@ impl Filterable for StatusView<'_> {
         let i = self.0;
         Some(match name {
             "availability-zone" => vec![i.availability_zone.clone()],
+            "availability-zone-id" => vec![zone_id(&i.availability_zone)],
             "instance-state-name" => vec![i.state.name().into()],
             "instance-state-code" => vec![i.state.code().to_string()],
             "instance-status.status" | "system-status.status" => vec![status_checks(i).into()],
@@ -437,11 +604,25 @@ pub fn describe_instance_status<'a>(
         "system-status.status",
         "instance-status.reachability",
         "system-status.reachability",
+        "availability-zone-id",
+    ];
+    // Scheduled events, operators and EBS/application checks eipd has none of.
+    const ABSENT: &[&str] = &[
+        "application-status.status",
+        "attached-ebs-status.status",
+        "event.code",
+        "event.description",
+        "event.instance-event-id",
+        "event.not-after",
+        "event.not-before",
+        "event.not-before-deadline",
+        "operator.managed",
+        "operator.principal",
     ];
     listing(
         part,
         query,
-        |name| FILTERS.contains(&name),
+        |name| FILTERS.contains(&name) || ABSENT.contains(&name),
         |i: &Instance, filters| (include_all || i.state == InstanceState::Running) && filters.matches(&StatusView(i)),
     )
 }

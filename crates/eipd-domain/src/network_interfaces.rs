@@ -12,9 +12,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::instances::{MAX_INTERFACES_PER_INSTANCE, instance};
 use crate::model::*;
+use crate::regions::zone_id;
 use crate::security_groups::{GroupRef, interface_groups};
 use crate::state::{Partition, Record, RecordKey, Tx};
 use crate::subnets::subnet;
+use crate::view::{ip_owner, private_dns_name, public_dns_name, timestamp};
 
 /// The most private IPv4 addresses one interface may have.
 pub const MAX_PRIVATE_IPS_PER_INTERFACE: usize = 50;
@@ -397,10 +399,24 @@ impl Described for NetworkInterface {
         "ipv6-addresses.ipv6-address",
         "interface-type",
         "requester-managed",
+        "addresses.primary",
+        "addresses.association.public-ip",
+        "addresses.association.owner-id",
+        "association.ip-owner-id",
+        "association.public-dns-name",
+        "attachment.attach-time",
+        "attachment.delete-on-termination",
+        "attachment.instance-owner-id",
+        "attachment.status",
+        "availability-zone-id",
+        "private-dns-name",
         "source-dest-check",
         "group-id",
         "group-name",
     ];
+    // Operator-managed interfaces and requesters: eipd's interfaces are the
+    // caller's own.
+    const ABSENT: &'static [&'static str] = &["operator.managed", "operator.principal", "requester-id"];
 
     fn all(part: &Partition) -> Vec<&Self> {
         part.interfaces().collect()
@@ -454,6 +470,33 @@ impl Described for NetworkInterface {
             "source-dest-check" => vec![self.source_dest_check.to_string()],
             "group-id" => self.groups.iter().map(ToString::to_string).collect(),
             "group-name" => part.group_names(&self.groups),
+            // The primary private IP's, as `addresses.primary` shows it.
+            "addresses.primary" => (0..self.private_ips.len()).map(|i| (i == 0).to_string()).collect(),
+            "addresses.association.public-ip" => publics().iter().map(|p| p.public_ip.to_string()).collect(),
+            "addresses.association.owner-id" | "association.ip-owner-id" => {
+                publics().iter().map(|p| ip_owner(p, &scope.account).to_string()).collect()
+            }
+            "association.public-dns-name" => publics()
+                .iter()
+                .filter(|_| part.dns_hostnames_enabled(self))
+                .map(|p| public_dns_name(p.public_ip, &scope.region))
+                .collect(),
+            "addresses.association.allocation-id" => self.filter_values(part, scope, "association.allocation-id"),
+            "addresses.association.association-id" => self.filter_values(part, scope, "association.association-id"),
+            "addresses.association.public-dns-name" => self.filter_values(part, scope, "association.public-dns-name"),
+            "addresses.private-dns-name" => {
+                self.private_ips.iter().map(|ip| private_dns_name(*ip, &scope.region)).collect()
+            }
+            "private-dns-name" => vec![private_dns_name(self.primary_private_ip(), &scope.region)],
+            "attachment.attach-time" => self.attachment.iter().map(|a| timestamp(a.attach_time)).collect(),
+            "attachment.delete-on-termination" => {
+                self.attachment.iter().map(|a| a.delete_on_termination.to_string()).collect()
+            }
+            "attachment.instance-owner-id" => self.attachment.iter().map(|_| scope.account.to_string()).collect(),
+            "attachment.status" => self.attachment.iter().map(|_| "attached".to_string()).collect(),
+            "attachment.network-card-index" => self.attachment.iter().map(|_| "0".to_string()).collect(),
+            "availability-zone-id" => vec![zone_id(&self.availability_zone)],
+            "ipv6-addresses.is-primary-ipv6" => self.ipv6_addresses.iter().map(|_| "false".to_string()).collect(),
             _ => Vec::new(),
         }
     }

@@ -132,7 +132,9 @@ pub fn describe_availability_zones(
     ids: &[String],
     filters: &[Filter],
 ) -> ApiResult<Vec<ZoneInfo>> {
-    let filters = Filters::new(filters, |n| ZONE_FILTERS.contains(&n))?;
+    // Zone messages and the parents of Local Zones: no zone here has any.
+    const ABSENT: &[&str] = &["group-long-name", "message", "parent-zone-id", "parent-zone-name"];
+    let filters = Filters::new(filters, |n| ZONE_FILTERS.contains(&n) || ABSENT.contains(&n))?;
     let zones: Vec<ZoneInfo> = availability_zones(region)
         .into_iter()
         .map(|name| ZoneInfo { id: zone_id(&name), name, region: region.to_owned() })
@@ -172,7 +174,7 @@ mod tests {
         assert_eq!(all.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
         let by_id = describe_availability_zones("eu-west-1", &[], &["euw1-az2".into()], &[]).unwrap();
         assert_eq!(by_id[0].name, "eu-west-1b");
-        let filter = Filter { name: "zone-name".into(), values: vec!["*c".into()] };
+        let filter = Filter { name: "zone-name".into(), values: vec!["*c".into()], documented: true };
         assert_eq!(describe_availability_zones("eu-west-1", &[], &[], &[filter]).unwrap()[0].id, "euw1-az3");
         let e = describe_availability_zones("eu-west-1", &["us-east-1a".into()], &[], &[]).unwrap_err();
         assert_eq!(e.code, "InvalidParameterValue");

@@ -6,6 +6,7 @@ use crate::describe::Described;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::model::*;
+use crate::regions::zone_id;
 use crate::state::{Partition, Record, RecordKey, Tx, availability_zones};
 use crate::vpcs::vpc;
 
@@ -107,6 +108,18 @@ pub fn modify_subnet_attribute(tx: &mut Tx, id: &SubnetId, attribute: SubnetAttr
     Ok(())
 }
 
+/// The subnet's free IPv4 addresses: its size less AWS's five reserved ones
+/// and the private IPs of its interfaces.
+pub fn available_ip_address_count(part: &Partition, s: &Subnet) -> u64 {
+    let used = part.interfaces().filter(|n| n.subnet_id == s.id).map(|n| n.private_ips.len()).sum::<usize>();
+    let size = (1u64 << (32 - s.cidr_block.prefix_len())).saturating_sub(5);
+    size.saturating_sub(used as u64)
+}
+
+pub fn subnet_arn(s: &Subnet, region: &str, account: &str) -> String {
+    format!("arn:aws:ec2:{region}:{account}:subnet/{}", s.id)
+}
+
 impl Described for Subnet {
     type Id = SubnetId;
     const FILTERS: &'static [&'static str] = &[
@@ -125,6 +138,23 @@ impl Described for Subnet {
         "state",
         "owner-id",
         "ipv6-cidr-block-association.ipv6-cidr-block",
+        "ipv6-cidr-block-association.association-id",
+        "ipv6-cidr-block-association.state",
+        "availability-zone-id",
+        "available-ip-address-count",
+        "enable-dns64",
+        "ipv6-native",
+        "map-customer-owned-ip-on-launch",
+        "subnet-arn",
+    ];
+    // Outposts, customer-owned pools, LNI and resource-name DNS options.
+    const ABSENT: &'static [&'static str] = &[
+        "customer-owned-ipv4-pool",
+        "enable-lni-at-device-index",
+        "outpost-arn",
+        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record",
+        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record",
+        "private-dns-name-options-on-launch.hostname-type",
     ];
 
     fn all(part: &Partition) -> Vec<&Self> {
@@ -147,7 +177,7 @@ impl Described for Subnet {
         ApiError::invalid_subnet_id_not_found(missing[0].as_str())
     }
 
-    fn filter_values(&self, _: &Partition, scope: &Scope, name: &str) -> Vec<String> {
+    fn filter_values(&self, part: &Partition, scope: &Scope, name: &str) -> Vec<String> {
         match name {
             "subnet-id" | "subnetId" => vec![self.id.to_string()],
             "vpc-id" | "vpcId" => vec![self.vpc_id.to_string()],
@@ -160,6 +190,14 @@ impl Described for Subnet {
             "ipv6-cidr-block-association.ipv6-cidr-block" => {
                 self.ipv6_cidr.iter().map(|(_, n)| n.to_string()).collect()
             }
+            "ipv6-cidr-block-association.association-id" => {
+                self.ipv6_cidr.iter().map(|(id, _)| id.to_string()).collect()
+            }
+            "ipv6-cidr-block-association.state" => self.ipv6_cidr.iter().map(|_| "associated".into()).collect(),
+            "availability-zone-id" => vec![zone_id(&self.availability_zone)],
+            "available-ip-address-count" => vec![available_ip_address_count(part, self).to_string()],
+            "enable-dns64" | "ipv6-native" | "map-customer-owned-ip-on-launch" => vec!["false".into()],
+            "subnet-arn" => vec![subnet_arn(self, &scope.region, &scope.account)],
             _ => Vec::new(),
         }
     }

@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::model::*;
 use super::state::Partition;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// A public IPv4 on one private IPv4 of an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +102,21 @@ pub fn public_dns_name(ip: Ipv4Addr, region: &str) -> String {
     } else {
         format!("ec2-{}.{region}.compute.amazonaws.com", dashed(ip))
     }
+}
+
+/// Who owns a public IPv4 as EC2 shows it (`ipOwnerId`): the account for an
+/// Elastic IP, `amazon` for an auto-assigned one.
+pub fn ip_owner<'a>(p: &PublicIpv4, account: &'a str) -> &'a str {
+    if p.elastic.is_some() { account } else { "amazon" }
+}
+
+/// EC2's timestamp form: `2026-11-25T13:41:43.000Z` (answers and filters
+/// on times show the same text).
+pub fn timestamp(secs: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let s = t.format(&Rfc3339).unwrap_or_default();
+    // Rfc3339 gives `…:43Z`; EC2 writes milliseconds.
+    s.trim_end_matches('Z').to_owned() + ".000Z"
 }
 
 /// `ip-10-0-0-5.ec2.internal` in us-east-1, `ip-10-0-0-5.REGION.compute.internal` elsewhere.

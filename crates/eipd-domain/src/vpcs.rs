@@ -122,6 +122,14 @@ impl Described for Vpc {
         "dhcp-options-id",
         "instance-tenancy",
         "ipv6-cidr-block-association.ipv6-cidr-block",
+        "ipv6-cidr-block-association.association-id",
+        "ipv6-cidr-block-association.ipv6-pool",
+        "ipv6-cidr-block-association.state",
+        "cidr-block-association.association-id",
+        "cidr-block-association.state",
+        // Not in the model's documentation, but EC2 takes it (and Ansible's
+        // ec2_vpc_net finds its VPC with it).
+        "cidr-block",
     ];
 
     fn all(part: &Partition) -> Vec<&Self> {
@@ -147,7 +155,16 @@ impl Described for Vpc {
     fn filter_values(&self, _: &Partition, scope: &Scope, name: &str) -> Vec<String> {
         match name {
             "vpc-id" => vec![self.id.to_string()],
-            "cidr" | "cidr-block-association.cidr-block" | "cidrBlock" => vec![self.cidr_block.to_string()],
+            "cidr" | "cidr-block" | "cidr-block-association.cidr-block" | "cidrBlock" => {
+                vec![self.cidr_block.to_string()]
+            }
+            "cidr-block-association.association-id" => vec![self.cidr_association_id.to_string()],
+            "cidr-block-association.state" => vec!["associated".into()],
+            "ipv6-cidr-block-association.association-id" => {
+                self.ipv6_cidr.iter().map(|(id, _)| id.to_string()).collect()
+            }
+            "ipv6-cidr-block-association.ipv6-pool" => self.ipv6_cidr.iter().map(|_| "Amazon".into()).collect(),
+            "ipv6-cidr-block-association.state" => self.ipv6_cidr.iter().map(|_| "associated".into()).collect(),
             "is-default" | "isDefault" => vec![self.is_default.to_string()],
             "state" => vec!["available".into()],
             "owner-id" => vec![scope.account.to_string()],

@@ -300,7 +300,11 @@ impl Params {
                 return Err(ApiError::invalid_filter("null"));
             };
             values.sort_unstable_by_key(|(k, _)| *k);
-            filters.push(Filter { name, values: values.into_iter().map(|(_, v)| v).collect() });
+            let documented = self
+                .action
+                .as_deref()
+                .is_some_and(|action| model_params::documented_filters(action).binary_search(&name.as_str()).is_ok());
+            filters.push(Filter { name, values: values.into_iter().map(|(_, v)| v).collect(), documented });
         }
         Ok(filters)
     }
@@ -629,7 +633,7 @@ mod tests {
             Params::decode(b"Filter.1.Value.10=c&Filter.1.Value.2=b&Filter.1.Name=n&Filter.1.Value.1=a").unwrap();
         assert_eq!(
             p.take_filters().unwrap(),
-            vec![Filter { name: "n".into(), values: vec!["a".into(), "b".into(), "c".into()] }]
+            vec![Filter { name: "n".into(), values: vec!["a".into(), "b".into(), "c".into()], documented: false }]
         );
         let mut p = Params::decode(b"Filter.1.Name=n&Filter.1.Colour=x").unwrap();
         assert_eq!(p.take_filters().unwrap_err().message, "The parameter Filter.N.Colour is not recognized");
