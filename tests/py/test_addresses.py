@@ -862,3 +862,16 @@ def test_moto_api_reset_wipes_state(start_server, flavor):
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
     assert ec2.describe_addresses()["Addresses"] == []
+
+
+def test_an_associated_address_shows_its_subnet(ec2):
+    inst = run_instance(ec2)
+    alloc = allocate(ec2)["AllocationId"]
+    assert "SubnetId" not in describe_address(ec2, alloc)
+    ec2.associate_address(AllocationId=alloc, InstanceId=inst["InstanceId"])
+    addr = describe_address(ec2, alloc)
+    assert addr["SubnetId"] == inst["SubnetId"]
+    # No address of eipd is managed by a service (ALB, NLB, RDS): AWS omits it.
+    assert "ServiceManaged" not in addr
+    ec2.disassociate_address(AssociationId=addr["AssociationId"])
+    assert "SubnetId" not in describe_address(ec2, alloc)

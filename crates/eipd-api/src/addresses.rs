@@ -266,6 +266,7 @@ fn write_address(w: &mut XmlWriter, v: &AddressView, moto: bool) {
         w.display("networkInterfaceId", &assoc.network_interface_id);
         w.text("networkInterfaceOwnerId", v.owner);
         w.display("privateIpAddress", assoc.private_ip);
+        w.opt_display("subnetId", v.subnet_id);
     }
     if moto && a.association.is_none() {
         // moto's suites read these as "" when unassociated (D1).

@@ -453,17 +453,16 @@ pub fn is_address_filter(name: &str) -> bool {
 pub struct AddressView<'a> {
     pub address: &'a Address,
     pub instance_id: Option<&'a InstanceId>,
+    /// The subnet of the interface the address is associated with.
+    pub subnet_id: Option<&'a SubnetId>,
     pub owner: &'a str,
 }
 
 impl<'a> AddressView<'a> {
     pub fn new(part: &'a Partition, owner: &'a str, address: &'a Address) -> Self {
-        let instance_id = address
-            .association
-            .as_ref()
-            .and_then(|a| part.interface(&a.network_interface_id))
-            .and_then(|eni| eni.instance_id());
-        Self { address, instance_id, owner }
+        let eni = address.association.as_ref().and_then(|a| part.interface(&a.network_interface_id));
+        let instance_id = eni.and_then(|eni| eni.instance_id());
+        Self { address, instance_id, subnet_id: eni.map(|eni| &eni.subnet_id), owner }
     }
 }
 
