@@ -204,3 +204,58 @@ def test_instance_status_ok_waiter_returns_after_launch(ec2):
         IncludeAllInstances=True, Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}])
     assert [s["InstanceId"] for s in filtered["InstanceStatuses"]] == [instance_id]
     expect_error(ec2.describe_instance_status, "InvalidInstanceID.NotFound", InstanceIds=["i-0123456789abcdef0"])
+
+
+def test_private_ips_are_spread_and_low_addresses_stay_free(ec2):
+    """Tests written against AWS pin addresses such as .5–.7; eipd's own picks
+    are spread over the subnet (and repeat for the same subnet id)."""
+    _, subnet_id = make_vpc(ec2, "10.32.0.0/16", "10.32.1.0/24")
+    picked = [ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["PrivateIpAddress"]
+              for _ in range(3)]
+    last_octets = [int(ip.rsplit(".", 1)[1]) for ip in picked]
+    assert last_octets != [4, 5, 6], picked
+    assert len(set(picked)) == 3
+    for pinned in ("10.32.1.5", "10.32.1.6", "10.32.1.7"):
+        if pinned not in picked:
+            ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress=pinned)
+
+
+def test_assign_private_ip_moves_with_allow_reassignment_and_its_eip_follows(ec2):
+    _, subnet_id = make_vpc(ec2, "10.33.0.0/16", "10.33.1.0/24")
+    a = ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddresses=[
+        {"PrivateIpAddress": "10.33.1.10", "Primary": True},
+        {"PrivateIpAddress": "10.33.1.11", "Primary": False}])["NetworkInterface"]["NetworkInterfaceId"]
+    b = ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress="10.33.1.20")["NetworkInterface"]
+    b = b["NetworkInterfaceId"]
+    alloc = ec2.allocate_address(Domain="vpc")
+    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=a,
+                                  PrivateIpAddress="10.33.1.11")["AssociationId"]
+    # Without AllowReassignment the move is refused and nothing changes.
+    resp = expect_error(ec2.assign_private_ip_addresses, "InvalidIPAddress.InUse",
+                        NetworkInterfaceId=b, PrivateIpAddresses=["10.33.1.11"])
+    assert "move is not allowed" in resp["Error"]["Message"]
+    assert "10.33.1.11" in [p["PrivateIpAddress"] for p in describe_eni(ec2, a)["PrivateIpAddresses"]]
+    # A primary private IP never moves.
+    expect_error(ec2.assign_private_ip_addresses, "InvalidParameterValue",
+                 NetworkInterfaceId=b, PrivateIpAddresses=["10.33.1.10"], AllowReassignment=True)
+    # With it, the secondary IP moves, and the Elastic IP on it follows.
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=b, PrivateIpAddresses=["10.33.1.11"],
+                                    AllowReassignment=True)
+    assert [p["PrivateIpAddress"] for p in describe_eni(ec2, a)["PrivateIpAddresses"]] == ["10.33.1.10"]
+    assert [p["PrivateIpAddress"] for p in describe_eni(ec2, b)["PrivateIpAddresses"]] == \
+        ["10.33.1.20", "10.33.1.11"]
+    addr = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+    assert (addr["NetworkInterfaceId"], addr["PrivateIpAddress"], addr["AssociationId"]) == \
+        (b, "10.33.1.11", assoc)
+    moved = [p for p in describe_eni(ec2, b)["PrivateIpAddresses"] if p["PrivateIpAddress"] == "10.33.1.11"]
+    assert moved[0]["Association"]["PublicIp"] == alloc["PublicIp"]
+    # The association ends where it now is.
+    ec2.disassociate_address(AssociationId=assoc)
+    assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+
+
+def test_deleting_an_attached_interface_is_refused_as_ec2_does(ec2):
+    inst = run_instance(ec2)
+    eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    resp = expect_error(ec2.delete_network_interface, "InvalidParameterValue", NetworkInterfaceId=eni_id)
+    assert resp["Error"]["Message"] == f"Network interface '{eni_id}' is currently in use."

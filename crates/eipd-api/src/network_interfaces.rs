@@ -166,11 +166,12 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
         .map(|v| parse_ipv4("PrivateIpAddress.N", v))
         .collect::<ApiResult<Vec<_>>>()?;
     let n = count(&mut p, "SecondaryPrivateIpAddressCount")?;
-    p.take_bool("AllowReassignment")?;
+    let allow_reassignment = p.take_bool("AllowReassignment")?.unwrap_or(false);
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let eni = id.clone();
-    let assigned = ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips, n)).await?;
+    let assigned =
+        ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips, n, allow_reassignment)).await?;
     Ok(Box::new(AssignPrivateIpAddressesOutput { id, assigned }))
 }
 

@@ -127,6 +127,7 @@ enum Op {
         eni: usize,
         count: u32,
         explicit_ip: Option<usize>,
+        allow_reassignment: bool,
     },
     UnassignPrivateIp {
         eni: usize,
@@ -276,8 +277,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => idx().prop_map(|vpc| Op::CreateGroup { vpc }),
         1 => idx().prop_map(Op::DeleteGroup),
         1 => (idx(), idx()).prop_map(|(group, peer)| Op::AuthorizeFromGroup { group, peer }),
-        3 => (idx(), 0u32..3, prop::option::weighted(0.2, idx()))
-            .prop_map(|(eni, count, explicit_ip)| Op::AssignPrivateIps { eni, count, explicit_ip }),
+        3 => (idx(), 0u32..3, prop::option::weighted(0.2, idx()), any::<bool>()).prop_map(
+            |(eni, count, explicit_ip, allow_reassignment)| Op::AssignPrivateIps {
+                eni,
+                count,
+                explicit_ip,
+                allow_reassignment
+            }
+        ),
         2 => (idx(), idx()).prop_map(|(eni, ip)| Op::UnassignPrivateIp { eni, ip }),
         3 => (idx(), idx(), 0u32..3).prop_map(|(eni, instance, device_index)| Op::Attach { eni, instance, device_index }),
         2 => idx().prop_map(|eni| Op::Detach { eni }),
@@ -800,13 +807,14 @@ impl Harness {
                 };
                 let _ = self.run(account, |tx| security_groups::authorize(tx, &GroupRef::Id(group), false, &[spec]));
             }
-            Op::AssignPrivateIps { eni, count, explicit_ip } => {
+            Op::AssignPrivateIps { eni, count, explicit_ip, allow_reassignment } => {
                 let Some(eni) = pick(&self.interfaces(account), *eni) else { return };
                 let subnet = self.part(account).subnet(&eni.subnet_id).cloned().expect("subnet of a live interface");
                 let ips: Vec<Ipv4Addr> =
                     explicit_ip.map(|i| self.explicit_ip(account, &subnet, i)).into_iter().collect();
-                let _ =
-                    self.run(account, |tx| network_interfaces::assign_private_ip_addresses(tx, &eni.id, ips, *count));
+                let _ = self.run(account, |tx| {
+                    network_interfaces::assign_private_ip_addresses(tx, &eni.id, ips, *count, *allow_reassignment)
+                });
             }
             Op::UnassignPrivateIp { eni, ip } => {
                 let Some(eni) = pick(&self.interfaces(account), *eni) else { return };

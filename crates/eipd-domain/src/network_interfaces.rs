@@ -114,6 +114,37 @@ fn random_ipv6s(block: Ipv6Net, n: usize) -> Vec<Ipv6Addr> {
 }
 
 /// AWS reserves the first four addresses of a subnet and its last one.
+/// Every usable IP of the subnet once, in the order eipd hands them out:
+/// spread over the subnet as AWS's picks are (tests that pin low addresses
+/// such as `.5` must not collide with eipd's own picks), and the same for
+/// the same subnet id, so that a run repeats. A walk through the range
+/// with a start and a stride (coprime with the range's size) derived from
+/// the subnet id.
+fn allocation_order(subnet: &Subnet) -> impl Iterator<Item = Ipv4Addr> {
+    let net = subnet.cidr_block;
+    let first = u32::from(net.network()) + 4;
+    let size = u64::from(u32::from(net.broadcast()).saturating_sub(first));
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let hash = subnet
+        .id
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let start = if size == 0 { 0 } else { hash % size };
+    let mut stride = if size == 0 { 1 } else { ((hash >> 32) % size) | 1 };
+    while size > 1 && gcd(stride, size) != 1 {
+        stride += 1;
+    }
+    (0..size).map(move |k| Ipv4Addr::from(first + ((start + k * stride) % size) as u32))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 fn usable(subnet: &Subnet, ip: Ipv4Addr) -> bool {
     let net = subnet.cidr_block;
     let offset = u32::from(ip).wrapping_sub(u32::from(net.network()));
@@ -132,18 +163,17 @@ fn check_private_ip_free(part: &Partition, subnet: &Subnet, ip: Ipv4Addr, taking
     Ok(())
 }
 
+/// `n` free private IPs of the subnet, in the subnet's own order (see
+/// `allocation_order`).
 fn free_private_ips(part: &Partition, subnet: &Subnet, n: usize, taking: &[Ipv4Addr]) -> ApiResult<Vec<Ipv4Addr>> {
-    let net = subnet.cidr_block;
-    let first = u32::from(net.network()) + 4;
-    let last = u32::from(net.broadcast());
     let mut out = Vec::with_capacity(n);
-    let mut candidate = first;
-    while out.len() < n && candidate < last {
-        let ip = Ipv4Addr::from(candidate);
+    for ip in allocation_order(subnet) {
+        if out.len() == n {
+            break;
+        }
         if !taking.contains(&ip) && part.interface_with_private_ip(&subnet.vpc_id, ip).is_none() {
             out.push(ip);
         }
-        candidate += 1;
     }
     if out.len() < n {
         return Err(ApiError::insufficient_free_addresses_in_subnet(format!(
@@ -157,11 +187,11 @@ fn free_private_ips(part: &Partition, subnet: &Subnet, n: usize, taking: &[Ipv4A
 /// Deleting an interface ends the associations on it; the addresses stay allocated.
 pub fn delete_network_interface(tx: &mut Tx, id: &NetworkInterfaceId) -> ApiResult<()> {
     let eni = interface(tx.part(), id)?.clone();
-    if let Some(att) = &eni.attachment {
-        return Err(ApiError::invalid_network_interface_in_use(format!(
-            "Interface: [{id}] in use (attached to {}).",
-            att.instance_id
-        )));
+    if eni.attachment.is_some() {
+        // EC2's answer here (seen in public reports) is a plain
+        // InvalidParameterValue, unlike AttachNetworkInterface's
+        // InvalidNetworkInterface.InUse.
+        return Err(ApiError::invalid_parameter_value(format!("Network interface '{id}' is currently in use.")));
     }
     remove_interface(tx, eni)
 }
@@ -256,13 +286,18 @@ pub(crate) fn detach(tx: &mut Tx, mut eni: NetworkInterface) {
     tx.put(Record::NetworkInterface(eni));
 }
 
+/// With `allow_reassignment`, an IP that is a secondary IP of another
+/// interface of the subnet moves here, and an Elastic IP on it moves with it
+/// (AWS: "any Elastic IP address that is associated with the IP address is
+/// also moved"); without it, such an IP is refused.
 pub fn assign_private_ip_addresses(
     tx: &mut Tx,
     id: &NetworkInterfaceId,
     ips: Vec<Ipv4Addr>,
     count: u32,
+    allow_reassignment: bool,
 ) -> ApiResult<Vec<Ipv4Addr>> {
-    let mut eni = interface(tx.part(), id)?.clone();
+    let eni = interface(tx.part(), id)?.clone();
     let subnet = subnet(tx.part(), &eni.subnet_id)?.clone();
     if ips.is_empty() && count == 0 {
         return Err(ApiError::missing_parameter(
@@ -275,15 +310,54 @@ pub fn assign_private_ip_addresses(
         )));
     }
     let mut assigned = Vec::new();
+    let mut moved = Vec::new();
     for ip in ips {
-        check_private_ip_free(tx.part(), &subnet, ip, &assigned)?;
+        let held_elsewhere = tx.part().interface_with_private_ip(&subnet.vpc_id, ip).filter(|h| **h != eni.id);
+        match held_elsewhere {
+            Some(holder) if usable(&subnet, ip) && !assigned.contains(&ip) => {
+                let holder = interface(tx.part(), holder)?;
+                if !allow_reassignment {
+                    return Err(ApiError::invalid_ip_address_in_use_raw(format!(
+                        "Address {ip} is assigned to interface {}, and move is not allowed",
+                        holder.id
+                    )));
+                }
+                if holder.primary_private_ip() == ip {
+                    return Err(ApiError::invalid_parameter_value(format!(
+                        "Address {ip} is the primary private IP address of interface {} and cannot be moved",
+                        holder.id
+                    )));
+                }
+                moved.push((holder.id.clone(), ip));
+            }
+            _ => check_private_ip_free(tx.part(), &subnet, ip, &assigned)?,
+        }
         assigned.push(ip);
+    }
+    for (holder, ip) in &moved {
+        move_private_ip(tx, holder, &eni.id, *ip)?;
     }
     let more = free_private_ips(tx.part(), &subnet, count as usize, &assigned)?;
     assigned.extend(more);
+    let mut eni = interface(tx.part(), id)?.clone();
     eni.private_ips.extend(assigned.iter().copied());
     tx.put(Record::NetworkInterface(eni));
     Ok(assigned)
+}
+
+/// Takes a secondary private IP off `from`; an Elastic IP associated with it
+/// follows to `to`, keeping its association id.
+fn move_private_ip(tx: &mut Tx, from: &NetworkInterfaceId, to: &NetworkInterfaceId, ip: Ipv4Addr) -> ApiResult<()> {
+    let mut holder = interface(tx.part(), from)?.clone();
+    holder.private_ips.retain(|p| *p != ip);
+    tx.put(Record::NetworkInterface(holder));
+    if let Some(mut address) = tx.part().address_on(from, ip).cloned() {
+        if let Some(association) = address.association.as_mut() {
+            association.network_interface_id = to.clone();
+        }
+        tx.put(Record::Address(address));
+    }
+    Ok(())
 }
 
 /// Refused for the primary private IP and while an Elastic IP is on the address.
@@ -503,5 +577,46 @@ impl Described for NetworkInterface {
 
     fn page_key(&self) -> String {
         self.id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn subnet(id: &str, cidr: &str) -> Subnet {
+        Subnet {
+            id: SubnetId::parse(id).expect("a subnet id"),
+            vpc_id: VpcId::parse("vpc-0123456789abcdef0").expect("a vpc id"),
+            cidr_block: cidr.parse().expect("a CIDR"),
+            availability_zone: "us-east-1a".into(),
+            default_for_az: false,
+            map_public_ip_on_launch: false,
+            assign_ipv6_address_on_creation: false,
+            ipv6_cidr: None,
+            tags: Tags::default(),
+        }
+    }
+
+    #[test]
+    fn private_ips_are_handed_out_spread_and_repeatably() {
+        for cidr in ["10.0.1.0/24", "10.0.0.0/28", "172.31.0.0/20"] {
+            let s = subnet("subnet-0123456789abcdef0", cidr);
+            let order: Vec<Ipv4Addr> = allocation_order(&s).collect();
+            // Every usable address once: not the first four, not the broadcast.
+            let net = s.cidr_block;
+            let expected: BTreeSet<Ipv4Addr> = net.hosts().filter(|ip| usable(&s, *ip)).collect();
+            assert_eq!(order.iter().copied().collect::<BTreeSet<_>>(), expected, "{cidr}");
+            assert_eq!(order.len(), expected.len(), "{cidr}: an address twice");
+            assert_eq!(order, allocation_order(&s).collect::<Vec<_>>(), "{cidr}: the same subnet, the same order");
+        }
+        // Spread: the first picks of a /24 are not the low addresses in a row.
+        let s = subnet("subnet-0123456789abcdef0", "10.0.1.0/24");
+        let first: Vec<u8> = allocation_order(&s).take(3).map(|ip| ip.octets()[3]).collect();
+        assert!(first.windows(2).any(|w| w[1] != w[0] + 1), "{first:?}");
+        // Another subnet, another order.
+        let other = subnet("subnet-0fedcba9876543210", "10.0.1.0/24");
+        assert_ne!(allocation_order(&s).next(), allocation_order(&other).next());
     }
 }
