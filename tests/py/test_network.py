@@ -259,3 +259,41 @@ def test_deleting_an_attached_interface_is_refused_as_ec2_does(ec2):
     eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     resp = expect_error(ec2.delete_network_interface, "InvalidParameterValue", NetworkInterfaceId=eni_id)
     assert resp["Error"]["Message"] == f"Network interface '{eni_id}' is currently in use."
+
+
+def test_an_ipv6_block_already_used_in_the_vpc_is_a_conflict(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.34.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vpc6 = ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    block = str(next(ipaddress.ip_network(vpc6).subnets(new_prefix=64)))
+    ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.34.1.0/24", Ipv6CidrBlock=block)
+    resp = expect_error(ec2.create_subnet, "InvalidSubnet.Conflict",
+                        VpcId=vpc["VpcId"], CidrBlock="10.34.2.0/24", Ipv6CidrBlock=block)
+    assert block in resp["Error"]["Message"]
+    other = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.34.3.0/24")["Subnet"]["SubnetId"]
+    expect_error(ec2.associate_subnet_cidr_block, "InvalidSubnet.Conflict", SubnetId=other, Ipv6CidrBlock=block)
+
+
+def test_a_secondary_ipv4_block_takes_subnets(ec2):
+    vpc_id = ec2.create_vpc(CidrBlock="10.35.0.0/16")["Vpc"]["VpcId"]
+    r = ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.36.0.0/16")
+    assoc = r["CidrBlockAssociation"]
+    assert (assoc["CidrBlock"], assoc["CidrBlockState"]["State"]) == ("10.36.0.0/16", "associating")
+    vpc = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    assert vpc["CidrBlock"] == "10.35.0.0/16"
+    assert [(a["CidrBlock"], a["CidrBlockState"]["State"]) for a in vpc["CidrBlockAssociationSet"]] == \
+        [("10.35.0.0/16", "associated"), ("10.36.0.0/16", "associated")]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.36.1.0/24")["Subnet"]
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"])["NetworkInterface"]
+    assert ipaddress.ip_address(eni["PrivateIpAddress"]) in ipaddress.ip_network("10.36.1.0/24")
+    # Filters see every block; `cidr` is the primary one only.
+    by_assoc = ec2.describe_vpcs(Filters=[{"Name": "cidr-block-association.cidr-block", "Values": ["10.36.0.0/16"]}])
+    assert [v["VpcId"] for v in by_assoc["Vpcs"]] == [vpc_id]
+    assert ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.36.0.0/16"]}])["Vpcs"] == []
+    # Overlaps and the quota are refused.
+    expect_error(ec2.associate_vpc_cidr_block, "InvalidVpc.Range", VpcId=vpc_id, CidrBlock="10.36.128.0/17")
+    for i in range(37, 40):
+        ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=f"10.{i}.0.0/16")
+    resp = expect_error(ec2.associate_vpc_cidr_block, "CidrLimitExceeded", VpcId=vpc_id, CidrBlock="10.40.0.0/16")
+    assert vpc_id in resp["Error"]["Message"]
+    expect_error(ec2.associate_vpc_cidr_block, "InvalidParameterCombination", VpcId=vpc_id,
+                 CidrBlock="10.41.0.0/16", AmazonProvidedIpv6CidrBlock=True)

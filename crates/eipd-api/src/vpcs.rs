@@ -7,7 +7,7 @@ use super::render::Renderer;
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::vpcs::{self as rules, CreateVpc, VpcAttribute};
-use eipd_domain::{Vpc, VpcId};
+use eipd_domain::{CidrAssociationId, Vpc, VpcId};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 pub(crate) fn vpc_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<VpcId> {
@@ -54,9 +54,9 @@ fn write_vpc(w: &mut XmlWriter, v: &Vpc, owner: &str, region: &str) {
     w.text("ownerId", owner);
     w.text("state", "available");
     w.display("cidrBlock", v.cidr_block);
-    w.list("cidrBlockAssociationSet", [()], |w, ()| {
-        w.display("associationId", &v.cidr_association_id);
-        w.display("cidrBlock", v.cidr_block);
+    w.list("cidrBlockAssociationSet", v.ipv4_blocks(), |w, (id, block)| {
+        w.display("associationId", id);
+        w.display("cidrBlock", block);
         w.nested("cidrBlockState", |w| w.text("state", "associated"));
     });
     w.list("ipv6CidrBlockAssociationSet", &v.ipv6_cidr, |w, (id, net)| {
@@ -154,34 +154,75 @@ impl ToXml for DescribeVpcAttributeOutput {
 
 pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let id = vpc_id(ctx, &p.require_str("VpcId")?)?;
+    let block = p.take_str("CidrBlock").map(|v| cidr("CidrBlock", &v)).transpose()?;
     let amazon = p.take_bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false);
     ctx.finish(p)?;
-    if !amazon {
-        return Err(ApiError::missing_parameter(
-            "eipd associates Amazon-provided IPv6 blocks only: set AmazonProvidedIpv6CidrBlock=true",
-        ));
-    }
+    let wanted = match (block, amazon) {
+        (Some(block), false) => Wanted::Ipv4(block),
+        (None, true) => Wanted::AmazonIpv6,
+        (Some(_), true) => {
+            return Err(ApiError::invalid_parameter_combination(
+                "The parameters CidrBlock and AmazonProvidedIpv6CidrBlock cannot be used together",
+            ));
+        }
+        (None, false) => {
+            return Err(ApiError::missing_parameter(
+                "Either CidrBlock or AmazonProvidedIpv6CidrBlock must be specified (eipd provides IPv6 \
+                 blocks from Amazon's pool only)",
+            ));
+        }
+    };
     ctx.authorize(false)?;
-    let vpc = ctx.write(move |tx| rules::associate_vpc_ipv6_cidr_block(tx, &id)).await?;
-    Ok(Box::new(AssociateVpcCidrBlockOutput { vpc, region: ctx.region().to_owned() }))
+    let region = ctx.region().to_owned();
+    let association = ctx
+        .write(move |tx| match wanted {
+            Wanted::Ipv4(block) => rules::associate_vpc_ipv4_cidr_block(tx, &id, block)
+                .map(|(vpc, id)| NewBlock::Ipv4 { vpc_id: vpc.id, association: id, block }),
+            Wanted::AmazonIpv6 => rules::associate_vpc_ipv6_cidr_block(tx, &id).map(|vpc| NewBlock::Ipv6 {
+                association: vpc.ipv6_cidr.clone().expect("just associated"),
+                vpc_id: vpc.id,
+            }),
+        })
+        .await?;
+    Ok(Box::new(AssociateVpcCidrBlockOutput { association, region }))
+}
+
+enum Wanted {
+    Ipv4(Ipv4Net),
+    AmazonIpv6,
+}
+
+enum NewBlock {
+    Ipv4 { vpc_id: VpcId, association: CidrAssociationId, block: Ipv4Net },
+    Ipv6 { vpc_id: VpcId, association: (CidrAssociationId, Ipv6Net) },
 }
 
 struct AssociateVpcCidrBlockOutput {
-    vpc: Vpc,
+    association: NewBlock,
     region: String,
 }
 
 impl ToXml for AssociateVpcCidrBlockOutput {
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.display("vpcId", &self.vpc.id);
-        if let Some((assoc, net)) = &self.vpc.ipv6_cidr {
-            w.nested("ipv6CidrBlockAssociation", |w| {
-                w.display("associationId", assoc);
-                w.display("ipv6CidrBlock", net);
-                w.nested("ipv6CidrBlockState", |w| w.text("state", "associating"));
-                w.text("networkBorderGroup", &self.region);
-                w.text("ipv6Pool", "Amazon");
-            });
+        match &self.association {
+            NewBlock::Ipv4 { vpc_id, association, block } => {
+                w.display("vpcId", vpc_id);
+                w.nested("cidrBlockAssociation", |w| {
+                    w.display("associationId", association);
+                    w.display("cidrBlock", block);
+                    w.nested("cidrBlockState", |w| w.text("state", "associating"));
+                });
+            }
+            NewBlock::Ipv6 { vpc_id, association: (association, block) } => {
+                w.display("vpcId", vpc_id);
+                w.nested("ipv6CidrBlockAssociation", |w| {
+                    w.display("associationId", association);
+                    w.display("ipv6CidrBlock", block);
+                    w.nested("ipv6CidrBlockState", |w| w.text("state", "associating"));
+                    w.text("networkBorderGroup", &self.region);
+                    w.text("ipv6Pool", "Amazon");
+                });
+            }
         }
     }
 }

@@ -107,6 +107,7 @@ error_codes! {
     invalid_network_interface_in_use => "InvalidNetworkInterface.InUse", 400;
     operation_not_permitted => "OperationNotPermitted", 400;
     invalid_vpc_range => "InvalidVpc.Range", 400;
+    cidr_limit_exceeded => "CidrLimitExceeded", 400;
     invalid_subnet_range => "InvalidSubnet.Range", 400;
     invalid_subnet_conflict => "InvalidSubnet.Conflict", 400;
     vpc_id_not_specified => "VPCIdNotSpecified", 400;

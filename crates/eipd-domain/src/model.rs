@@ -199,8 +199,19 @@ pub struct Vpc {
     pub instance_tenancy: String,
     #[serde(default)]
     pub ipv6_cidr: Option<(CidrAssociationId, Ipv6Net)>,
+    /// IPv4 blocks added by AssociateVpcCidrBlock, after `cidr_block`.
+    #[serde(default)]
+    pub secondary_cidrs: Vec<(CidrAssociationId, Ipv4Net)>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+impl Vpc {
+    /// Every IPv4 block of the VPC, the primary one first.
+    pub fn ipv4_blocks(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv4Net)> {
+        std::iter::once((&self.cidr_association_id, self.cidr_block))
+            .chain(self.secondary_cidrs.iter().map(|(id, net)| (id, *net)))
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ pub struct CreateSubnet {
 pub fn create_subnet(tx: &mut Tx, input: CreateSubnet) -> ApiResult<Subnet> {
     let vpc = vpc(tx.part(), &input.vpc_id)?.clone();
     let cidr = input.cidr_block.trunc();
-    if !vpc.cidr_block.contains(&cidr) || !(16..=28).contains(&cidr.prefix_len()) {
+    if !vpc.ipv4_blocks().any(|(_, net)| net.contains(&cidr)) || !(16..=28).contains(&cidr.prefix_len()) {
         return Err(ApiError::invalid_subnet_range(format!("The CIDR '{cidr}' is invalid.")));
     }
     if tx.part().subnets().any(|s| s.vpc_id == vpc.id && (s.cidr_block.contains(&cidr) || cidr.contains(&s.cidr_block)))
@@ -45,7 +45,7 @@ pub fn create_subnet(tx: &mut Tx, input: CreateSubnet) -> ApiResult<Subnet> {
         None => zones[0].clone(),
     };
     let ipv6_cidr = match input.ipv6_cidr_block {
-        Some(block) => Some(check_subnet_ipv6(&vpc, block)?),
+        Some(block) => Some(check_subnet_ipv6(tx.part(), &vpc, block)?),
         None => None,
     };
     let subnet = Subnet {
@@ -63,20 +63,25 @@ pub fn create_subnet(tx: &mut Tx, input: CreateSubnet) -> ApiResult<Subnet> {
     Ok(subnet)
 }
 
-fn check_subnet_ipv6(vpc: &Vpc, block: Ipv6Net) -> ApiResult<(SubnetCidrAssociationId, Ipv6Net)> {
+/// A /64 of the VPC's IPv6 block that no other subnet of the VPC has.
+fn check_subnet_ipv6(part: &Partition, vpc: &Vpc, block: Ipv6Net) -> ApiResult<(SubnetCidrAssociationId, Ipv6Net)> {
     let within = vpc.ipv6_cidr.as_ref().is_some_and(|(_, net)| net.contains(&block));
     if block.prefix_len() != 64 || !within {
         return Err(ApiError::invalid_subnet_range(format!(
             "The IPv6 CIDR '{block}' is invalid: a subnet takes a /64 of its VPC's IPv6 block."
         )));
     }
-    Ok((SubnetCidrAssociationId::generate(), block.trunc()))
+    let block = block.trunc();
+    if part.subnets().any(|s| s.vpc_id == vpc.id && s.ipv6_cidr.as_ref().is_some_and(|(_, net)| *net == block)) {
+        return Err(ApiError::invalid_subnet_conflict(format!("The CIDR '{block}' conflicts with another subnet")));
+    }
+    Ok((SubnetCidrAssociationId::generate(), block))
 }
 
 pub fn associate_subnet_ipv6_cidr_block(tx: &mut Tx, id: &SubnetId, block: Ipv6Net) -> ApiResult<Subnet> {
     let mut subnet = subnet(tx.part(), id)?.clone();
     let vpc = vpc(tx.part(), &subnet.vpc_id)?;
-    subnet.ipv6_cidr = Some(check_subnet_ipv6(vpc, block)?);
+    subnet.ipv6_cidr = Some(check_subnet_ipv6(tx.part(), vpc, block)?);
     tx.put(Record::Subnet(subnet.clone()));
     Ok(subnet)
 }

@@ -40,6 +40,7 @@ pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
         enable_dns_hostnames: false,
         instance_tenancy: input.instance_tenancy,
         ipv6_cidr: input.amazon_provided_ipv6_cidr_block.then(|| (CidrAssociationId::generate(), amazon_ipv6_block())),
+        secondary_cidrs: Vec::new(),
         tags: input.tags,
     };
     tx.put(Record::Vpc(vpc.clone()));
@@ -65,6 +66,34 @@ pub fn associate_vpc_ipv6_cidr_block(tx: &mut Tx, id: &VpcId) -> ApiResult<Vpc> 
     vpc.ipv6_cidr = Some((CidrAssociationId::generate(), amazon_ipv6_block()));
     tx.put(Record::Vpc(vpc.clone()));
     Ok(vpc)
+}
+
+/// IPv4 blocks a VPC may have, its primary one included (AWS's default quota).
+pub const MAX_IPV4_BLOCKS_PER_VPC: usize = 5;
+
+/// A secondary IPv4 block: /16 to /28, overlapping none of the VPC's blocks.
+pub fn associate_vpc_ipv4_cidr_block(tx: &mut Tx, id: &VpcId, block: Ipv4Net) -> ApiResult<(Vpc, CidrAssociationId)> {
+    let mut vpc = vpc(tx.part(), id)?.clone();
+    let block = block.trunc();
+    if !(16..=28).contains(&block.prefix_len()) {
+        return Err(ApiError::invalid_vpc_range(format!(
+            "The CIDR '{block}' is invalid: a VPC block is between /16 and /28."
+        )));
+    }
+    if vpc.ipv4_blocks().any(|(_, net)| net.contains(&block) || block.contains(&net)) {
+        return Err(ApiError::invalid_vpc_range(format!(
+            "The CIDR '{block}' conflicts with a CIDR block of the VPC {id}."
+        )));
+    }
+    if vpc.ipv4_blocks().count() >= MAX_IPV4_BLOCKS_PER_VPC {
+        return Err(ApiError::cidr_limit_exceeded(format!(
+            "This network '{id}' has met its maximum number of allowed CIDRs: {MAX_IPV4_BLOCKS_PER_VPC}"
+        )));
+    }
+    let association = CidrAssociationId::generate();
+    vpc.secondary_cidrs.push((association.clone(), block));
+    tx.put(Record::Vpc(vpc.clone()));
+    Ok((vpc, association))
 }
 
 /// Refused while the VPC has subnets, a gateway or security groups other
@@ -155,10 +184,9 @@ impl Described for Vpc {
     fn filter_values(&self, _: &Partition, scope: &Scope, name: &str) -> Vec<String> {
         match name {
             "vpc-id" => vec![self.id.to_string()],
-            "cidr" | "cidr-block" | "cidr-block-association.cidr-block" | "cidrBlock" => {
-                vec![self.cidr_block.to_string()]
-            }
-            "cidr-block-association.association-id" => vec![self.cidr_association_id.to_string()],
+            "cidr" | "cidr-block" | "cidrBlock" => vec![self.cidr_block.to_string()],
+            "cidr-block-association.cidr-block" => self.ipv4_blocks().map(|(_, net)| net.to_string()).collect(),
+            "cidr-block-association.association-id" => self.ipv4_blocks().map(|(id, _)| id.to_string()).collect(),
             "cidr-block-association.state" => vec!["associated".into()],
             "ipv6-cidr-block-association.association-id" => {
                 self.ipv6_cidr.iter().map(|(id, _)| id.to_string()).collect()

@@ -245,6 +245,7 @@ impl Partition {
             enable_dns_hostnames: true,
             instance_tenancy: "default".into(),
             ipv6_cidr: None,
+            secondary_cidrs: Vec::new(),
             tags: Tags::new(),
         }));
         for (i, az) in availability_zones(&scope.region).into_iter().enumerate() {
