@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 mod common;
+mod corrections;
 mod disassociate;
 mod dual_stack;
 mod durability;
