@@ -297,3 +297,36 @@ def test_a_secondary_ipv4_block_takes_subnets(ec2):
     assert vpc_id in resp["Error"]["Message"]
     expect_error(ec2.associate_vpc_cidr_block, "InvalidParameterCombination", VpcId=vpc_id,
                  CidrBlock="10.41.0.0/16", AmazonProvidedIpv6CidrBlock=True)
+
+
+def test_cidr_blocks_are_disassociated_when_nothing_uses_them(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.44.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vpc_id = vpc["VpcId"]
+    primary = vpc["CidrBlockAssociationSet"][0]["AssociationId"]
+    second = ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.45.0.0/16")["CidrBlockAssociation"]
+    v6 = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]
+    # The primary block never goes; a block with subnets stays until they go.
+    expect_error(ec2.disassociate_vpc_cidr_block, "OperationNotPermitted", AssociationId=primary)
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.45.1.0/24",
+                               Ipv6CidrBlock=str(next(ipaddress.ip_network(v6["Ipv6CidrBlock"]).subnets(new_prefix=64))))
+    subnet = subnet["Subnet"]
+    expect_error(ec2.disassociate_vpc_cidr_block, "DependencyViolation", AssociationId=second["AssociationId"])
+    expect_error(ec2.disassociate_vpc_cidr_block, "DependencyViolation", AssociationId=v6["AssociationId"])
+    # The subnet's IPv6 block goes first, then the VPC's.
+    sub6 = subnet["Ipv6CidrBlockAssociationSet"][0]["AssociationId"]
+    r = ec2.disassociate_subnet_cidr_block(AssociationId=sub6)
+    assert (r["SubnetId"], r["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"]) == \
+        (subnet["SubnetId"], "disassociating")
+    assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]["Ipv6CidrBlockAssociationSet"] == []
+    expect_error(ec2.disassociate_subnet_cidr_block, "InvalidSubnetCidrBlockAssociationID.NotFound",
+                 AssociationId=sub6)
+    r = ec2.disassociate_vpc_cidr_block(AssociationId=v6["AssociationId"])
+    assert r["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"] == "disassociating"
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    r = ec2.disassociate_vpc_cidr_block(AssociationId=second["AssociationId"])
+    assert (r["VpcId"], r["CidrBlockAssociation"]["CidrBlock"]) == (vpc_id, "10.45.0.0/16")
+    after = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    assert [a["CidrBlock"] for a in after["CidrBlockAssociationSet"]] == ["10.44.0.0/16"]
+    assert after.get("Ipv6CidrBlockAssociationSet", []) == []
+    expect_error(ec2.disassociate_vpc_cidr_block, "InvalidVpcCidrBlockAssociationID.NotFound",
+                 AssociationId=second["AssociationId"])

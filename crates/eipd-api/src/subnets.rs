@@ -7,8 +7,9 @@ use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, re
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::regions::zone_id;
 use eipd_domain::subnets::{self as rules, CreateSubnet, SubnetAttribute};
-use eipd_domain::{Partition, Subnet, SubnetId};
+use eipd_domain::{Partition, Subnet, SubnetCidrAssociationId, SubnetId};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
+use ipnet::Ipv6Net;
 
 pub(crate) fn subnet_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<SubnetId> {
     let malformed = malformed_code(ApiError::invalid_subnet_id_malformed_raw, "subnet-");
@@ -96,20 +97,34 @@ pub async fn associate_subnet_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let subnet = ctx.write(move |tx| rules::associate_subnet_ipv6_cidr_block(tx, &id, block)).await?;
-    Ok(Box::new(AssociateSubnetCidrBlockOutput(subnet)))
+    let (association, block) = subnet.ipv6_cidr.clone().expect("just associated");
+    Ok(Box::new(SubnetCidrBlockOutput { subnet_id: subnet.id, association, block, state: "associating" }))
 }
 
-struct AssociateSubnetCidrBlockOutput(Subnet);
+pub async fn disassociate_subnet_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let association = p.require_str("AssociationId")?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
+    let (subnet, association, block) =
+        ctx.write(move |tx| rules::disassociate_subnet_cidr_block(tx, &association)).await?;
+    Ok(Box::new(SubnetCidrBlockOutput { subnet_id: subnet.id, association, block, state: "disassociating" }))
+}
 
-impl ToXml for AssociateSubnetCidrBlockOutput {
+/// The answer of Associate/DisassociateSubnetCidrBlock.
+struct SubnetCidrBlockOutput {
+    subnet_id: SubnetId,
+    association: SubnetCidrAssociationId,
+    block: Ipv6Net,
+    state: &'static str,
+}
+
+impl ToXml for SubnetCidrBlockOutput {
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.display("subnetId", &self.0.id);
-        if let Some((assoc, net)) = &self.0.ipv6_cidr {
-            w.nested("ipv6CidrBlockAssociation", |w| {
-                w.display("associationId", assoc);
-                w.display("ipv6CidrBlock", net);
-                w.nested("ipv6CidrBlockState", |w| w.text("state", "associating"));
-            });
-        }
+        w.display("subnetId", &self.subnet_id);
+        w.nested("ipv6CidrBlockAssociation", |w| {
+            w.display("associationId", &self.association);
+            w.display("ipv6CidrBlock", self.block);
+            w.nested("ipv6CidrBlockState", |w| w.text("state", self.state));
+        });
     }
 }

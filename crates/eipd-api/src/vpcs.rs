@@ -6,7 +6,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use super::render::Renderer;
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::vpcs::{self as rules, CreateVpc, VpcAttribute};
+use eipd_domain::vpcs::{self as rules, CreateVpc, VpcAttribute, VpcBlock};
 use eipd_domain::{CidrAssociationId, Vpc, VpcId};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
@@ -184,7 +184,20 @@ pub async fn associate_vpc_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
             }),
         })
         .await?;
-    Ok(Box::new(AssociateVpcCidrBlockOutput { association, region }))
+    Ok(Box::new(VpcCidrBlockOutput { association, region, state: "associating" }))
+}
+
+pub async fn disassociate_vpc_cidr_block(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let association = p.require_str("AssociationId")?;
+    ctx.finish(p)?;
+    ctx.authorize(false)?;
+    let region = ctx.region().to_owned();
+    let (vpc_id, id, block) = ctx.write(move |tx| rules::disassociate_vpc_cidr_block(tx, &association)).await?;
+    let association = match block {
+        VpcBlock::Ipv4(block) => NewBlock::Ipv4 { vpc_id, association: id, block },
+        VpcBlock::Ipv6(block) => NewBlock::Ipv6 { vpc_id, association: (id, block) },
+    };
+    Ok(Box::new(VpcCidrBlockOutput { association, region, state: "disassociating" }))
 }
 
 enum Wanted {
@@ -197,12 +210,15 @@ enum NewBlock {
     Ipv6 { vpc_id: VpcId, association: (CidrAssociationId, Ipv6Net) },
 }
 
-struct AssociateVpcCidrBlockOutput {
+/// The answer of Associate/DisassociateVpcCidrBlock: the block and where it
+/// is going.
+struct VpcCidrBlockOutput {
     association: NewBlock,
     region: String,
+    state: &'static str,
 }
 
-impl ToXml for AssociateVpcCidrBlockOutput {
+impl ToXml for VpcCidrBlockOutput {
     fn write_xml(&self, w: &mut XmlWriter) {
         match &self.association {
             NewBlock::Ipv4 { vpc_id, association, block } => {
@@ -210,7 +226,7 @@ impl ToXml for AssociateVpcCidrBlockOutput {
                 w.nested("cidrBlockAssociation", |w| {
                     w.display("associationId", association);
                     w.display("cidrBlock", block);
-                    w.nested("cidrBlockState", |w| w.text("state", "associating"));
+                    w.nested("cidrBlockState", |w| w.text("state", self.state));
                 });
             }
             NewBlock::Ipv6 { vpc_id, association: (association, block) } => {
@@ -218,7 +234,7 @@ impl ToXml for AssociateVpcCidrBlockOutput {
                 w.nested("ipv6CidrBlockAssociation", |w| {
                     w.display("associationId", association);
                     w.display("ipv6CidrBlock", block);
-                    w.nested("ipv6CidrBlockState", |w| w.text("state", "associating"));
+                    w.nested("ipv6CidrBlockState", |w| w.text("state", self.state));
                     w.text("networkBorderGroup", &self.region);
                     w.text("ipv6Pool", "Amazon");
                 });

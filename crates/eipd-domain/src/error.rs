@@ -108,6 +108,8 @@ error_codes! {
     operation_not_permitted => "OperationNotPermitted", 400;
     invalid_vpc_range => "InvalidVpc.Range", 400;
     cidr_limit_exceeded => "CidrLimitExceeded", 400;
+    invalid_vpc_cidr_block_association_id_not_found => "InvalidVpcCidrBlockAssociationID.NotFound", 400;
+    invalid_subnet_cidr_block_association_id_not_found => "InvalidSubnetCidrBlockAssociationID.NotFound", 400;
     invalid_subnet_range => "InvalidSubnet.Range", 400;
     invalid_subnet_conflict => "InvalidSubnet.Conflict", 400;
     vpc_id_not_specified => "VPCIdNotSpecified", 400;

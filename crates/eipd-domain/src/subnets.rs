@@ -78,6 +78,33 @@ fn check_subnet_ipv6(part: &Partition, vpc: &Vpc, block: Ipv6Net) -> ApiResult<(
     Ok((SubnetCidrAssociationId::generate(), block))
 }
 
+/// Removes a subnet's IPv6 block; refused while an interface of the subnet
+/// has IPv6 addresses from it.
+pub fn disassociate_subnet_cidr_block(
+    tx: &mut Tx,
+    association: &str,
+) -> ApiResult<(Subnet, SubnetCidrAssociationId, Ipv6Net)> {
+    let owner = tx.part().subnets().find(|s| s.ipv6_cidr.as_ref().is_some_and(|(id, _)| id.as_str() == association));
+    let mut subnet = owner
+        .ok_or_else(|| {
+            ApiError::invalid_subnet_cidr_block_association_id_not_found(format!(
+                "The subnet CIDR block with association ID '{association}' does not exist"
+            ))
+        })?
+        .clone();
+    if tx.part().interfaces().any(|n| n.subnet_id == subnet.id && !n.ipv6_addresses.is_empty()) {
+        return Err(ApiError::dependency_violation(format!(
+            "The subnet {} has network interfaces with IPv6 addresses from the block with association ID \
+             {association}; unassign them first",
+            subnet.id
+        )));
+    }
+    let (id, block) = subnet.ipv6_cidr.take().expect("found by its IPv6 association");
+    subnet.assign_ipv6_address_on_creation = false;
+    tx.put(Record::Subnet(subnet.clone()));
+    Ok((subnet, id, block))
+}
+
 pub fn associate_subnet_ipv6_cidr_block(tx: &mut Tx, id: &SubnetId, block: Ipv6Net) -> ApiResult<Subnet> {
     let mut subnet = subnet(tx.part(), id)?.clone();
     let vpc = vpc(tx.part(), &subnet.vpc_id)?;

@@ -96,6 +96,60 @@ pub fn associate_vpc_ipv4_cidr_block(tx: &mut Tx, id: &VpcId, block: Ipv4Net) ->
     Ok((vpc, association))
 }
 
+/// A block of a VPC, as DisassociateVpcCidrBlock names it back.
+#[derive(Clone, Debug)]
+pub enum VpcBlock {
+    Ipv4(Ipv4Net),
+    Ipv6(Ipv6Net),
+}
+
+/// Removes a secondary IPv4 block or the IPv6 block (at once: eipd keeps no
+/// `disassociated` entries). The primary block stays; a block with subnets
+/// in it stays.
+pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<(VpcId, CidrAssociationId, VpcBlock)> {
+    let not_found = || {
+        ApiError::invalid_vpc_cidr_block_association_id_not_found(format!(
+            "The vpc CIDR block association ID '{association}' does not exist"
+        ))
+    };
+    let owner = tx.part().vpcs().find(|v| {
+        v.ipv4_blocks().any(|(id, _)| id.as_str() == association)
+            || v.ipv6_cidr.as_ref().is_some_and(|(id, _)| id.as_str() == association)
+    });
+    let mut vpc = owner.ok_or_else(not_found)?.clone();
+    let in_vpc = |s: &&Subnet| s.vpc_id == vpc.id;
+    if vpc.cidr_association_id.as_str() == association {
+        return Err(ApiError::operation_not_permitted(format!(
+            "The vpc CIDR block with association ID {association} may not be disassociated. It is the primary IPv4 \
+             CIDR block of the VPC"
+        )));
+    }
+    if let Some(i) = vpc.secondary_cidrs.iter().position(|(id, _)| id.as_str() == association) {
+        let (id, block) = vpc.secondary_cidrs[i].clone();
+        if tx.part().subnets().filter(in_vpc).any(|s| block.contains(&s.cidr_block)) {
+            return Err(ApiError::dependency_violation(format!(
+                "The vpc CIDR block {block} with association ID {association} has subnets in it and cannot be \
+                 disassociated"
+            )));
+        }
+        vpc.secondary_cidrs.remove(i);
+        let vpc_id = vpc.id.clone();
+        tx.put(Record::Vpc(vpc));
+        return Ok((vpc_id, id, VpcBlock::Ipv4(block)));
+    }
+    let (id, block) = vpc.ipv6_cidr.clone().ok_or_else(not_found)?;
+    if tx.part().subnets().filter(in_vpc).any(|s| s.ipv6_cidr.is_some()) {
+        return Err(ApiError::dependency_violation(format!(
+            "The vpc IPv6 CIDR block {block} with association ID {association} has subnets with IPv6 blocks in it \
+             and cannot be disassociated"
+        )));
+    }
+    vpc.ipv6_cidr = None;
+    let vpc_id = vpc.id.clone();
+    tx.put(Record::Vpc(vpc));
+    Ok((vpc_id, id, VpcBlock::Ipv6(block)))
+}
+
 /// Refused while the VPC has subnets, a gateway or security groups other
 /// than its default one, which goes with it (as AWS documents).
 pub fn delete_vpc(tx: &mut Tx, id: &VpcId) -> ApiResult<()> {

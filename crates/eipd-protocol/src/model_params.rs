@@ -444,6 +444,8 @@ pub fn defines(action: &str, param: &str) -> bool {
         "DetachInternetGateway" => &["DryRun", "InternetGatewayId", "VpcId"],
         "DetachNetworkInterface" => &["AttachmentId", "DryRun", "Force"],
         "DisassociateAddress" => &["AssociationId", "DryRun", "PublicIp"],
+        "DisassociateSubnetCidrBlock" => &["AssociationId"],
+        "DisassociateVpcCidrBlock" => &["AssociationId"],
         "ModifyAddressAttribute" => &["AllocationId", "DomainName", "DryRun"],
         "ModifyPublicIpDnsNameOptions" => &["DryRun", "HostnameType", "NetworkInterfaceId"],
         "ModifySecurityGroupRules" => &[
@@ -1099,6 +1101,8 @@ pub const ACTIONS: &[&str] = &[
     "DetachInternetGateway",
     "DetachNetworkInterface",
     "DisassociateAddress",
+    "DisassociateSubnetCidrBlock",
+    "DisassociateVpcCidrBlock",
     "ModifyAddressAttribute",
     "ModifyPublicIpDnsNameOptions",
     "ModifySecurityGroupRules",
