@@ -1,0 +1,510 @@
+//! Route tables: each VPC's main table and the tables users create, their
+//! routes, and the subnets and gateways they are associated with.
+
+use crate::describe::Described;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::*;
+use crate::internet_gateways::internet_gateway;
+use crate::model::*;
+use crate::state::{Flavor, Partition, Record, RecordKey, Tx};
+use crate::subnets::subnet;
+use crate::vpcs::vpc;
+
+pub fn route_table<'a>(part: &'a Partition, id: &RouteTableId) -> ApiResult<&'a RouteTable> {
+    part.route_table(id).ok_or_else(|| ApiError::invalid_route_table_id_not_found(id.as_str()))
+}
+
+/// A VPC's main route table as AWS makes it with the VPC: no routes but the
+/// `local` ones, and the main association. Its ids are derived from the
+/// VPC's, so the default VPC's table is the same on every read and node
+/// before the partition is first written.
+pub fn main_route_table(vpc_id: &VpcId) -> RouteTable {
+    let seed = format!("{vpc_id}/main-rtb");
+    RouteTable {
+        id: RouteTableId::derived(&seed),
+        vpc_id: vpc_id.clone(),
+        routes: Vec::new(),
+        associations: vec![RouteTableAssociation {
+            id: RouteTableAssociationId::derived(&format!("{seed}/main")),
+            target: AssociationTarget::Main,
+        }],
+        client_token: None,
+        tags: Tags::new(),
+    }
+}
+
+/// Gives every VPC that lacks it its main table: the VPCs of a store
+/// written before eipd had route tables (at the first write of their
+/// partition).
+pub(crate) fn add_missing_main_route_tables(part: &Partition) -> Vec<RouteTable> {
+    part.vpcs().filter(|v| part.main_route_table(&v.id).is_none()).map(|v| main_route_table(&v.id)).collect()
+}
+
+#[derive(Clone, Debug)]
+pub struct CreateRouteTable {
+    pub vpc_id: VpcId,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+/// A new table with no association; a `ClientToken` seen before answers
+/// the table it made.
+pub fn create_route_table(tx: &mut Tx, input: CreateRouteTable) -> ApiResult<RouteTable> {
+    if let Some(token) = &input.client_token
+        && let Some(made) = tx.part().route_tables().find(|t| t.client_token.as_ref() == Some(token))
+    {
+        return Ok(made.clone());
+    }
+    vpc(tx.part(), &input.vpc_id)?;
+    let table = RouteTable {
+        id: RouteTableId::generate(),
+        vpc_id: input.vpc_id,
+        routes: Vec::new(),
+        associations: Vec::new(),
+        client_token: input.client_token,
+        tags: input.tags,
+    };
+    tx.put(Record::RouteTable(table.clone()));
+    Ok(table)
+}
+
+/// Refused while the table has an association, the main one included.
+pub fn delete_route_table(tx: &mut Tx, id: &RouteTableId) -> ApiResult<()> {
+    if !route_table(tx.part(), id)?.associations.is_empty() {
+        return Err(ApiError::dependency_violation(format!(
+            "The routeTable '{id}' has dependencies and cannot be deleted."
+        )));
+    }
+    tx.delete(RecordKey::RouteTable(id.clone()));
+    Ok(())
+}
+
+// ---- routes ---------------------------------------------------------------------
+
+/// A route's target as a request names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetRef {
+    Gateway(InternetGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    /// Resolves to the instance's one interface.
+    Instance(InstanceId),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub destination: RouteDestination,
+    pub target: TargetRef,
+}
+
+fn different_networks(table: &RouteTable, what: &str, id: &str) -> ApiError {
+    ApiError::invalid_parameter_value(format!("route table {} and {what} {id} belong to different networks", table.id))
+}
+
+/// The target a request names, checked against the table: a gateway
+/// attached to the table's VPC (moto takes any gateway), an interface of
+/// that VPC, or an instance there with exactly one interface.
+fn resolve_target(tx: &Tx, table: &RouteTable, target: &TargetRef) -> ApiResult<RouteTarget> {
+    let part = tx.part();
+    match target {
+        TargetRef::Gateway(id) => {
+            let igw = part.internet_gateway(id).ok_or_else(|| ApiError::invalid_gateway_id_not_found(id.as_str()))?;
+            if tx.settings.flavor == Flavor::Aws && igw.attached_vpc.as_ref() != Some(&table.vpc_id) {
+                return Err(different_networks(table, "network gateway", id.as_str()));
+            }
+            Ok(RouteTarget::InternetGateway(id.clone()))
+        }
+        TargetRef::NetworkInterface(id) => {
+            let eni = crate::network_interfaces::interface(part, id)?;
+            if eni.vpc_id != table.vpc_id {
+                return Err(different_networks(table, "interface", id.as_str()));
+            }
+            Ok(RouteTarget::NetworkInterface(id.clone()))
+        }
+        TargetRef::Instance(id) => {
+            let instance = crate::instances::instance(part, id)?;
+            if instance.vpc_id != table.vpc_id {
+                return Err(different_networks(table, "instance", id.as_str()));
+            }
+            match part.interfaces_of(id).as_slice() {
+                [eni] => Ok(RouteTarget::Instance { instance_id: id.clone(), network_interface_id: eni.id.clone() }),
+                [] => Err(ApiError::incorrect_instance_state(format!(
+                    "The instance '{id}' is not in a state from which it can be a route target."
+                ))),
+                _ => Err(ApiError::invalid_instance_id(format!(
+                    "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
+                ))),
+            }
+        }
+    }
+}
+
+/// The `local` routes of a VPC: one per block, in every table of the VPC.
+pub fn local_destinations(vpc: &Vpc) -> Vec<RouteDestination> {
+    let mut out = vec![RouteDestination::Ipv4(vpc.cidr_block)];
+    out.extend(vpc.ipv6_cidr.iter().map(|(_, net)| RouteDestination::Ipv6(*net)));
+    out
+}
+
+fn is_local(part: &Partition, table: &RouteTable, destination: &RouteDestination) -> bool {
+    part.vpc(&table.vpc_id).is_some_and(|v| local_destinations(v).contains(destination))
+}
+
+pub fn create_route(tx: &mut Tx, table: &RouteTableId, spec: RouteSpec) -> ApiResult<()> {
+    let mut table = route_table(tx.part(), table)?.clone();
+    let target = resolve_target(tx, &table, &spec.target)?;
+    if is_local(tx.part(), &table, &spec.destination) || table.route(&spec.destination).is_some() {
+        return Err(ApiError::route_already_exists(format!(
+            "The route identified by {} already exists.",
+            spec.destination
+        )));
+    }
+    table.routes.push(Route { destination: spec.destination, target });
+    tx.put(Record::RouteTable(table));
+    Ok(())
+}
+
+/// Gives an existing route another target. The `local` routes keep theirs:
+/// eipd does not model AWS's middlebox routing, which may point a `local`
+/// route at an interface.
+pub fn replace_route(tx: &mut Tx, table: &RouteTableId, spec: RouteSpec) -> ApiResult<()> {
+    let mut table = route_table(tx.part(), table)?.clone();
+    if is_local(tx.part(), &table, &spec.destination) {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "cannot replace local route {} in route table {}",
+            spec.destination, table.id
+        )));
+    }
+    let target = resolve_target(tx, &table, &spec.target)?;
+    let Some(route) = table.routes.iter_mut().find(|r| r.destination == spec.destination) else {
+        // Not InvalidRoute.NotFound as DeleteRoute says: AWS answers this.
+        return Err(ApiError::invalid_parameter_value(format!(
+            "There is no route defined for '{}' in the route table. Use CreateRoute instead.",
+            spec.destination
+        )));
+    };
+    route.target = target;
+    tx.put(Record::RouteTable(table));
+    Ok(())
+}
+
+pub fn delete_route(tx: &mut Tx, table: &RouteTableId, destination: &RouteDestination) -> ApiResult<()> {
+    let mut table = route_table(tx.part(), table)?.clone();
+    if is_local(tx.part(), &table, destination) {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "cannot remove local route {destination} in route table {}",
+            table.id
+        )));
+    }
+    let before = table.routes.len();
+    table.routes.retain(|r| &r.destination != destination);
+    if table.routes.len() == before {
+        return Err(ApiError::invalid_route_not_found(format!(
+            "There is no route defined for '{destination}' in the route table. Please correct the destination and try again."
+        )));
+    }
+    tx.put(Record::RouteTable(table));
+    Ok(())
+}
+
+/// Whether a route's target takes traffic now; `blackhole` when it is gone
+/// (a deleted or detached gateway, a deleted interface) or its instance is
+/// not running. Read from the targets whenever a route is shown, so it is
+/// never stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteState {
+    Active,
+    Blackhole,
+}
+
+impl RouteState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Blackhole => "blackhole",
+        }
+    }
+}
+
+fn runs(part: &Partition, instance: &InstanceId) -> bool {
+    part.instance(instance).is_some_and(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
+}
+
+pub fn route_state(part: &Partition, table: &RouteTable, target: &RouteTarget) -> RouteState {
+    let active = match target {
+        RouteTarget::InternetGateway(id) => {
+            part.internet_gateway(id).is_some_and(|g| g.attached_vpc.as_ref() == Some(&table.vpc_id))
+        }
+        RouteTarget::NetworkInterface(id) => {
+            part.interface(id).is_some_and(|eni| eni.attachment.as_ref().is_none_or(|a| runs(part, &a.instance_id)))
+        }
+        RouteTarget::Instance { instance_id, network_interface_id } => {
+            runs(part, instance_id)
+                && part.interface(network_interface_id).and_then(|e| e.instance_id()) == Some(instance_id)
+        }
+    };
+    if active { RouteState::Active } else { RouteState::Blackhole }
+}
+
+/// The instance behind a route's target: the one it names, or the one its
+/// interface is attached to.
+pub fn route_instance<'a>(part: &'a Partition, target: &'a RouteTarget) -> Option<&'a InstanceId> {
+    match target {
+        RouteTarget::InternetGateway(_) => None,
+        RouteTarget::NetworkInterface(id) => part.interface(id).and_then(|e| e.instance_id()),
+        RouteTarget::Instance { instance_id, .. } => Some(instance_id),
+    }
+}
+
+/// One route of a table as DescribeRouteTables shows it: the `local` ones
+/// first (no target), then those added, with their state.
+#[derive(Clone, Debug)]
+pub struct RouteView<'a> {
+    pub destination: RouteDestination,
+    /// `None` for a `local` route.
+    pub target: Option<&'a RouteTarget>,
+    pub state: RouteState,
+}
+
+impl RouteView<'_> {
+    /// `CreateRouteTable` for the `local` routes, `CreateRoute` for the others.
+    pub fn origin(&self) -> &'static str {
+        if self.target.is_none() { "CreateRouteTable" } else { "CreateRoute" }
+    }
+}
+
+pub fn routes<'a>(part: &'a Partition, table: &'a RouteTable) -> Vec<RouteView<'a>> {
+    let locals = part.vpc(&table.vpc_id).map(local_destinations).unwrap_or_default();
+    let local =
+        locals.into_iter().map(|destination| RouteView { destination, target: None, state: RouteState::Active });
+    let added = table.routes.iter().map(|r| RouteView {
+        destination: r.destination,
+        target: Some(&r.target),
+        state: route_state(part, table, &r.target),
+    });
+    local.chain(added).collect()
+}
+
+// ---- associations ---------------------------------------------------------------
+
+/// Associates a table with a subnet or a gateway of its VPC (moto takes any
+/// gateway). A subnet or gateway has at most one explicit association.
+pub fn associate_route_table(
+    tx: &mut Tx,
+    table: &RouteTableId,
+    target: AssociationTarget,
+) -> ApiResult<RouteTableAssociationId> {
+    let mut table = route_table(tx.part(), table)?.clone();
+    let part = tx.part();
+    match &target {
+        AssociationTarget::Subnet(id) => {
+            if subnet(part, id)?.vpc_id != table.vpc_id {
+                return Err(different_networks(&table, "subnet", id.as_str()));
+            }
+        }
+        AssociationTarget::Gateway(id) => {
+            let igw = internet_gateway(part, id)?;
+            if tx.settings.flavor == Flavor::Aws && igw.attached_vpc.as_ref() != Some(&table.vpc_id) {
+                return Err(different_networks(&table, "network gateway", id.as_str()));
+            }
+        }
+        AssociationTarget::Main => {
+            return Err(ApiError::invalid_parameter_value(
+                "The main association moves with ReplaceRouteTableAssociation",
+            ));
+        }
+    }
+    if let Some(existing) = part.route_table_associated_with(&target) {
+        let assoc = existing.associations.iter().find(|a| a.target == target).expect("indexed");
+        if tx.settings.flavor == Flavor::Moto {
+            // moto answers the association there is, whichever table holds it.
+            return Ok(assoc.id.clone());
+        }
+        return Err(ApiError::resource_already_associated_raw(format!(
+            "the specified association for route table {} conflicts with an existing association",
+            existing.id
+        )));
+    }
+    let id = RouteTableAssociationId::generate();
+    table.associations.push(RouteTableAssociation { id: id.clone(), target });
+    tx.put(Record::RouteTable(table));
+    Ok(id)
+}
+
+fn with_association(part: &Partition, id: &RouteTableAssociationId) -> ApiResult<RouteTable> {
+    part.route_table_with_association(id)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid_association_id_not_found(id.as_str()))
+}
+
+/// Ends an explicit association: the subnet falls back to the main table.
+pub fn disassociate_route_table(tx: &mut Tx, id: &RouteTableAssociationId) -> ApiResult<()> {
+    let mut table = with_association(tx.part(), id)?;
+    if table.associations.iter().any(|a| &a.id == id && a.target == AssociationTarget::Main) {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "cannot disassociate the main route table association {id}"
+        )));
+    }
+    table.associations.retain(|a| &a.id != id);
+    tx.put(Record::RouteTable(table));
+    Ok(())
+}
+
+/// Moves an association, under a new id, to another table of the same VPC;
+/// moving the main association makes that table the VPC's main one.
+pub fn replace_route_table_association(
+    tx: &mut Tx,
+    id: &RouteTableAssociationId,
+    new_table: &RouteTableId,
+) -> ApiResult<RouteTableAssociationId> {
+    let mut old = with_association(tx.part(), id)?;
+    let mut new = route_table(tx.part(), new_table)?.clone();
+    if new.vpc_id != old.vpc_id {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "route table {} and association {id} belong to different networks",
+            new.id
+        )));
+    }
+    if old.id == new.id && tx.settings.flavor == Flavor::Moto {
+        // moto keeps the association as it is.
+        return Ok(id.clone());
+    }
+    let position = old.associations.iter().position(|a| &a.id == id).expect("indexed");
+    let target = old.associations.remove(position).target;
+    let new_id = RouteTableAssociationId::generate();
+    if old.id == new.id {
+        new = old.clone();
+    } else {
+        tx.put(Record::RouteTable(old));
+    }
+    new.associations.push(RouteTableAssociation { id: new_id.clone(), target });
+    tx.put(Record::RouteTable(new));
+    Ok(new_id)
+}
+
+// ---- the hooks of other families --------------------------------------------------
+
+/// What DeleteVpc does to its route tables: refused while it has tables
+/// other than its main one, which goes with it.
+pub(crate) fn delete_vpc_tables(tx: &mut Tx, vpc_id: &VpcId) -> ApiResult<()> {
+    let part = tx.part();
+    if part.route_tables().any(|t| &t.vpc_id == vpc_id && !t.is_main()) {
+        return Err(ApiError::dependency_violation(format!(
+            "The vpc '{vpc_id}' has dependencies and cannot be deleted."
+        )));
+    }
+    if let Some(main) = part.main_route_table(vpc_id).map(|t| t.id.clone()) {
+        tx.delete(RecordKey::RouteTable(main));
+    }
+    Ok(())
+}
+
+/// What DeleteSubnet does: its explicit association ends with it.
+pub(crate) fn forget_subnet(tx: &mut Tx, subnet_id: &SubnetId) {
+    let target = AssociationTarget::Subnet(subnet_id.clone());
+    if let Some(mut table) = tx.part().route_table_associated_with(&target).cloned() {
+        table.associations.retain(|a| a.target != target);
+        tx.put(Record::RouteTable(table));
+    }
+}
+
+impl Described for RouteTable {
+    type Id = RouteTableId;
+    const FILTERS: &'static [&'static str] = &[
+        "association.gateway-id",
+        "association.route-table-association-id",
+        "association.route-table-id",
+        "association.subnet-id",
+        "association.main",
+        "owner-id",
+        "route-table-id",
+        "route.destination-cidr-block",
+        "route.destination-ipv6-cidr-block",
+        "route.destination-prefix-list-id",
+        "route.egress-only-internet-gateway-id",
+        "route.gateway-id",
+        "route.instance-id",
+        "route.nat-gateway-id",
+        "route.transit-gateway-id",
+        "route.origin",
+        "route.state",
+        "route.vpc-peering-connection-id",
+        "vpc-id",
+    ];
+
+    fn all(part: &Partition) -> Vec<&Self> {
+        part.route_tables().collect()
+    }
+
+    fn get<'p>(part: &'p Partition, id: &RouteTableId) -> Option<&'p Self> {
+        part.route_table(id)
+    }
+
+    fn id(&self) -> &RouteTableId {
+        &self.id
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn not_found(missing: &[&RouteTableId]) -> ApiError {
+        ApiError::invalid_route_table_id_not_found(missing[0].as_str())
+    }
+
+    fn filter_values(&self, part: &Partition, scope: &Scope, name: &str) -> Vec<String> {
+        let associated = |f: fn(&AssociationTarget) -> Option<String>| -> Vec<String> {
+            self.associations.iter().filter_map(|a| f(&a.target)).collect()
+        };
+        let routes = || routes(part, self);
+        match name {
+            "route-table-id" => vec![self.id.to_string()],
+            "vpc-id" => vec![self.vpc_id.to_string()],
+            "owner-id" => vec![scope.account.to_string()],
+            "association.route-table-association-id" => self.associations.iter().map(|a| a.id.to_string()).collect(),
+            "association.route-table-id" => self.associations.iter().map(|_| self.id.to_string()).take(1).collect(),
+            "association.subnet-id" => associated(|t| match t {
+                AssociationTarget::Subnet(s) => Some(s.to_string()),
+                _ => None,
+            }),
+            "association.gateway-id" => associated(|t| match t {
+                AssociationTarget::Gateway(g) => Some(g.to_string()),
+                _ => None,
+            }),
+            // Per association: a table without any matches neither value, as AWS documents.
+            "association.main" => associated(|t| Some((t == &AssociationTarget::Main).to_string())),
+            "route.destination-cidr-block" => routes()
+                .iter()
+                .filter_map(|r| match r.destination {
+                    RouteDestination::Ipv4(net) => Some(net.to_string()),
+                    RouteDestination::Ipv6(_) => None,
+                })
+                .collect(),
+            "route.destination-ipv6-cidr-block" => routes()
+                .iter()
+                .filter_map(|r| match r.destination {
+                    RouteDestination::Ipv6(net) => Some(net.to_string()),
+                    RouteDestination::Ipv4(_) => None,
+                })
+                .collect(),
+            "route.gateway-id" => routes()
+                .iter()
+                .filter_map(|r| match r.target {
+                    None => Some("local".to_owned()),
+                    Some(RouteTarget::InternetGateway(g)) => Some(g.to_string()),
+                    Some(_) => None,
+                })
+                .collect(),
+            "route.instance-id" => {
+                self.routes.iter().filter_map(|r| route_instance(part, &r.target)).map(ToString::to_string).collect()
+            }
+            "route.origin" => routes().iter().map(|r| r.origin().to_owned()).collect(),
+            "route.state" => routes().iter().map(|r| r.state.as_str().to_owned()).collect(),
+            // Targets eipd does not have: no table matches.
+            _ => Vec::new(),
+        }
+    }
+
+    fn page_key(&self) -> String {
+        self.id.to_string()
+    }
+}
