@@ -12,7 +12,7 @@ use super::{parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::route_tables::{self as rules, CreateRouteTable, RouteSpec, TargetRef};
 use eipd_domain::{
-    AssociationTarget, RouteDestination, RouteTable, RouteTableAssociationId, RouteTableId, RouteTarget,
+    AssociationTarget, Flavor, RouteDestination, RouteTable, RouteTableAssociationId, RouteTableId, RouteTarget,
 };
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
 
@@ -31,13 +31,21 @@ fn gateway_id(value: &str) -> ApiResult<eipd_domain::InternetGatewayId> {
     eipd_domain::InternetGatewayId::parse(value).ok_or_else(|| ApiError::invalid_gateway_id_not_found(value))
 }
 
-/// `DestinationCidrBlock` or `DestinationIpv6CidrBlock`: exactly one.
-fn destination(p: &mut Params) -> ApiResult<RouteDestination> {
+/// `DestinationCidrBlock` or `DestinationIpv6CidrBlock`: exactly one, kept
+/// as its network (moto keeps it as written, host bits and all).
+fn destination(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<RouteDestination> {
     let v4 = p.take_str("DestinationCidrBlock");
     let v6 = p.take_str("DestinationIpv6CidrBlock");
+    let as_written = ctx.flavor() == Flavor::Moto;
     match (v4, v6) {
-        (Some(v4), None) => Ok(RouteDestination::Ipv4(cidr("destinationCidrBlock", &v4)?.trunc())),
-        (None, Some(v6)) => Ok(RouteDestination::Ipv6(cidr6("destinationIpv6CidrBlock", &v6)?.trunc())),
+        (Some(v4), None) => {
+            let net = cidr("destinationCidrBlock", &v4)?;
+            Ok(RouteDestination::Ipv4(if as_written { net } else { net.trunc() }))
+        }
+        (None, Some(v6)) => {
+            let net = cidr6("destinationIpv6CidrBlock", &v6)?;
+            Ok(RouteDestination::Ipv6(if as_written { net } else { net.trunc() }))
+        }
         (None, None) => Err(ApiError::missing_parameter(
             "The request must contain the parameter destinationCidrBlock or destinationIpv6CidrBlock",
         )),
@@ -186,7 +194,7 @@ pub async fn describe_route_tables(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
 
 fn route_spec(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<(RouteTableId, RouteSpec)> {
     let table = route_table_id(ctx, &p.require_str("RouteTableId")?)?;
-    let destination = destination(p)?;
+    let destination = destination(ctx, p)?;
     let target = target(ctx, p)?;
     Ok((table, RouteSpec { destination, target }))
 }
@@ -207,7 +215,7 @@ pub async fn replace_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
 
 pub async fn delete_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let table = route_table_id(ctx, &p.require_str("RouteTableId")?)?;
-    let destination = destination(&mut p)?;
+    let destination = destination(ctx, &mut p)?;
     finish_on_table(ctx, p, &table)?;
     ctx.write(move |tx| rules::delete_route(tx, &table, &destination)).await?;
     Ok(Box::new(ReturnTrue))

@@ -508,3 +508,179 @@ impl Described for RouteTable {
         self.id.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::internet_gateways::{attach_internet_gateway, create_internet_gateway, detach_internet_gateway};
+    use crate::state::{Settings, World};
+    use crate::subnets::{CreateSubnet, create_subnet, delete_subnet};
+    use crate::vpcs::{CreateVpc, create_vpc, delete_vpc};
+
+    fn scope() -> Scope {
+        Scope::new("123456789012", "us-east-1")
+    }
+
+    fn in_tx<T>(world: &mut World, flavor: Flavor, op: impl FnOnce(&mut Tx) -> T) -> T {
+        let settings = Settings { flavor, ..Settings::default() };
+        let mut dirty = Vec::new();
+        let mut tx = world.tx(&scope(), &settings, 0, &mut dirty);
+        op(&mut tx)
+    }
+
+    fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
+        in_tx(world, Flavor::Aws, op)
+    }
+
+    fn new_vpc(tx: &mut Tx, cidr: &str) -> Vpc {
+        let input = CreateVpc {
+            cidr_block: cidr.parse().unwrap(),
+            amazon_provided_ipv6_cidr_block: false,
+            instance_tenancy: "default".into(),
+            tags: Tags::new(),
+        };
+        create_vpc(tx, input).unwrap()
+    }
+
+    fn new_table(tx: &mut Tx, vpc: &VpcId) -> RouteTableId {
+        create_route_table(tx, CreateRouteTable { vpc_id: vpc.clone(), client_token: None, tags: Tags::new() })
+            .unwrap()
+            .id
+    }
+
+    fn to(destination: &str, target: TargetRef) -> RouteSpec {
+        RouteSpec { destination: RouteDestination::Ipv4(destination.parse().unwrap()), target }
+    }
+
+    #[test]
+    fn every_vpc_has_one_main_table_that_goes_with_it() {
+        let fresh = Partition::with_defaults(&scope());
+        let default_vpc = fresh.default_vpc().unwrap().id.clone();
+        let main = fresh.main_route_table(&default_vpc).expect("the default VPC's");
+        assert_eq!(main, &main_route_table(&default_vpc), "derived, so every node agrees");
+        assert_eq!(
+            routes(&fresh, main).iter().map(|r| r.destination.to_string()).collect::<Vec<_>>(),
+            ["172.31.0.0/16"]
+        );
+
+        let mut world = World::default();
+        let vpc = world_tx(&mut world, |tx| new_vpc(tx, "10.0.0.0/16"));
+        let extra = world_tx(&mut world, |tx| new_table(tx, &vpc.id));
+        let main = world.partition(&scope()).unwrap().main_route_table(&vpc.id).unwrap().id.clone();
+        let err = world_tx(&mut world, |tx| delete_route_table(tx, &main)).unwrap_err();
+        assert_eq!(err.code, "DependencyViolation");
+        let err = world_tx(&mut world, |tx| delete_vpc(tx, &vpc.id)).unwrap_err();
+        assert_eq!(err.code, "DependencyViolation", "its other table is in the way");
+        world_tx(&mut world, |tx| delete_route_table(tx, &extra)).unwrap();
+        world_tx(&mut world, |tx| delete_vpc(tx, &vpc.id)).unwrap();
+        assert!(world.partition(&scope()).unwrap().route_table(&main).is_none());
+    }
+
+    #[test]
+    fn vpcs_stored_before_route_tables_get_their_main_table_at_the_first_write() {
+        let mut world = World::default();
+        let old = Partition::with_defaults(&scope());
+        for key in old.record_keys() {
+            let record = old.record(&key).unwrap();
+            if !matches!(record, Record::RouteTable(_)) {
+                world.load(&scope(), record);
+            }
+        }
+        let vpc = old.default_vpc().unwrap().id.clone();
+        assert!(world.partition(&scope()).unwrap().main_route_table(&vpc).is_none());
+        let (settings, mut dirty) = (Settings::default(), Vec::new());
+        let tx = world.tx(&scope(), &settings, 0, &mut dirty);
+        let main = tx.part().main_route_table(&vpc).expect("added").id.clone();
+        assert_eq!(dirty, [(scope(), RecordKey::RouteTable(main.clone()))], "and persisted");
+        assert_eq!(old.main_route_table(&vpc).map(|t| &t.id), Some(&main), "the id a new account gets");
+    }
+
+    #[test]
+    fn routes_take_a_gateway_of_their_vpc_and_show_whether_it_is_there() {
+        let mut world = World::default();
+        let (vpc, rtb, igw) = world_tx(&mut world, |tx| {
+            let vpc = new_vpc(tx, "10.0.0.0/16");
+            let rtb = new_table(tx, &vpc.id);
+            (vpc, rtb, create_internet_gateway(tx, Tags::new()).id)
+        });
+        let gateway = || TargetRef::Gateway(igw.clone());
+        let err = world_tx(&mut world, |tx| create_route(tx, &rtb, to("0.0.0.0/0", gateway()))).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                "InvalidParameterValue",
+                &*format!("route table {rtb} and network gateway {igw} belong to different networks")
+            )
+        );
+        // moto takes a gateway attached nowhere.
+        let mut moto = world.clone();
+        in_tx(&mut moto, Flavor::Moto, |tx| create_route(tx, &rtb, to("0.0.0.0/0", gateway()))).unwrap();
+
+        world_tx(&mut world, |tx| attach_internet_gateway(tx, &igw, &vpc.id)).unwrap();
+        world_tx(&mut world, |tx| create_route(tx, &rtb, to("0.0.0.0/0", gateway()))).unwrap();
+        for taken in ["0.0.0.0/0", "10.0.0.0/16"] {
+            let err = world_tx(&mut world, |tx| create_route(tx, &rtb, to(taken, gateway()))).unwrap_err();
+            assert_eq!(err.code, "RouteAlreadyExists", "{taken}");
+        }
+        let state = |world: &World| {
+            let part = world.partition(&scope()).unwrap();
+            routes(part, part.route_table(&rtb).unwrap()).iter().map(|r| r.state).collect::<Vec<_>>()
+        };
+        assert_eq!(state(&world), [RouteState::Active, RouteState::Active]);
+        world_tx(&mut world, |tx| detach_internet_gateway(tx, &igw, &vpc.id)).unwrap();
+        assert_eq!(state(&world), [RouteState::Active, RouteState::Blackhole], "the local route stays active");
+
+        let local = RouteDestination::Ipv4("10.0.0.0/16".parse().unwrap());
+        let err = world_tx(&mut world, |tx| delete_route(tx, &rtb, &local)).unwrap_err();
+        assert_eq!(err.message, format!("cannot remove local route 10.0.0.0/16 in route table {rtb}"));
+        let err = world_tx(&mut world, |tx| replace_route(tx, &rtb, to("10.0.0.0/16", gateway()))).unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let unknown = RouteDestination::Ipv4("8.8.8.0/24".parse().unwrap());
+        let err = world_tx(&mut world, |tx| delete_route(tx, &rtb, &unknown)).unwrap_err();
+        assert_eq!(err.code, "InvalidRoute.NotFound");
+    }
+
+    #[test]
+    fn a_subnet_has_one_explicit_association_and_the_main_one_moves() {
+        let mut world = World::default();
+        let (vpc, subnet, rtb) = world_tx(&mut world, |tx| {
+            let vpc = new_vpc(tx, "10.0.0.0/16");
+            let input = CreateSubnet {
+                vpc_id: vpc.id.clone(),
+                cidr_block: "10.0.1.0/24".parse().unwrap(),
+                availability_zone: None,
+                ipv6_cidr_block: None,
+                tags: Tags::new(),
+            };
+            let subnet = create_subnet(tx, input).unwrap().id;
+            let rtb = new_table(tx, &vpc.id);
+            (vpc, subnet, rtb)
+        });
+        let on_subnet = AssociationTarget::Subnet(subnet.clone());
+        let assoc = world_tx(&mut world, |tx| associate_route_table(tx, &rtb, on_subnet.clone())).unwrap();
+        let main = world.partition(&scope()).unwrap().main_route_table(&vpc.id).unwrap().clone();
+        let err = world_tx(&mut world, |tx| associate_route_table(tx, &main.id, on_subnet.clone())).unwrap_err();
+        assert_eq!(err.code, "Resource.AlreadyAssociated");
+        // moto answers the association there is.
+        let mut moto = world.clone();
+        let again = in_tx(&mut moto, Flavor::Moto, |tx| associate_route_table(tx, &main.id, on_subnet.clone()));
+        assert_eq!(again.unwrap(), assoc);
+
+        let main_assoc = main.associations[0].id.clone();
+        let err = world_tx(&mut world, |tx| disassociate_route_table(tx, &main_assoc)).unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+        let moved = world_tx(&mut world, |tx| replace_route_table_association(tx, &main_assoc, &rtb)).unwrap();
+        let part = world.partition(&scope()).unwrap();
+        assert_eq!(part.main_route_table(&vpc.id).map(|t| &t.id), Some(&rtb));
+        assert_eq!(part.route_table_with_association(&moved).map(|t| &t.id), Some(&rtb));
+        assert!(part.route_table_with_association(&main_assoc).is_none());
+        assert!(!part.route_table(&main.id).unwrap().is_main());
+
+        world_tx(&mut world, |tx| delete_subnet(tx, &subnet)).unwrap();
+        let part = world.partition(&scope()).unwrap();
+        assert!(part.route_table_associated_with(&on_subnet).is_none());
+        assert!(part.route_table_with_association(&assoc).is_none());
+        assert_eq!(part.route_table(&rtb).unwrap().associations.len(), 1, "the main one");
+        assert_eq!(crate::verify::violations(&world), Vec::<String>::new());
+    }
+}
