@@ -12,7 +12,7 @@ use super::{parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::route_tables::{self as rules, CreateRouteTable, RouteSpec, TargetRef};
 use eipd_domain::{
-    AssociationTarget, Flavor, RouteDestination, RouteTable, RouteTableAssociationId, RouteTableId, RouteTarget,
+    AssociatedWith, Flavor, RouteDestination, RouteTable, RouteTableAssociationId, RouteTableId, RouteTarget,
 };
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
 
@@ -133,13 +133,13 @@ impl Render for RouteTable {
             w.text("state", route.state.as_str());
         });
         w.list("associationSet", &self.associations, |w, assoc| {
-            w.display("main", assoc.target == AssociationTarget::Main);
+            w.display("main", assoc.target == AssociatedWith::Main);
             w.display("routeTableAssociationId", &assoc.id);
             w.display("routeTableId", &self.id);
             match &assoc.target {
-                AssociationTarget::Main => {}
-                AssociationTarget::Subnet(id) => w.display("subnetId", id),
-                AssociationTarget::Gateway(id) => w.display("gatewayId", id),
+                AssociatedWith::Main => {}
+                AssociatedWith::Subnet(id) => w.display("subnetId", id),
+                AssociatedWith::Gateway(id) => w.display("gatewayId", id),
             }
             w.nested("associationState", |w| w.text("state", "associated"));
         });
@@ -241,8 +241,8 @@ pub async fn associate_route_table(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
     let subnet = p.take_str("SubnetId").map(|v| subnet_id(ctx, &v)).transpose()?;
     let gateway = p.take_str("GatewayId").map(|v| igw_id(ctx, &v)).transpose()?;
     let target = match (subnet, gateway) {
-        (Some(s), None) => AssociationTarget::Subnet(s),
-        (None, Some(g)) => AssociationTarget::Gateway(g),
+        (Some(s), None) => AssociatedWith::Subnet(s),
+        (None, Some(g)) => AssociatedWith::Gateway(g),
         (None, None) => {
             return Err(ApiError::missing_parameter("The request must contain the parameter subnetId or gatewayId"));
         }

@@ -454,7 +454,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// Whether this is its VPC's main table.
     pub fn is_main(&self) -> bool {
-        self.associations.iter().any(|a| a.target == AssociationTarget::Main)
+        self.associations.iter().any(|a| a.target == AssociatedWith::Main)
     }
 
     pub fn route(&self, destination: &RouteDestination) -> Option<&Route> {
@@ -506,12 +506,12 @@ pub enum RouteTarget {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
     pub id: RouteTableAssociationId,
-    pub target: AssociationTarget,
+    pub target: AssociatedWith,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AssociationTarget {
+pub enum AssociatedWith {
     Main,
     Subnet(SubnetId),
     Gateway(InternetGatewayId),

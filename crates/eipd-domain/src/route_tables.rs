@@ -26,7 +26,7 @@ pub fn main_route_table(vpc_id: &VpcId) -> RouteTable {
         routes: Vec::new(),
         associations: vec![RouteTableAssociation {
             id: RouteTableAssociationId::derived(&format!("{seed}/main")),
-            target: AssociationTarget::Main,
+            target: AssociatedWith::Main,
         }],
         client_token: None,
         tags: Tags::new(),
@@ -291,23 +291,23 @@ pub fn routes<'a>(part: &'a Partition, table: &'a RouteTable) -> Vec<RouteView<'
 pub fn associate_route_table(
     tx: &mut Tx,
     table: &RouteTableId,
-    target: AssociationTarget,
+    target: AssociatedWith,
 ) -> ApiResult<RouteTableAssociationId> {
     let mut table = route_table(tx.part(), table)?.clone();
     let part = tx.part();
     match &target {
-        AssociationTarget::Subnet(id) => {
+        AssociatedWith::Subnet(id) => {
             if subnet(part, id)?.vpc_id != table.vpc_id {
                 return Err(different_networks(&table, "subnet", id.as_str()));
             }
         }
-        AssociationTarget::Gateway(id) => {
+        AssociatedWith::Gateway(id) => {
             let igw = internet_gateway(part, id)?;
             if tx.settings.flavor == Flavor::Aws && igw.attached_vpc.as_ref() != Some(&table.vpc_id) {
                 return Err(different_networks(&table, "network gateway", id.as_str()));
             }
         }
-        AssociationTarget::Main => {
+        AssociatedWith::Main => {
             return Err(ApiError::invalid_parameter_value(
                 "The main association moves with ReplaceRouteTableAssociation",
             ));
@@ -339,7 +339,7 @@ fn with_association(part: &Partition, id: &RouteTableAssociationId) -> ApiResult
 /// Ends an explicit association: the subnet falls back to the main table.
 pub fn disassociate_route_table(tx: &mut Tx, id: &RouteTableAssociationId) -> ApiResult<()> {
     let mut table = with_association(tx.part(), id)?;
-    if table.associations.iter().any(|a| &a.id == id && a.target == AssociationTarget::Main) {
+    if table.associations.iter().any(|a| &a.id == id && a.target == AssociatedWith::Main) {
         return Err(ApiError::invalid_parameter_value(format!(
             "cannot disassociate the main route table association {id}"
         )));
@@ -400,7 +400,7 @@ pub(crate) fn delete_vpc_tables(tx: &mut Tx, vpc_id: &VpcId) -> ApiResult<()> {
 
 /// What DeleteSubnet does: its explicit association ends with it.
 pub(crate) fn forget_subnet(tx: &mut Tx, subnet_id: &SubnetId) {
-    let target = AssociationTarget::Subnet(subnet_id.clone());
+    let target = AssociatedWith::Subnet(subnet_id.clone());
     if let Some(mut table) = tx.part().route_table_associated_with(&target).cloned() {
         table.associations.retain(|a| a.target != target);
         tx.put(Record::RouteTable(table));
@@ -452,7 +452,7 @@ impl Described for RouteTable {
     }
 
     fn filter_values(&self, part: &Partition, scope: &Scope, name: &str) -> Vec<String> {
-        let associated = |f: fn(&AssociationTarget) -> Option<String>| -> Vec<String> {
+        let associated = |f: fn(&AssociatedWith) -> Option<String>| -> Vec<String> {
             self.associations.iter().filter_map(|a| f(&a.target)).collect()
         };
         let routes = || routes(part, self);
@@ -463,15 +463,15 @@ impl Described for RouteTable {
             "association.route-table-association-id" => self.associations.iter().map(|a| a.id.to_string()).collect(),
             "association.route-table-id" => self.associations.iter().map(|_| self.id.to_string()).take(1).collect(),
             "association.subnet-id" => associated(|t| match t {
-                AssociationTarget::Subnet(s) => Some(s.to_string()),
+                AssociatedWith::Subnet(s) => Some(s.to_string()),
                 _ => None,
             }),
             "association.gateway-id" => associated(|t| match t {
-                AssociationTarget::Gateway(g) => Some(g.to_string()),
+                AssociatedWith::Gateway(g) => Some(g.to_string()),
                 _ => None,
             }),
             // Per association: a table without any matches neither value, as AWS documents.
-            "association.main" => associated(|t| Some((t == &AssociationTarget::Main).to_string())),
+            "association.main" => associated(|t| Some((t == &AssociatedWith::Main).to_string())),
             "route.destination-cidr-block" => routes()
                 .iter()
                 .filter_map(|r| match r.destination {
@@ -656,7 +656,7 @@ mod tests {
             let rtb = new_table(tx, &vpc.id);
             (vpc, subnet, rtb)
         });
-        let on_subnet = AssociationTarget::Subnet(subnet.clone());
+        let on_subnet = AssociatedWith::Subnet(subnet.clone());
         let assoc = world_tx(&mut world, |tx| associate_route_table(tx, &rtb, on_subnet.clone())).unwrap();
         let main = world.partition(&scope()).unwrap().main_route_table(&vpc.id).unwrap().clone();
         let err = world_tx(&mut world, |tx| associate_route_table(tx, &main.id, on_subnet.clone())).unwrap_err();

@@ -113,7 +113,7 @@ pub fn violations(world: &World) -> Vec<String> {
                 found.push(at(format!("route table {} is in {}, which does not exist", table.id, table.vpc_id)));
             }
             for assoc in &table.associations {
-                if let AssociationTarget::Subnet(subnet) = &assoc.target
+                if let AssociatedWith::Subnet(subnet) = &assoc.target
                     && part.subnet(subnet).is_none_or(|s| s.vpc_id != table.vpc_id)
                 {
                     found.push(at(format!(

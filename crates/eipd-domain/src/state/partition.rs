@@ -51,7 +51,7 @@ pub struct Partition {
     /// Each VPC's main table.
     main_route_tables: OrdMap<VpcId, RouteTableId>,
     /// The table a subnet or gateway is explicitly associated with.
-    associated_route_tables: OrdMap<AssociationTarget, RouteTableId>,
+    associated_route_tables: OrdMap<AssociatedWith, RouteTableId>,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -468,7 +468,7 @@ impl Partition {
     }
 
     /// The table a subnet or gateway is explicitly associated with.
-    pub fn route_table_associated_with(&self, target: &AssociationTarget) -> Option<&RouteTable> {
+    pub fn route_table_associated_with(&self, target: &AssociatedWith) -> Option<&RouteTable> {
         self.associated_route_tables.get(target).and_then(|t| self.route_tables.get(t))
     }
 
@@ -559,7 +559,7 @@ impl Partition {
                 for assoc in &t.associations {
                     self.route_table_associations.insert(assoc.id.clone(), t.id.clone());
                     match &assoc.target {
-                        AssociationTarget::Main => self.main_route_tables.insert(t.vpc_id.clone(), t.id.clone()),
+                        AssociatedWith::Main => self.main_route_tables.insert(t.vpc_id.clone(), t.id.clone()),
                         target => self.associated_route_tables.insert(target.clone(), t.id.clone()),
                     };
                 }
@@ -638,12 +638,12 @@ impl Partition {
                             self.route_table_associations.remove(&assoc.id);
                         }
                         let index = match &assoc.target {
-                            AssociationTarget::Main => self.main_route_tables.get(&t.vpc_id),
+                            AssociatedWith::Main => self.main_route_tables.get(&t.vpc_id),
                             target => self.associated_route_tables.get(target),
                         };
                         if index == Some(id) {
                             match &assoc.target {
-                                AssociationTarget::Main => self.main_route_tables.remove(&t.vpc_id),
+                                AssociatedWith::Main => self.main_route_tables.remove(&t.vpc_id),
                                 target => self.associated_route_tables.remove(target),
                             };
                         }
