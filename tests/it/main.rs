@@ -12,5 +12,6 @@ mod durability;
 mod errors;
 mod invariants;
 mod lifecycle;
+mod route_tables;
 mod security_groups;
 mod server;

@@ -88,6 +88,15 @@ def _security_group_rules(ec2):
             "SecurityGroupRuleId", {r["SecurityGroupRuleId"] for r in rules})
 
 
+def _route_tables(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    ids = {ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(5)}
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                              {"Name": "association.main", "Values": ["true"]}])
+    ids.add(main["RouteTables"][0]["RouteTableId"])
+    return {"Filters": [{"Name": "vpc-id", "Values": [vpc]}]}, "RouteTables", "RouteTableId", ids
+
+
 # operation → set-up returning (extra arguments, result key, id member or None, expected ids)
 CASES = {
     "DescribeAddressesAttribute": _addresses_with_ptr,
@@ -100,6 +109,7 @@ CASES = {
     "DescribeInstanceStatus": _instance_status,
     "DescribeSecurityGroups": _security_groups,
     "DescribeSecurityGroupRules": _security_group_rules,
+    "DescribeRouteTables": _route_tables,
 }
 
 

@@ -9,7 +9,7 @@ use eipd_domain::internet_gateways as rules;
 use eipd_domain::{InternetGateway, InternetGatewayId, VpcId};
 use eipd_protocol::{Params, ReturnTrue, XmlWriter};
 
-fn igw_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InternetGatewayId> {
+pub(crate) fn igw_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InternetGatewayId> {
     let malformed = malformed_code(ApiError::invalid_internet_gateway_id_malformed_raw, "igw-");
     parse_id(ctx, value, InternetGatewayId::parse, malformed, ApiError::invalid_internet_gateway_id_not_found)
 }

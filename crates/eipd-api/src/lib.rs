@@ -9,6 +9,7 @@ pub mod internet_gateways;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
+pub mod route_tables;
 pub mod security_groups;
 pub mod subnets;
 pub mod tags;
@@ -239,6 +240,15 @@ actions! {
     RevokeSecurityGroupEgress => security_groups::revoke_security_group_egress,
     DescribeSecurityGroupRules => security_groups::describe_security_group_rules,
     ModifySecurityGroupRules => security_groups::modify_security_group_rules,
+    CreateRouteTable => route_tables::create_route_table,
+    DeleteRouteTable => route_tables::delete_route_table,
+    DescribeRouteTables => route_tables::describe_route_tables,
+    CreateRoute => route_tables::create_route,
+    ReplaceRoute => route_tables::replace_route,
+    DeleteRoute => route_tables::delete_route,
+    AssociateRouteTable => route_tables::associate_route_table,
+    DisassociateRouteTable => route_tables::disassociate_route_table,
+    ReplaceRouteTableAssociation => route_tables::replace_route_table_association,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

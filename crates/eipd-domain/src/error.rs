@@ -82,6 +82,7 @@ error_codes! {
     invalid_ami_id_malformed => "InvalidAMIID.Malformed", 400;
     invalid_group_id_malformed_raw => "InvalidGroupId.Malformed", 400;
     invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
+    invalid_route_table_id_malformed_raw => "InvalidRouteTableId.Malformed", 400;
     invalid_instance_id => "InvalidInstanceID", 400;
     // Unknown resources.
     invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
@@ -96,6 +97,9 @@ error_codes! {
     invalid_group_not_found_raw => "InvalidGroup.NotFound", 400;
     invalid_security_group_rule_id_not_found => "InvalidSecurityGroupRuleId.NotFound", 400;
     invalid_permission_not_found => "InvalidPermission.NotFound", 400;
+    invalid_route_table_id_not_found_raw => "InvalidRouteTableID.NotFound", 400;
+    invalid_route_not_found => "InvalidRoute.NotFound", 400;
+    invalid_gateway_id_not_found_raw => "InvalidGatewayID.NotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -116,6 +120,7 @@ error_codes! {
     invalid_group_duplicate => "InvalidGroup.Duplicate", 400;
     invalid_permission_duplicate => "InvalidPermission.Duplicate", 400;
     cannot_delete => "CannotDelete", 400;
+    route_already_exists => "RouteAlreadyExists", 400;
     // Limits and capacity.
     address_limit_exceeded_raw => "AddressLimitExceeded", 400;
     insufficient_address_capacity => "InsufficientAddressCapacity", 400;
@@ -226,6 +231,14 @@ impl ApiError {
 
     pub fn invalid_group_not_found(id: &str) -> Self {
         Self::invalid_group_not_found_raw(format!("The security group '{id}' does not exist"))
+    }
+
+    pub fn invalid_route_table_id_not_found(id: &str) -> Self {
+        Self::invalid_route_table_id_not_found_raw(format!("The routeTable ID '{id}' does not exist"))
+    }
+
+    pub fn invalid_gateway_id_not_found(id: &str) -> Self {
+        Self::invalid_gateway_id_not_found_raw(format!("The gateway ID '{id}' does not exist"))
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

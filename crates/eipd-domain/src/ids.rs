@@ -94,6 +94,10 @@ resource_id! {
     SecurityGroupId => "sg-",
     /// One rule of a security group.
     SecurityGroupRuleId => "sgr-",
+    /// A route table.
+    RouteTableId => "rtb-",
+    /// The association of a route table with a subnet, a gateway, or its VPC (main).
+    RouteTableAssociationId => "rtbassoc-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

@@ -58,7 +58,8 @@ pub fn detach_internet_gateway(tx: &mut Tx, id: &InternetGatewayId, vpc_id: &Vpc
 
 pub fn delete_internet_gateway(tx: &mut Tx, id: &InternetGatewayId) -> ApiResult<()> {
     let igw = internet_gateway(tx.part(), id)?;
-    if igw.attached_vpc.is_some() {
+    let edge = tx.part().route_table_associated_with(&AssociatedWith::Gateway(id.clone())).is_some();
+    if igw.attached_vpc.is_some() || edge {
         return Err(ApiError::dependency_violation(format!(
             "The internetGateway '{id}' has dependencies and cannot be deleted."
         )));

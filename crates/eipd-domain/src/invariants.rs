@@ -38,6 +38,7 @@ use super::instances::{self, LaunchInterface, RunInstances};
 use super::internet_gateways;
 use super::model::*;
 use super::network_interfaces::{self, InterfaceSpec};
+use super::route_tables::{self, CreateRouteTable};
 use super::security_groups::{self, CreateSecurityGroup, GroupRef, PeerRef, RuleSpec};
 use super::state::{Flavor, Partition, Record, RecordKey, Settings, Tx, World};
 use super::subnets::{self, CreateSubnet, SubnetAttribute};
@@ -118,6 +119,22 @@ enum Op {
         vpc: usize,
     },
     DeleteGroup(usize),
+    CreateRouteTable {
+        vpc: usize,
+    },
+    /// A subnet's association with a table (maybe of another VPC).
+    AssociateSubnet {
+        table: usize,
+        subnet: usize,
+    },
+    /// One of the account's associations (the main ones too) moved to a
+    /// table (maybe of another VPC), or ended.
+    MoveAssociation {
+        table: usize,
+        association: usize,
+        to: Option<usize>,
+    },
+    DeleteRouteTable(usize),
     /// An ingress rule of one group naming another (maybe of another VPC).
     AuthorizeFromGroup {
         group: usize,
@@ -277,6 +294,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => idx().prop_map(|vpc| Op::CreateGroup { vpc }),
         1 => idx().prop_map(Op::DeleteGroup),
         1 => (idx(), idx()).prop_map(|(group, peer)| Op::AuthorizeFromGroup { group, peer }),
+        2 => idx().prop_map(|vpc| Op::CreateRouteTable { vpc }),
+        2 => (idx(), idx()).prop_map(|(table, subnet)| Op::AssociateSubnet { table, subnet }),
+        2 => (idx(), idx(), prop::option::weighted(0.7, idx()))
+            .prop_map(|(table, association, to)| Op::MoveAssociation { table, association, to }),
+        1 => idx().prop_map(Op::DeleteRouteTable),
         3 => (idx(), 0u32..3, prop::option::weighted(0.2, idx()), any::<bool>()).prop_map(
             |(eni, count, explicit_ip, allow_reassignment)| Op::AssignPrivateIps {
                 eni,
@@ -624,6 +646,10 @@ impl Harness {
         vpcs
     }
 
+    fn route_tables(&self, account: usize) -> Vec<RouteTable> {
+        self.part(account).route_tables().cloned().collect()
+    }
+
     fn groups(&self, account: usize) -> Vec<SecurityGroupId> {
         self.part(account).security_groups().map(|g| g.id.clone()).collect()
     }
@@ -796,6 +822,33 @@ impl Harness {
             Op::DeleteGroup(group) => {
                 let Some(group) = pick(&self.groups(account), *group) else { return };
                 let _ = self.run(account, |tx| security_groups::delete_security_group(tx, &GroupRef::Id(group)));
+            }
+            Op::CreateRouteTable { vpc } => {
+                let vpc = pick(&self.vpcs(account), *vpc).expect("vpcs exist");
+                let input = CreateRouteTable { vpc_id: vpc.id, client_token: None, tags: Tags::new() };
+                let _ = self.run(account, |tx| route_tables::create_route_table(tx, input));
+            }
+            Op::AssociateSubnet { table, subnet } => {
+                let table = pick(&self.route_tables(account), *table).expect("main tables exist");
+                let subnet = pick(&self.subnets(account), *subnet).expect("subnets exist");
+                let _ = self.run(account, |tx| {
+                    route_tables::associate_route_table(tx, &table.id, AssociatedWith::Subnet(subnet.id))
+                });
+            }
+            Op::MoveAssociation { table, association, to } => {
+                let tables = self.route_tables(account);
+                let from = pick(&tables, *table).expect("main tables exist");
+                let Some(assoc) = pick(&from.associations, *association) else { return };
+                let _ = match to.and_then(|t| pick(&tables, t)) {
+                    Some(to) => self
+                        .run(account, |tx| route_tables::replace_route_table_association(tx, &assoc.id, &to.id))
+                        .map(drop),
+                    None => self.run(account, |tx| route_tables::disassociate_route_table(tx, &assoc.id)),
+                };
+            }
+            Op::DeleteRouteTable(table) => {
+                let Some(table) = pick(&self.route_tables(account), *table) else { return };
+                let _ = self.run(account, |tx| route_tables::delete_route_table(tx, &table.id));
             }
             Op::AuthorizeFromGroup { group, peer } => {
                 let groups = self.groups(account);
@@ -1326,6 +1379,34 @@ fn check_partition(scope: &Scope, part: &Partition) {
             }
         }
     }
+    // Route tables: one main table per VPC; associations name subnets of
+    // the table's VPC, each target at most once; the indexes agree.
+    for vpc in part.vpcs() {
+        let mains: Vec<&RouteTable> = part.route_tables().filter(|t| t.vpc_id == vpc.id && t.is_main()).collect();
+        assert_eq!(mains.len(), 1, "{} has {} main tables", vpc.id, mains.len());
+        assert_eq!(part.main_route_table(&vpc.id).map(|t| &t.id), Some(&mains[0].id), "main index of {}", vpc.id);
+    }
+    let mut targets = BTreeSet::new();
+    for table in part.route_tables() {
+        assert!(part.vpc(&table.vpc_id).is_some(), "{} outlives its VPC", table.id);
+        assert!(table.associations.iter().filter(|a| a.target == AssociatedWith::Main).count() <= 1);
+        for assoc in &table.associations {
+            assert_eq!(part.route_table_with_association(&assoc.id).map(|t| &t.id), Some(&table.id), "{}", assoc.id);
+            if let AssociatedWith::Subnet(subnet) = &assoc.target {
+                let s = part.subnet(subnet).unwrap_or_else(|| panic!("{} names a missing {subnet}", table.id));
+                assert_eq!(s.vpc_id, table.vpc_id, "{} is associated with a subnet of another VPC", table.id);
+                assert!(targets.insert(subnet.clone()), "{subnet} has two associations");
+                let indexed = part.route_table_associated_with(&assoc.target).map(|t| &t.id);
+                assert_eq!(indexed, Some(&table.id), "association index of {subnet}");
+            }
+        }
+    }
+    for subnet in part.subnets() {
+        if !targets.contains(&subnet.id) {
+            assert!(part.route_table_associated_with(&AssociatedWith::Subnet(subnet.id.clone())).is_none());
+        }
+    }
+
     for eni in part.interfaces() {
         assert!((1..=5).contains(&eni.groups.len()), "{} carries {} groups", eni.id, eni.groups.len());
         for group in &eni.groups {

@@ -14,6 +14,7 @@ mod invariants;
 pub mod model;
 pub mod network_interfaces;
 pub mod regions;
+pub mod route_tables;
 pub mod security_groups;
 pub mod state;
 pub mod subnets;

@@ -445,6 +445,89 @@ pub enum RulePeer {
     Group(SecurityGroupId),
 }
 
+/// A route table of one VPC: where the traffic of its subnets goes. The
+/// `local` routes of the VPC's blocks are not stored: they are the VPC's
+/// blocks, so a block the VPC gains is in every table at once.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub id: RouteTableId,
+    pub vpc_id: VpcId,
+    /// The routes added with CreateRoute, in the order they were added.
+    pub routes: Vec<Route>,
+    pub associations: Vec<RouteTableAssociation>,
+    /// CreateRouteTable's idempotency token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl RouteTable {
+    /// Whether this is its VPC's main table.
+    pub fn is_main(&self) -> bool {
+        self.associations.iter().any(|a| a.target == AssociatedWith::Main)
+    }
+
+    pub fn route(&self, destination: &RouteDestination) -> Option<&Route> {
+        self.routes.iter().find(|r| &r.destination == destination)
+    }
+}
+
+/// A route added with CreateRoute: a destination and where it goes.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: RouteDestination,
+    pub target: RouteTarget,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteDestination {
+    Ipv4(Ipv4Net),
+    Ipv6(Ipv6Net),
+}
+
+impl fmt::Display for RouteDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ipv4(net) => net.fmt(f),
+            Self::Ipv6(net) => net.fmt(f),
+        }
+    }
+}
+
+/// Where a route sends its traffic. Whether the target still takes it
+/// (the route's `active` or `blackhole` state) is read from the target
+/// itself when the route is shown.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteTarget {
+    InternetGateway(InternetGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    /// Named by `InstanceId`: the instance and the interface it resolved to.
+    Instance {
+        instance_id: InstanceId,
+        network_interface_id: NetworkInterfaceId,
+    },
+}
+
+/// One association of a route table: it routes the traffic of a subnet, of
+/// a gateway (an edge association), or of every subnet of its VPC without an
+/// explicit association (the main one).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RouteTableAssociation {
+    pub id: RouteTableAssociationId,
+    pub target: AssociatedWith,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssociatedWith {
+    Main,
+    Subnet(SubnetId),
+    Gateway(InternetGatewayId),
+}
+
 #[cfg(test)]
 mod tag_tests {
     use super::Tags;

@@ -120,6 +120,7 @@ pub fn delete_subnet(tx: &mut Tx, id: &SubnetId) -> ApiResult<()> {
             "The subnet '{id}' has dependencies and cannot be deleted."
         )));
     }
+    crate::route_tables::forget_subnet(tx, id);
     tx.delete(RecordKey::Subnet(id.clone()));
     Ok(())
 }

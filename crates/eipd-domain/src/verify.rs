@@ -21,7 +21,8 @@ use crate::state::World;
 /// - A private IPv4 address belongs to one interface of its VPC.
 /// - References resolve: a subnet's VPC, an interface's subnet, an
 ///   attachment's instance, an instance's subnet, a security group's VPC,
-///   an interface's groups and the groups rules name (of the same VPC).
+///   an interface's groups and the groups rules name (of the same VPC), a
+///   route table's VPC and the subnets it is associated with (of that VPC).
 pub fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
     // Runs at every start over every address (a million in 0.1 s or so):
@@ -103,6 +104,21 @@ pub fn violations(world: &World) -> Vec<String> {
                     found.push(at(format!(
                         "rule {} of {} names {peer}, which is not a group of {}",
                         rule.id, group.id, group.vpc_id
+                    )));
+                }
+            }
+        }
+        for table in part.route_tables() {
+            if part.vpc(&table.vpc_id).is_none() {
+                found.push(at(format!("route table {} is in {}, which does not exist", table.id, table.vpc_id)));
+            }
+            for assoc in &table.associations {
+                if let AssociatedWith::Subnet(subnet) = &assoc.target
+                    && part.subnet(subnet).is_none_or(|s| s.vpc_id != table.vpc_id)
+                {
+                    found.push(at(format!(
+                        "association {} of {} names {subnet}, which is not a subnet of {}",
+                        assoc.id, table.id, table.vpc_id
                     )));
                 }
             }

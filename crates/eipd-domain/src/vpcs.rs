@@ -9,6 +9,7 @@ use crate::describe::Described;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::model::*;
+use crate::route_tables::{delete_vpc_tables, main_route_table};
 use crate::security_groups::default_security_group;
 use crate::state::{Partition, Record, RecordKey, Tx};
 
@@ -45,6 +46,7 @@ pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
     };
     tx.put(Record::Vpc(vpc.clone()));
     tx.put(Record::SecurityGroup(default_security_group(&vpc.id, vpc.ipv6_cidr.is_some())));
+    tx.put(Record::RouteTable(main_route_table(&vpc.id)));
     Ok(vpc)
 }
 
@@ -150,8 +152,9 @@ pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<
     Ok((vpc_id, id, VpcBlock::Ipv6(block)))
 }
 
-/// Refused while the VPC has subnets, a gateway or security groups other
-/// than its default one, which goes with it (as AWS documents).
+/// Refused while the VPC has subnets, a gateway, security groups other
+/// than its default one or route tables other than its main one; those two
+/// go with it (as AWS documents).
 pub fn delete_vpc(tx: &mut Tx, id: &VpcId) -> ApiResult<()> {
     vpc(tx.part(), id)?;
     let part = tx.part();
@@ -161,7 +164,9 @@ pub fn delete_vpc(tx: &mut Tx, id: &VpcId) -> ApiResult<()> {
     if has_subnets || has_gateway || has_groups {
         return Err(ApiError::dependency_violation(format!("The vpc '{id}' has dependencies and cannot be deleted.")));
     }
-    if let Some(group) = part.default_security_group(id).map(|g| g.id.clone()) {
+    let default_group = part.default_security_group(id).map(|g| g.id.clone());
+    delete_vpc_tables(tx, id)?;
+    if let Some(group) = default_group {
         tx.delete(RecordKey::SecurityGroup(group));
     }
     tx.delete(RecordKey::Vpc(id.clone()));

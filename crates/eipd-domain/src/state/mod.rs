@@ -112,6 +112,13 @@ impl World {
                 part.put(record);
             }
         }
+        if part.lacks_main_route_tables() {
+            for table in crate::route_tables::add_missing_main_route_tables(part) {
+                let record = Record::RouteTable(table);
+                dirty.push((scope.clone(), record.key()));
+                part.put(record);
+            }
+        }
         let pool = pools.entry(scope.region.clone()).or_default();
         Tx { scope: scope.clone(), part, pool, settings, now, dirty }
     }

@@ -13,6 +13,7 @@ use ipnet::Ipv4Net;
 use super::{Record, RecordKey};
 use crate::ids::*;
 use crate::model::*;
+use crate::route_tables::main_route_table;
 use crate::security_groups::default_security_group;
 
 /// One account's resources in one region, with the indexes every lookup of
@@ -44,6 +45,13 @@ pub struct Partition {
     rule_groups: OrdMap<SecurityGroupRuleId, SecurityGroupId>,
     /// How many groups are some VPC's default one.
     default_groups: usize,
+    route_tables: OrdMap<RouteTableId, RouteTable>,
+    /// The table holding each association.
+    route_table_associations: OrdMap<RouteTableAssociationId, RouteTableId>,
+    /// Each VPC's main table.
+    main_route_tables: OrdMap<VpcId, RouteTableId>,
+    /// The table a subnet or gateway is explicitly associated with.
+    associated_route_tables: OrdMap<AssociatedWith, RouteTableId>,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -267,6 +275,7 @@ impl Partition {
             tags: Tags::new(),
         }));
         part.put(Record::SecurityGroup(default_security_group(&vpc_id, false)));
+        part.put(Record::RouteTable(main_route_table(&vpc_id)));
         part
     }
 
@@ -441,6 +450,35 @@ impl Partition {
         self.rule_groups.get(rule).and_then(|id| self.security_groups.get(id))
     }
 
+    pub fn route_table(&self, id: &RouteTableId) -> Option<&RouteTable> {
+        self.route_tables.get(id)
+    }
+
+    pub fn route_tables(&self) -> impl Iterator<Item = &RouteTable> {
+        self.route_tables.values()
+    }
+
+    /// A VPC's main route table.
+    pub fn main_route_table(&self, vpc: &VpcId) -> Option<&RouteTable> {
+        self.main_route_tables.get(vpc).and_then(|id| self.route_tables.get(id))
+    }
+
+    /// The table holding an association.
+    pub fn route_table_with_association(&self, id: &RouteTableAssociationId) -> Option<&RouteTable> {
+        self.route_table_associations.get(id).and_then(|t| self.route_tables.get(t))
+    }
+
+    /// The table a subnet or gateway is explicitly associated with.
+    pub fn route_table_associated_with(&self, target: &AssociatedWith) -> Option<&RouteTable> {
+        self.associated_route_tables.get(target).and_then(|t| self.route_tables.get(t))
+    }
+
+    /// Whether some VPC has no main route table: a store written before
+    /// eipd had route tables. One comparison, as every write asks.
+    pub(crate) fn lacks_main_route_tables(&self) -> bool {
+        self.main_route_tables.len() < self.vpcs.len()
+    }
+
     /// Every record key, for persisting a new partition or exporting.
     pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.addresses
@@ -452,6 +490,7 @@ impl Partition {
             .chain(self.interfaces.keys().map(|k| RecordKey::NetworkInterface(k.clone())))
             .chain(self.instances.keys().map(|k| RecordKey::Instance(k.clone())))
             .chain(self.security_groups.keys().map(|k| RecordKey::SecurityGroup(k.clone())))
+            .chain(self.route_tables.keys().map(|k| RecordKey::RouteTable(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
@@ -465,6 +504,7 @@ impl Partition {
             RecordKey::NetworkInterface(id) => Record::NetworkInterface(self.interfaces.get(id)?.clone()),
             RecordKey::Instance(id) => Record::Instance(self.instances.get(id)?.clone()),
             RecordKey::SecurityGroup(id) => Record::SecurityGroup(self.security_groups.get(id)?.clone()),
+            RecordKey::RouteTable(id) => Record::RouteTable(self.route_tables.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -515,6 +555,16 @@ impl Partition {
                     self.rule_groups.insert(rule.id.clone(), g.id.clone());
                 }
                 self.security_groups.insert(g.id.clone(), g);
+            }
+            Record::RouteTable(t) => {
+                for assoc in &t.associations {
+                    self.route_table_associations.insert(assoc.id.clone(), t.id.clone());
+                    match &assoc.target {
+                        AssociatedWith::Main => self.main_route_tables.insert(t.vpc_id.clone(), t.id.clone()),
+                        target => self.associated_route_tables.insert(target.clone(), t.id.clone()),
+                    };
+                }
+                self.route_tables.insert(t.id.clone(), t);
             }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
@@ -576,6 +626,27 @@ impl Partition {
                     for rule in &g.rules {
                         if self.rule_groups.get(&rule.id) == Some(id) {
                             self.rule_groups.remove(&rule.id);
+                        }
+                    }
+                }
+            }
+            RecordKey::RouteTable(id) => {
+                if let Some(t) = self.route_tables.remove(id) {
+                    // Only this table's entries: the records of one change
+                    // (a main association moving) may be applied in any order.
+                    for assoc in &t.associations {
+                        if self.route_table_associations.get(&assoc.id) == Some(id) {
+                            self.route_table_associations.remove(&assoc.id);
+                        }
+                        let index = match &assoc.target {
+                            AssociatedWith::Main => self.main_route_tables.get(&t.vpc_id),
+                            target => self.associated_route_tables.get(target),
+                        };
+                        if index == Some(id) {
+                            match &assoc.target {
+                                AssociatedWith::Main => self.main_route_tables.remove(&t.vpc_id),
+                                target => self.associated_route_tables.remove(target),
+                            };
                         }
                     }
                 }
