@@ -82,6 +82,7 @@ error_codes! {
     invalid_ami_id_malformed => "InvalidAMIID.Malformed", 400;
     invalid_group_id_malformed_raw => "InvalidGroupId.Malformed", 400;
     invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
+    nat_gateway_malformed => "NatGatewayMalformed", 400;
     invalid_instance_id => "InvalidInstanceID", 400;
     // Unknown resources.
     invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
@@ -96,6 +97,7 @@ error_codes! {
     invalid_group_not_found_raw => "InvalidGroup.NotFound", 400;
     invalid_security_group_rule_id_not_found => "InvalidSecurityGroupRuleId.NotFound", 400;
     invalid_permission_not_found => "InvalidPermission.NotFound", 400;
+    nat_gateway_not_found_raw => "NatGatewayNotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -217,6 +219,17 @@ impl ApiError {
 
     pub fn invalid_group_not_found(id: &str) -> Self {
         Self::invalid_group_not_found_raw(format!("The security group '{id}' does not exist"))
+    }
+
+    pub fn nat_gateway_not_found(id: &str) -> Self {
+        Self::nat_gateway_not_found_raw(format!("NAT gateway {id} was not found"))
+    }
+
+    /// What AWS answers, with HTTP 400 rather than the 401 of a failed
+    /// signature, to a change of an address or interface that a service (a
+    /// NAT gateway) manages for the account.
+    pub fn service_managed() -> Self {
+        Self { status: 400, ..Self::auth_failure("You do not have permission to access the specified resource.") }
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

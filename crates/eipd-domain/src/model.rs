@@ -282,11 +282,16 @@ pub struct NetworkInterface {
     pub hostname_type: Option<HostnameType>,
     pub source_dest_check: bool,
     /// The security groups of the interface, all of its VPC; never empty
-    /// (the VPC's default group when none was asked for).
+    /// (the VPC's default group when none was asked for) except on a NAT
+    /// gateway's interface, which has none, as in AWS.
     #[serde(default)]
     pub groups: Vec<SecurityGroupId>,
     #[serde(default)]
     pub tags: Tags,
+    /// The NAT gateway that created this interface for itself: a
+    /// requester-managed interface the user cannot delete, detach or modify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway: Option<NatGatewayId>,
 }
 
 impl NetworkInterface {
@@ -432,6 +437,97 @@ pub enum RulePeer {
     Ipv6(Ipv6Net),
     /// The interfaces carrying a group of the same account and VPC.
     Group(SecurityGroupId),
+}
+
+/// A NAT gateway: a requester-managed interface in one subnet that
+/// translates the VPC's outbound traffic, through its Elastic IPs (public)
+/// or its private IPs (private).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: NatGatewayId,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
+    pub connectivity: Connectivity,
+    /// The settled state every read shows (see nat_gateways.rs).
+    pub state: NatGatewayState,
+    pub create_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_time: Option<i64>,
+    /// Why a `failed` gateway failed: (FailureCode, FailureMessage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<(String, String)>,
+    /// The interface it holds while it lives (none once deleted or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<NetworkInterfaceId>,
+    /// Its addresses, the primary first. Kept after deletion: AWS still
+    /// shows a deleted gateway's addresses.
+    pub addresses: Vec<NatGatewayAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connectivity {
+    Public,
+    Private,
+}
+
+impl Connectivity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatGatewayState {
+    Pending,
+    Failed,
+    Available,
+    Deleting,
+    Deleted,
+}
+
+impl NatGatewayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+            Self::Available => "available",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the gateway is over: it holds no interface and no address,
+    /// and stays visible only for a while.
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Failed | Self::Deleted)
+    }
+}
+
+/// One address of a NAT gateway: a private IPv4 of its interface and, on a
+/// public gateway, the Elastic IP associated with it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NatGatewayAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_id: Option<AllocationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<AssociationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<Ipv4Addr>,
+    pub is_primary: bool,
+    /// Why this address failed (the gateway failed with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
 }
 
 #[cfg(test)]

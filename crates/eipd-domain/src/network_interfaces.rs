@@ -93,6 +93,7 @@ pub(crate) fn new_interface(tx: &mut Tx, subnet: &Subnet, spec: InterfaceSpec) -
         source_dest_check: true,
         groups,
         tags: spec.tags,
+        nat_gateway: None,
     })
 }
 

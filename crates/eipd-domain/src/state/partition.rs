@@ -44,6 +44,7 @@ pub struct Partition {
     rule_groups: OrdMap<SecurityGroupRuleId, SecurityGroupId>,
     /// How many groups are some VPC's default one.
     default_groups: usize,
+    nat_gateways: OrdMap<NatGatewayId, NatGateway>,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -440,6 +441,19 @@ impl Partition {
         self.rule_groups.get(rule).and_then(|id| self.security_groups.get(id))
     }
 
+    pub fn nat_gateway(&self, id: &NatGatewayId) -> Option<&NatGateway> {
+        self.nat_gateways.get(id)
+    }
+
+    pub fn nat_gateways(&self) -> impl Iterator<Item = &NatGateway> {
+        self.nat_gateways.values()
+    }
+
+    /// The NAT gateway whose interface `eni` is (a requester-managed one).
+    pub fn nat_gateway_of_interface(&self, eni: &NetworkInterfaceId) -> Option<&NatGateway> {
+        self.interfaces.get(eni).and_then(|n| n.nat_gateway.as_ref()).and_then(|id| self.nat_gateways.get(id))
+    }
+
     /// Every record key, for persisting a new partition or exporting.
     pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.addresses
@@ -451,6 +465,7 @@ impl Partition {
             .chain(self.interfaces.keys().map(|k| RecordKey::NetworkInterface(k.clone())))
             .chain(self.instances.keys().map(|k| RecordKey::Instance(k.clone())))
             .chain(self.security_groups.keys().map(|k| RecordKey::SecurityGroup(k.clone())))
+            .chain(self.nat_gateways.keys().map(|k| RecordKey::NatGateway(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
@@ -464,6 +479,7 @@ impl Partition {
             RecordKey::NetworkInterface(id) => Record::NetworkInterface(self.interfaces.get(id)?.clone()),
             RecordKey::Instance(id) => Record::Instance(self.instances.get(id)?.clone()),
             RecordKey::SecurityGroup(id) => Record::SecurityGroup(self.security_groups.get(id)?.clone()),
+            RecordKey::NatGateway(id) => Record::NatGateway(self.nat_gateways.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -514,6 +530,9 @@ impl Partition {
                     self.rule_groups.insert(rule.id.clone(), g.id.clone());
                 }
                 self.security_groups.insert(g.id.clone(), g);
+            }
+            Record::NatGateway(g) => {
+                self.nat_gateways.insert(g.id.clone(), g);
             }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
@@ -578,6 +597,9 @@ impl Partition {
                         }
                     }
                 }
+            }
+            RecordKey::NatGateway(id) => {
+                self.nat_gateways.remove(id);
             }
             RecordKey::EndedAssociation(id) => {
                 if let Some(ended_at) = self.ended_associations.remove(id) {
