@@ -6,6 +6,7 @@ pub mod account;
 pub mod addresses;
 pub mod instances;
 pub mod internet_gateways;
+pub mod nat_gateways;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
@@ -237,6 +238,9 @@ actions! {
     RevokeSecurityGroupEgress => security_groups::revoke_security_group_egress,
     DescribeSecurityGroupRules => security_groups::describe_security_group_rules,
     ModifySecurityGroupRules => security_groups::modify_security_group_rules,
+    CreateNatGateway => nat_gateways::create_nat_gateway,
+    DeleteNatGateway => nat_gateways::delete_nat_gateway,
+    DescribeNatGateways => nat_gateways::describe_nat_gateways,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

@@ -302,7 +302,30 @@ impl NetworkInterface {
     pub fn instance_id(&self) -> Option<&InstanceId> {
         self.attachment.as_ref().map(|a| &a.instance_id)
     }
+
+    /// EC2's `interfaceType`.
+    pub fn interface_type(&self) -> &'static str {
+        if self.nat_gateway.is_some() { "nat_gateway" } else { "interface" }
+    }
+
+    /// EC2's `status`: a NAT gateway's interface is in use by it.
+    pub fn status(&self) -> &'static str {
+        if self.attachment.is_some() || self.nat_gateway.is_some() { "in-use" } else { "available" }
+    }
+
+    /// The attachment id AWS shows on a service's interface (`ela-attach-…`),
+    /// derived from the interface's id; no user can detach it.
+    pub fn service_attachment_id(&self) -> Option<String> {
+        let hex = self.id.as_str().trim_start_matches(NetworkInterfaceId::PREFIX);
+        self.nat_gateway.as_ref().map(|_| format!("{SERVICE_ATTACHMENT_PREFIX}{}", &hex[..8]))
+    }
 }
+
+/// The prefix of the attachments of service-managed interfaces.
+pub const SERVICE_ATTACHMENT_PREFIX: &str = "ela-attach-";
+
+/// The account AWS names as the requester of a NAT gateway's interface.
+pub const NAT_GATEWAY_REQUESTER_ID: &str = "036872051663";
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Attachment {
@@ -456,7 +479,8 @@ pub struct NatGateway {
     /// Why a `failed` gateway failed: (FailureCode, FailureMessage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<(String, String)>,
-    /// The interface it holds while it lives (none once deleted or failed).
+    /// The interface it holds while it lives, still named once it is
+    /// deleted, as AWS does (none when it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_interface_id: Option<NetworkInterfaceId>,
     /// Its addresses, the primary first. Kept after deletion: AWS still

@@ -154,6 +154,7 @@ pub fn create_nat_gateway(tx: &mut Tx, input: CreateNatGateway) -> ApiResult<Nat
     eni.groups.clear();
     eni.nat_gateway = Some(id.clone());
     eni.ipv6_addresses.clear();
+    eni.source_dest_check = false;
     tx.put(Record::NetworkInterface(eni.clone()));
 
     for (i, private_ip) in eni.private_ips.iter().enumerate() {
@@ -251,7 +252,7 @@ pub fn delete_nat_gateway(tx: &mut Tx, id: &NatGatewayId) -> ApiResult<NatGatewa
         return Ok(gateway.id);
     }
     forget_expired_gateways(tx);
-    if let Some(eni) = gateway.network_interface_id.take().and_then(|eni| tx.part().interface(&eni).cloned()) {
+    if let Some(eni) = gateway.network_interface_id.as_ref().and_then(|eni| tx.part().interface(eni).cloned()) {
         remove_interface(tx, eni)?;
     }
     for address in &mut gateway.addresses {
@@ -417,7 +418,7 @@ mod tests {
         let (code, message) = failed.failure.clone().unwrap();
         assert_eq!(code, "InvalidAllocationID.NotFound");
         assert_eq!(message, format!("Elastic IP address {missing} could not be associated with this NAT gateway"));
-        assert!(failed.network_interface_id.is_none());
+        assert!(failed.network_interface_id.is_none(), "a failed gateway never had an interface");
 
         let allocation = f.allocate();
         f.run(|tx| create_nat_gateway(tx, public(&subnet, &allocation))).unwrap();
