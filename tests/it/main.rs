@@ -11,5 +11,6 @@ mod durability;
 mod errors;
 mod invariants;
 mod lifecycle;
+mod nat_gateways;
 mod security_groups;
 mod server;
