@@ -496,6 +496,24 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_and_its_interface_name_each_other() {
+        let mut f = Fixture::new();
+        let subnet = f.default_subnet();
+        let allocation = f.allocate();
+        let gateway = f.run(|tx| create_nat_gateway(tx, public(&subnet, &allocation))).unwrap();
+        assert_eq!(crate::verify::violations(&f.world), Vec::<String>::new());
+        let mut lost = gateway.clone();
+        lost.network_interface_id = None;
+        f.world.load(&f.scope, Record::NatGateway(lost));
+        let found = crate::verify::violations(&f.world);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().any(|v| v.contains("does not hold its interface")), "{found:?}");
+        f.world.load(&f.scope, Record::NatGateway(gateway.clone()));
+        f.run(|tx| delete_nat_gateway(tx, &gateway.id)).unwrap();
+        assert_eq!(crate::verify::violations(&f.world), Vec::<String>::new());
+    }
+
+    #[test]
     fn over_gateways_are_forgotten_after_the_retention() {
         let mut f = Fixture::new();
         let subnet = f.default_subnet();
