@@ -5,7 +5,7 @@ import re
 import pytest
 from botocore.exceptions import WaiterError
 
-from eipd_helpers import allocate, default_subnets, describe_address, describe_eni, expect_error, make_vpc
+from eipd_helpers import AMI, allocate, default_subnets, describe_address, describe_eni, expect_error, make_vpc
 
 NAT_RE = re.compile(r"^nat-[0-9a-f]{17}$")
 DENIED = "You do not have permission to access the specified resource."
@@ -69,6 +69,8 @@ def test_a_public_gateway_holds_its_address_until_deleted(ec2, account):
     assert resp["Error"]["Message"] == f"Network interface '{eni_id}' is currently in use."
     expect_error(ec2.assign_private_ip_addresses, "AuthFailure", 400,
                  NetworkInterfaceId=eni_id, SecondaryPrivateIpAddressCount=1)
+    expect_error(ec2.run_instances, "InvalidNetworkInterface.InUse", ImageId=AMI, MinCount=1, MaxCount=1,
+                 NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni_id}])
     resp = expect_error(ec2.detach_network_interface, "OperationNotPermitted",
                         AttachmentId=eni["Attachment"]["AttachmentId"])
     assert resp["Error"]["Message"] == "You are not allowed to manage 'ela-attach' attachments."
