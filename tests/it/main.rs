@@ -12,6 +12,7 @@ mod durability;
 mod errors;
 mod invariants;
 mod lifecycle;
+mod nat_gateways;
 mod route_tables;
 mod security_groups;
 mod server;

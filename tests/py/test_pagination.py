@@ -97,6 +97,14 @@ def _route_tables(ec2):
     return {"Filters": [{"Name": "vpc-id", "Values": [vpc]}]}, "RouteTables", "RouteTableId", ids
 
 
+def _nat_gateways(ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    ids = {ec2.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+           for _ in range(6)}
+    return {}, "NatGateways", "NatGatewayId", ids
+
+
 # operation → set-up returning (extra arguments, result key, id member or None, expected ids)
 CASES = {
     "DescribeAddressesAttribute": _addresses_with_ptr,
@@ -110,6 +118,7 @@ CASES = {
     "DescribeSecurityGroups": _security_groups,
     "DescribeSecurityGroupRules": _security_group_rules,
     "DescribeRouteTables": _route_tables,
+    "DescribeNatGateways": _nat_gateways,
 }
 
 

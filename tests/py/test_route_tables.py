@@ -150,8 +150,8 @@ def test_routes_to_a_gateway(ec2):
                  DestinationCidrBlock="1.0.0.0/8", GatewayId=igw)
     # A target eipd does not have yet is named as such.
     resp = expect_error(ec2.create_route, "InvalidParameterValue", RouteTableId=rtb, DestinationCidrBlock="1.0.0.0/8",
-                        NatGatewayId="nat-0123456789abcdef0")
-    assert "NatGatewayId" in resp["Error"]["Message"]
+                        TransitGatewayId="tgw-0123456789abcdef0")
+    assert "TransitGatewayId" in resp["Error"]["Message"]
 
     # Filters on routes.
     def ids(name, value):

@@ -6,6 +6,7 @@ pub mod account;
 pub mod addresses;
 pub mod instances;
 pub mod internet_gateways;
+pub mod nat_gateways;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
@@ -249,6 +250,9 @@ actions! {
     AssociateRouteTable => route_tables::associate_route_table,
     DisassociateRouteTable => route_tables::disassociate_route_table,
     ReplaceRouteTableAssociation => route_tables::replace_route_table_association,
+    CreateNatGateway => nat_gateways::create_nat_gateway,
+    DeleteNatGateway => nat_gateways::delete_nat_gateway,
+    DescribeNatGateways => nat_gateways::describe_nat_gateways,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

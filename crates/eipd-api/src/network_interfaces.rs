@@ -11,7 +11,7 @@ use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, re
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::network_interfaces::{self as rules, InterfaceSpec};
 use eipd_domain::security_groups::GroupRef;
-use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId};
+use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, SERVICE_ATTACHMENT_PREFIX};
 use eipd_protocol::query::parse_ipv4;
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
 
@@ -150,6 +150,9 @@ impl ToXml for AttachNetworkInterfaceOutput {
 
 pub async fn detach_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let value = p.require_str("AttachmentId")?;
+    if value.starts_with(SERVICE_ATTACHMENT_PREFIX) {
+        return Err(ApiError::operation_not_permitted("You are not allowed to manage 'ela-attach' attachments."));
+    }
     let malformed = super::malformed_param("AttachmentId", "eni-attach-");
     let id = parse_id(ctx, &value, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
     p.take_bool("Force")?;

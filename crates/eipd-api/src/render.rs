@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use eipd_domain::instances;
 use eipd_domain::view::{PublicIpv4, ip_owner, private_dns_name, public_dns_name, timestamp};
-use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
+use eipd_domain::{Instance, InstanceState, NAT_GATEWAY_REQUESTER_ID, NetworkInterface, Partition, SecurityGroupId};
 use eipd_protocol::XmlWriter;
 
 pub(crate) struct Renderer<'a> {
@@ -52,10 +52,6 @@ impl Renderer<'_> {
         });
     }
 
-    fn status(eni: &NetworkInterface) -> &'static str {
-        if eni.attachment.is_some() { "in-use" } else { "available" }
-    }
-
     /// `groupSet`: GroupIdentifier items, each group's id and name.
     fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
         w.list("groupSet", groups, |w, id| {
@@ -72,13 +68,16 @@ impl Renderer<'_> {
         w.text("availabilityZone", &eni.availability_zone);
         w.text("description", &eni.description);
         w.text("ownerId", self.account);
-        w.display("requesterManaged", false);
-        w.text("status", Self::status(eni));
+        if eni.nat_gateway.is_some() {
+            w.text("requesterId", NAT_GATEWAY_REQUESTER_ID);
+        }
+        w.display("requesterManaged", eni.nat_gateway.is_some());
+        w.text("status", eni.status());
         w.text("macAddress", &eni.mac_address);
         w.display("privateIpAddress", eni.primary_private_ip());
         w.text("privateDnsName", &private_dns_name(eni.primary_private_ip(), self.region));
         w.display("sourceDestCheck", eni.source_dest_check);
-        w.text("interfaceType", "interface");
+        w.text("interfaceType", eni.interface_type());
         self.group_set(w, &eni.groups);
         if let Some(att) = &eni.attachment {
             w.nested("attachment", |w| {
@@ -90,6 +89,16 @@ impl Renderer<'_> {
                 w.text("status", "attached");
                 w.text("attachTime", &timestamp(att.attach_time));
                 w.display("deleteOnTermination", att.delete_on_termination);
+            });
+        }
+        if let Some(id) = eni.service_attachment_id() {
+            // As AWS shows a NAT gateway's interface: attached to no instance.
+            w.nested("attachment", |w| {
+                w.text("attachmentId", &id);
+                w.text("instanceOwnerId", "amazon-aws");
+                w.display("deviceIndex", 1);
+                w.text("status", "attached");
+                w.display("deleteOnTermination", false);
             });
         }
         if let Some(p) = self.part.primary_public_ipv4(eni) {
@@ -120,7 +129,7 @@ impl Renderer<'_> {
         w.display("vpcId", &eni.vpc_id);
         w.text("description", &eni.description);
         w.text("ownerId", self.account);
-        w.text("status", Self::status(eni));
+        w.text("status", eni.status());
         w.text("macAddress", &eni.mac_address);
         w.display("privateIpAddress", eni.primary_private_ip());
         w.text("privateDnsName", &private_dns_name(eni.primary_private_ip(), self.region));

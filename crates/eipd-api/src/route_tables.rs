@@ -3,6 +3,7 @@
 
 use super::instances::instance_id;
 use super::internet_gateways::igw_id;
+use super::nat_gateways::nat_gateway_id;
 use super::network_interfaces::eni_id;
 use super::render::Renderer;
 use super::subnets::subnet_id;
@@ -58,7 +59,6 @@ fn destination(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<RouteDestination> {
 /// The targets of the EC2 model that eipd does not have yet: named, they
 /// are refused as such rather than as a missing target (D14).
 const OTHER_TARGETS: &[&str] = &[
-    "NatGatewayId",
     "TransitGatewayId",
     "LocalGatewayId",
     "CarrierGatewayId",
@@ -74,20 +74,22 @@ fn target(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<TargetRef> {
     let gateway = p.take_str("GatewayId").map(|v| gateway_id(&v)).transpose()?;
     let eni = p.take_str("NetworkInterfaceId").map(|v| eni_id(ctx, &v)).transpose()?;
     let instance = p.take_str("InstanceId").map(|v| instance_id(ctx, &v)).transpose()?;
+    let nat = p.take_str("NatGatewayId").map(|v| nat_gateway_id(ctx, &v)).transpose()?;
     let mut given: Vec<TargetRef> = Vec::new();
     given.extend(gateway.map(TargetRef::Gateway));
     given.extend(eni.map(TargetRef::NetworkInterface));
     given.extend(instance.map(TargetRef::Instance));
+    given.extend(nat.map(TargetRef::NatGateway));
     if let Some(other) = OTHER_TARGETS.iter().find(|name| p.get(name).is_some()) {
         return Err(not_taken(ctx.action.name(), other));
     }
     match given.len() {
         1 => Ok(given.remove(0)),
         0 => Err(ApiError::missing_parameter(
-            "The request must contain exactly one of gatewayId, networkInterfaceId or instanceId",
+            "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId or instanceId",
         )),
         _ => Err(ApiError::invalid_parameter_combination(
-            "The request must contain exactly one of gatewayId, networkInterfaceId or instanceId",
+            "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId or instanceId",
         )),
     }
 }
@@ -118,6 +120,7 @@ impl Render for RouteTable {
             match route.target {
                 None => w.text("gatewayId", "local"),
                 Some(RouteTarget::InternetGateway(id)) => w.display("gatewayId", id),
+                Some(RouteTarget::NatGateway(id)) => w.display("natGatewayId", id),
                 Some(
                     target @ (RouteTarget::NetworkInterface(eni)
                     | RouteTarget::Instance { network_interface_id: eni, .. }),

@@ -145,7 +145,11 @@ pub fn associate_address(tx: &mut Tx, input: AssociateAddress) -> ApiResult<Asso
             "You must specify an allocation id when mapping an address to a VPC instance",
         ));
     }
+    check_not_service_managed(tx.part(), &address)?;
     let eni = resolve_target(tx.part(), &input.target, moto)?;
+    if eni.nat_gateway.is_some() {
+        return Err(ApiError::service_managed());
+    }
     let private_ip = match input.private_ip {
         Some(ip) if !eni.private_ips.contains(&ip) => {
             return Err(ApiError::invalid_parameter_value(format!("{ip} is not mapped to the interface {}", eni.id)));
@@ -231,6 +235,7 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
             let address = find_address(tx, &AddressRef::PublicIp(ip))?;
             if address.domain == Domain::Vpc {
                 if tx.settings.flavor == Flavor::Moto {
+                    check_not_service_managed(tx.part(), &address)?;
                     check_not_last_dual_stack_ipv4(tx.part(), &address, &tx.scope.region)?;
                     return end_association(tx, address.public_ip);
                 }
@@ -251,9 +256,22 @@ pub fn disassociate_address(tx: &mut Tx, input: DisassociateAddress) -> ApiResul
                     _ => Err(ApiError::invalid_association_id_not_found(id.as_str())),
                 };
             };
+            check_not_service_managed(tx.part(), &address)?;
             check_not_last_dual_stack_ipv4(tx.part(), &address, &tx.scope.region)?;
             end_association(tx, address.public_ip)
         }
+    }
+}
+
+/// An address a NAT gateway holds is the gateway's until it is deleted:
+/// AWS answers AuthFailure (HTTP 400) to moving, disassociating or
+/// releasing it.
+fn check_not_service_managed(part: &Partition, address: &Address) -> ApiResult<()> {
+    match &address.association {
+        Some(association) if part.nat_gateway_of_interface(&association.network_interface_id).is_some() => {
+            Err(ApiError::service_managed())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -356,6 +374,7 @@ pub fn release_address(tx: &mut Tx, input: ReleaseAddress) -> ApiResult<()> {
     {
         return Err(ApiError::invalid_address_not_found(&address.public_ip.to_string()));
     }
+    check_not_service_managed(tx.part(), &address)?;
     if let Some(association) = &address.association {
         let in_default_vpc = tx
             .part()

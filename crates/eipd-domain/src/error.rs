@@ -83,6 +83,7 @@ error_codes! {
     invalid_group_id_malformed_raw => "InvalidGroupId.Malformed", 400;
     invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
     invalid_route_table_id_malformed_raw => "InvalidRouteTableId.Malformed", 400;
+    nat_gateway_malformed => "NatGatewayMalformed", 400;
     invalid_instance_id => "InvalidInstanceID", 400;
     // Unknown resources.
     invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
@@ -100,6 +101,7 @@ error_codes! {
     invalid_route_table_id_not_found_raw => "InvalidRouteTableID.NotFound", 400;
     invalid_route_not_found => "InvalidRoute.NotFound", 400;
     invalid_gateway_id_not_found_raw => "InvalidGatewayID.NotFound", 400;
+    nat_gateway_not_found_raw => "NatGatewayNotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -239,6 +241,17 @@ impl ApiError {
 
     pub fn invalid_gateway_id_not_found(id: &str) -> Self {
         Self::invalid_gateway_id_not_found_raw(format!("The gateway ID '{id}' does not exist"))
+    }
+
+    pub fn nat_gateway_not_found(id: &str) -> Self {
+        Self::nat_gateway_not_found_raw(format!("NAT gateway {id} was not found"))
+    }
+
+    /// What AWS answers, with HTTP 400 rather than the 401 of a failed
+    /// signature, to a change of an address or interface that a service (a
+    /// NAT gateway) manages for the account.
+    pub fn service_managed() -> Self {
+        Self { status: 400, ..Self::auth_failure("You do not have permission to access the specified resource.") }
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

@@ -98,6 +98,8 @@ resource_id! {
     RouteTableId => "rtb-",
     /// The association of a route table with a subnet, a gateway, or its VPC (main).
     RouteTableAssociationId => "rtbassoc-",
+    /// A NAT gateway.
+    NatGatewayId => "nat-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

@@ -155,7 +155,8 @@ fn launch_one(tx: &mut Tx, input: &RunInstances, reservation_id: &ReservationId,
         let mut eni = match &nic.existing {
             Some(id) => {
                 let eni = interface(tx.part(), id)?.clone();
-                if eni.attachment.is_some() {
+                // A NAT gateway's interface is in use by the gateway.
+                if eni.attachment.is_some() || eni.nat_gateway.is_some() {
                     return Err(ApiError::invalid_network_interface_in_use(format!("Interface: [{id}] in use.")));
                 }
                 eni

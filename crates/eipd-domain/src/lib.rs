@@ -12,6 +12,7 @@ pub mod internet_gateways;
 #[cfg(test)]
 mod invariants;
 pub mod model;
+pub mod nat_gateways;
 pub mod network_interfaces;
 pub mod regions;
 pub mod route_tables;

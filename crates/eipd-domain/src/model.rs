@@ -293,11 +293,16 @@ pub struct NetworkInterface {
     pub hostname_type: Option<HostnameType>,
     pub source_dest_check: bool,
     /// The security groups of the interface, all of its VPC; never empty
-    /// (the VPC's default group when none was asked for).
+    /// (the VPC's default group when none was asked for) except on a NAT
+    /// gateway's interface, which has none, as in AWS.
     #[serde(default)]
     pub groups: Vec<SecurityGroupId>,
     #[serde(default)]
     pub tags: Tags,
+    /// The NAT gateway that created this interface for itself: a
+    /// requester-managed interface the user cannot delete, detach or modify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway: Option<NatGatewayId>,
 }
 
 impl NetworkInterface {
@@ -308,7 +313,30 @@ impl NetworkInterface {
     pub fn instance_id(&self) -> Option<&InstanceId> {
         self.attachment.as_ref().map(|a| &a.instance_id)
     }
+
+    /// EC2's `interfaceType`.
+    pub fn interface_type(&self) -> &'static str {
+        if self.nat_gateway.is_some() { "nat_gateway" } else { "interface" }
+    }
+
+    /// EC2's `status`: a NAT gateway's interface is in use by it.
+    pub fn status(&self) -> &'static str {
+        if self.attachment.is_some() || self.nat_gateway.is_some() { "in-use" } else { "available" }
+    }
+
+    /// The attachment id AWS shows on a service's interface (`ela-attach-…`),
+    /// derived from the interface's id; no user can detach it.
+    pub fn service_attachment_id(&self) -> Option<String> {
+        let hex = self.id.as_str().trim_start_matches(NetworkInterfaceId::PREFIX);
+        self.nat_gateway.as_ref().map(|_| format!("{SERVICE_ATTACHMENT_PREFIX}{}", &hex[..8]))
+    }
 }
+
+/// The prefix of the attachments of service-managed interfaces.
+pub const SERVICE_ATTACHMENT_PREFIX: &str = "ela-attach-";
+
+/// The account AWS names as the requester of a NAT gateway's interface.
+pub const NAT_GATEWAY_REQUESTER_ID: &str = "036872051663";
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Attachment {
@@ -462,6 +490,36 @@ pub struct RouteTable {
     pub tags: Tags,
 }
 
+/// A NAT gateway: a requester-managed interface in one subnet that
+/// translates the VPC's outbound traffic, through its Elastic IPs (public)
+/// or its private IPs (private).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: NatGatewayId,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
+    pub connectivity: Connectivity,
+    /// The settled state every read shows (see nat_gateways.rs).
+    pub state: NatGatewayState,
+    pub create_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_time: Option<i64>,
+    /// Why a `failed` gateway failed: (FailureCode, FailureMessage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<(String, String)>,
+    /// The interface it holds while it lives, still named once it is
+    /// deleted, as AWS does (none when it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<NetworkInterfaceId>,
+    /// Its addresses, the primary first. Kept after deletion: AWS still
+    /// shows a deleted gateway's addresses.
+    pub addresses: Vec<NatGatewayAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
 impl RouteTable {
     /// Whether this is its VPC's main table.
     pub fn is_main(&self) -> bool {
@@ -496,6 +554,22 @@ impl fmt::Display for RouteDestination {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connectivity {
+    Public,
+    Private,
+}
+
+impl Connectivity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+}
+
 /// Where a route sends its traffic. Whether the target still takes it
 /// (the route's `active` or `blackhole` state) is read from the target
 /// itself when the route is shown.
@@ -509,6 +583,7 @@ pub enum RouteTarget {
         instance_id: InstanceId,
         network_interface_id: NetworkInterfaceId,
     },
+    NatGateway(NatGatewayId),
 }
 
 /// One association of a route table: it routes the traffic of a subnet, of
@@ -526,6 +601,52 @@ pub enum AssociatedWith {
     Main,
     Subnet(SubnetId),
     Gateway(InternetGatewayId),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatGatewayState {
+    Pending,
+    Failed,
+    Available,
+    Deleting,
+    Deleted,
+}
+
+impl NatGatewayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+            Self::Available => "available",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the gateway is over: it holds no interface and no address,
+    /// and stays visible only for a while.
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Failed | Self::Deleted)
+    }
+}
+
+/// One address of a NAT gateway: a private IPv4 of its interface and, on a
+/// public gateway, the Elastic IP associated with it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NatGatewayAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_id: Option<AllocationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<AssociationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<Ipv4Addr>,
+    pub is_primary: bool,
+    /// Why this address failed (the gateway failed with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
 }
 
 #[cfg(test)]

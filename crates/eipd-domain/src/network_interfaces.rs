@@ -95,6 +95,7 @@ pub(crate) fn new_interface(tx: &mut Tx, subnet: &Subnet, spec: InterfaceSpec) -
         source_dest_check: true,
         groups,
         tags: spec.tags,
+        nat_gateway: None,
     })
 }
 
@@ -187,13 +188,22 @@ fn free_private_ips(part: &Partition, subnet: &Subnet, n: usize, taking: &[Ipv4A
 /// Deleting an interface ends the associations on it; the addresses stay allocated.
 pub fn delete_network_interface(tx: &mut Tx, id: &NetworkInterfaceId) -> ApiResult<()> {
     let eni = interface(tx.part(), id)?.clone();
-    if eni.attachment.is_some() {
+    if eni.attachment.is_some() || eni.nat_gateway.is_some() {
         // EC2's answer here (seen in public reports) is a plain
         // InvalidParameterValue, unlike AttachNetworkInterface's
         // InvalidNetworkInterface.InUse.
         return Err(ApiError::invalid_parameter_value(format!("Network interface '{id}' is currently in use.")));
     }
     remove_interface(tx, eni)
+}
+
+/// A requester-managed interface (a NAT gateway's) is its service's to
+/// change: AWS answers AuthFailure (HTTP 400).
+fn check_user_managed(eni: &NetworkInterface) -> ApiResult<()> {
+    if eni.nat_gateway.is_some() {
+        return Err(ApiError::service_managed());
+    }
+    Ok(())
 }
 
 pub(crate) fn remove_interface(tx: &mut Tx, eni: NetworkInterface) -> ApiResult<()> {
@@ -216,6 +226,7 @@ pub fn attach_network_interface(
     device_index: u32,
 ) -> ApiResult<AttachmentId> {
     let mut eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     let inst = instance(tx.part(), instance_id)?.clone();
     if matches!(inst.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
         return Err(ApiError::incorrect_instance_state(format!(
@@ -298,6 +309,7 @@ pub fn assign_private_ip_addresses(
     allow_reassignment: bool,
 ) -> ApiResult<Vec<Ipv4Addr>> {
     let eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     let subnet = subnet(tx.part(), &eni.subnet_id)?.clone();
     if ips.is_empty() && count == 0 {
         return Err(ApiError::missing_parameter(
@@ -363,6 +375,7 @@ fn move_private_ip(tx: &mut Tx, from: &NetworkInterfaceId, to: &NetworkInterface
 /// Refused for the primary private IP and while an Elastic IP is on the address.
 pub fn unassign_private_ip_addresses(tx: &mut Tx, id: &NetworkInterfaceId, ips: Vec<Ipv4Addr>) -> ApiResult<()> {
     let mut eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     for ip in &ips {
         if !eni.private_ips.contains(ip) {
             return Err(ApiError::invalid_parameter_value(format!(
@@ -394,6 +407,7 @@ pub fn assign_ipv6_addresses(
     count: u32,
 ) -> ApiResult<Vec<Ipv6Addr>> {
     let mut eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     let subnet = subnet(tx.part(), &eni.subnet_id)?.clone();
     let Some((_, block)) = subnet.ipv6_cidr else {
         return Err(ApiError::invalid_parameter_value(format!("The subnet {} has no IPv6 CIDR block", subnet.id)));
@@ -420,6 +434,7 @@ pub fn assign_ipv6_addresses(
 
 pub fn unassign_ipv6_addresses(tx: &mut Tx, id: &NetworkInterfaceId, ips: Vec<Ipv6Addr>) -> ApiResult<Vec<Ipv6Addr>> {
     let mut eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     for ip in &ips {
         if !eni.ipv6_addresses.contains(ip) {
             return Err(ApiError::invalid_parameter_value(format!(
@@ -440,6 +455,7 @@ pub fn modify_public_ip_dns_name_options(
     hostname_type: HostnameType,
 ) -> ApiResult<()> {
     let mut eni = interface(tx.part(), id)?.clone();
+    check_user_managed(&eni)?;
     if hostname_type != HostnameType::PublicIpv4DnsName && eni.ipv6_addresses.is_empty() {
         return Err(ApiError::invalid_parameter_value(format!(
             "The hostname type {} needs an IPv6 address on interface {id}",
@@ -473,6 +489,7 @@ impl Described for NetworkInterface {
         "ipv6-addresses.ipv6-address",
         "interface-type",
         "requester-managed",
+        "requester-id",
         "addresses.primary",
         "addresses.association.public-ip",
         "addresses.association.owner-id",
@@ -488,9 +505,8 @@ impl Described for NetworkInterface {
         "group-id",
         "group-name",
     ];
-    // Operator-managed interfaces and requesters: eipd's interfaces are the
-    // caller's own.
-    const ABSENT: &'static [&'static str] = &["operator.managed", "operator.principal", "requester-id"];
+    // Operator-managed interfaces: eipd has none.
+    const ABSENT: &'static [&'static str] = &["operator.managed", "operator.principal"];
 
     fn all(part: &Partition) -> Vec<&Self> {
         part.interfaces().collect()
@@ -520,7 +536,7 @@ impl Described for NetworkInterface {
             "vpc-id" => vec![self.vpc_id.to_string()],
             "availability-zone" => vec![self.availability_zone.clone()],
             "description" => vec![self.description.clone()],
-            "status" => vec![if self.attachment.is_some() { "in-use" } else { "available" }.into()],
+            "status" => vec![self.status().into()],
             "attachment.instance-id" => self.attachment.iter().map(|a| a.instance_id.to_string()).collect(),
             "attachment.attachment-id" => self.attachment.iter().map(|a| a.id.to_string()).collect(),
             "attachment.device-index" => self.attachment.iter().map(|a| a.device_index.to_string()).collect(),
@@ -539,8 +555,9 @@ impl Described for NetworkInterface {
             "owner-id" => vec![scope.account.to_string()],
             "mac-address" => vec![self.mac_address.clone()],
             "ipv6-addresses.ipv6-address" => self.ipv6_addresses.iter().map(ToString::to_string).collect(),
-            "interface-type" => vec!["interface".into()],
-            "requester-managed" => vec!["false".into()],
+            "interface-type" => vec![self.interface_type().into()],
+            "requester-managed" => vec![self.nat_gateway.is_some().to_string()],
+            "requester-id" => self.nat_gateway.iter().map(|_| NAT_GATEWAY_REQUESTER_ID.to_string()).collect(),
             "source-dest-check" => vec![self.source_dest_check.to_string()],
             "group-id" => self.groups.iter().map(ToString::to_string).collect(),
             "group-name" => part.group_names(&self.groups),

@@ -88,6 +88,7 @@ pub enum TargetRef {
     NetworkInterface(NetworkInterfaceId),
     /// Resolves to the instance's one interface.
     Instance(InstanceId),
+    NatGateway(NatGatewayId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +135,13 @@ fn resolve_target(tx: &Tx, table: &RouteTable, target: &TargetRef) -> ApiResult<
                     "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
                 ))),
             }
+        }
+        TargetRef::NatGateway(id) => {
+            let gateway = crate::nat_gateways::nat_gateway(part, id)?;
+            if gateway.vpc_id != table.vpc_id {
+                return Err(different_networks(table, "nat gateway", id.as_str()));
+            }
+            Ok(RouteTarget::NatGateway(id.clone()))
         }
     }
 }
@@ -241,6 +249,8 @@ pub fn route_state(part: &Partition, table: &RouteTable, target: &RouteTarget) -
             runs(part, instance_id)
                 && part.interface(network_interface_id).and_then(|e| e.instance_id()) == Some(instance_id)
         }
+        // A gateway that failed, or was deleted, routes nothing.
+        RouteTarget::NatGateway(id) => part.nat_gateway(id).is_some_and(|g| g.state == NatGatewayState::Available),
     };
     if active { RouteState::Active } else { RouteState::Blackhole }
 }
@@ -249,7 +259,7 @@ pub fn route_state(part: &Partition, table: &RouteTable, target: &RouteTarget) -
 /// interface is attached to.
 pub fn route_instance<'a>(part: &'a Partition, target: &'a RouteTarget) -> Option<&'a InstanceId> {
     match target {
-        RouteTarget::InternetGateway(_) => None,
+        RouteTarget::InternetGateway(_) | RouteTarget::NatGateway(_) => None,
         RouteTarget::NetworkInterface(id) => part.interface(id).and_then(|e| e.instance_id()),
         RouteTarget::Instance { instance_id, .. } => Some(instance_id),
     }
@@ -492,6 +502,13 @@ impl Described for RouteTable {
                     None => Some("local".to_owned()),
                     Some(RouteTarget::InternetGateway(g)) => Some(g.to_string()),
                     Some(_) => None,
+                })
+                .collect(),
+            "route.nat-gateway-id" => routes()
+                .iter()
+                .filter_map(|r| match &r.target {
+                    Some(RouteTarget::NatGateway(g)) => Some(g.to_string()),
+                    _ => None,
                 })
                 .collect(),
             "route.instance-id" => {

@@ -21,6 +21,7 @@ pub enum ResourceId {
     InternetGateway(InternetGatewayId),
     SecurityGroup(SecurityGroupId),
     RouteTable(RouteTableId),
+    NatGateway(NatGatewayId),
 }
 
 impl ResourceId {
@@ -33,7 +34,8 @@ impl ResourceId {
             .or_else(|| SubnetId::parse(s).map(Self::Subnet))
             .or_else(|| InternetGatewayId::parse(s).map(Self::InternetGateway))
             .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup))
-            .or_else(|| RouteTableId::parse(s).map(Self::RouteTable));
+            .or_else(|| RouteTableId::parse(s).map(Self::RouteTable))
+            .or_else(|| NatGatewayId::parse(s).map(Self::NatGateway));
         parsed.ok_or_else(|| ApiError::invalid_id(format!("The ID '{s}' is not valid")))
     }
 
@@ -48,6 +50,7 @@ impl ResourceId {
             Self::InternetGateway(_) => "internet-gateway",
             Self::SecurityGroup(_) => "security-group",
             Self::RouteTable(_) => "route-table",
+            Self::NatGateway(_) => "natgateway",
         }
     }
 
@@ -61,6 +64,7 @@ impl ResourceId {
             Self::InternetGateway(id) => id.as_str(),
             Self::SecurityGroup(id) => id.as_str(),
             Self::RouteTable(id) => id.as_str(),
+            Self::NatGateway(id) => id.as_str(),
         }
     }
 }
@@ -76,6 +80,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::InternetGateway(g) => part.internet_gateway(g).cloned().map(Record::InternetGateway),
         ResourceId::SecurityGroup(g) => part.security_group(g).cloned().map(Record::SecurityGroup),
         ResourceId::RouteTable(t) => part.route_table(t).cloned().map(Record::RouteTable),
+        ResourceId::NatGateway(g) => part.nat_gateway(g).cloned().map(Record::NatGateway),
     };
     found.ok_or_else(|| match id {
         ResourceId::ElasticIp(a) => ApiError::invalid_allocation_id_not_found(a.as_str()),
@@ -86,6 +91,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::InternetGateway(g) => ApiError::invalid_internet_gateway_id_not_found(g.as_str()),
         ResourceId::SecurityGroup(g) => ApiError::invalid_group_not_found(g.as_str()),
         ResourceId::RouteTable(t) => ApiError::invalid_route_table_id_not_found(t.as_str()),
+        ResourceId::NatGateway(g) => ApiError::nat_gateway_not_found(g.as_str()),
     })
 }
 
@@ -99,6 +105,7 @@ fn tags_mut(record: &mut Record) -> &mut Tags {
         Record::InternetGateway(g) => &mut g.tags,
         Record::SecurityGroup(g) => &mut g.tags,
         Record::RouteTable(t) => &mut t.tags,
+        Record::NatGateway(g) => &mut g.tags,
         Record::EndedAssociation { .. } => unreachable!("not taggable"),
     }
 }
@@ -220,6 +227,10 @@ pub fn describe_tags(part: &Partition, filters: &[Filter]) -> ApiResult<Vec<TagD
     }
     for t in part.route_tables() {
         push(t.id.as_str(), "route-table", &t.tags);
+    }
+
+    for g in part.nat_gateways() {
+        push(g.id.as_str(), "natgateway", &g.tags);
     }
     Ok(out)
 }

@@ -22,7 +22,8 @@ use crate::state::World;
 /// - References resolve: a subnet's VPC, an interface's subnet, an
 ///   attachment's instance, an instance's subnet, a security group's VPC,
 ///   an interface's groups and the groups rules name (of the same VPC), a
-///   route table's VPC and the subnets it is associated with (of that VPC).
+///   route table's VPC and the subnets it is associated with (of that VPC);
+///   a live NAT gateway's interface, which names it back.
 pub fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
     // Runs at every start over every address (a million in 0.1 s or so):
@@ -86,6 +87,23 @@ pub fn violations(world: &World) -> Vec<String> {
                     "interface {} is attached to {}, which does not exist",
                     eni.id, attachment.instance_id
                 )));
+            }
+            if let Some(nat) = &eni.nat_gateway
+                && part
+                    .nat_gateway(nat)
+                    .is_none_or(|g| g.state.is_over() || g.network_interface_id.as_ref() != Some(&eni.id))
+            {
+                found.push(at(format!("interface {} belongs to {nat}, which does not hold it", eni.id)));
+            }
+        }
+        for gateway in part.nat_gateways().filter(|g| !g.state.is_over()) {
+            let holds = gateway
+                .network_interface_id
+                .as_ref()
+                .and_then(|id| part.interface(id))
+                .is_some_and(|eni| eni.nat_gateway.as_ref() == Some(&gateway.id));
+            if !holds {
+                found.push(at(format!("NAT gateway {} does not hold its interface", gateway.id)));
             }
         }
         for subnet in part.subnets() {

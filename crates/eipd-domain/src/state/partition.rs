@@ -52,6 +52,7 @@ pub struct Partition {
     main_route_tables: OrdMap<VpcId, RouteTableId>,
     /// The table a subnet or gateway is explicitly associated with.
     associated_route_tables: OrdMap<AssociatedWith, RouteTableId>,
+    nat_gateways: OrdMap<NatGatewayId, NatGateway>,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -479,6 +480,19 @@ impl Partition {
         self.main_route_tables.len() < self.vpcs.len()
     }
 
+    pub fn nat_gateway(&self, id: &NatGatewayId) -> Option<&NatGateway> {
+        self.nat_gateways.get(id)
+    }
+
+    pub fn nat_gateways(&self) -> impl Iterator<Item = &NatGateway> {
+        self.nat_gateways.values()
+    }
+
+    /// The NAT gateway whose interface `eni` is (a requester-managed one).
+    pub fn nat_gateway_of_interface(&self, eni: &NetworkInterfaceId) -> Option<&NatGateway> {
+        self.interfaces.get(eni).and_then(|n| n.nat_gateway.as_ref()).and_then(|id| self.nat_gateways.get(id))
+    }
+
     /// Every record key, for persisting a new partition or exporting.
     pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.addresses
@@ -491,6 +505,7 @@ impl Partition {
             .chain(self.instances.keys().map(|k| RecordKey::Instance(k.clone())))
             .chain(self.security_groups.keys().map(|k| RecordKey::SecurityGroup(k.clone())))
             .chain(self.route_tables.keys().map(|k| RecordKey::RouteTable(k.clone())))
+            .chain(self.nat_gateways.keys().map(|k| RecordKey::NatGateway(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
@@ -505,6 +520,7 @@ impl Partition {
             RecordKey::Instance(id) => Record::Instance(self.instances.get(id)?.clone()),
             RecordKey::SecurityGroup(id) => Record::SecurityGroup(self.security_groups.get(id)?.clone()),
             RecordKey::RouteTable(id) => Record::RouteTable(self.route_tables.get(id)?.clone()),
+            RecordKey::NatGateway(id) => Record::NatGateway(self.nat_gateways.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -565,6 +581,10 @@ impl Partition {
                     };
                 }
                 self.route_tables.insert(t.id.clone(), t);
+            }
+
+            Record::NatGateway(g) => {
+                self.nat_gateways.insert(g.id.clone(), g);
             }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
@@ -650,6 +670,10 @@ impl Partition {
                         }
                     }
                 }
+            }
+
+            RecordKey::NatGateway(id) => {
+                self.nat_gateways.remove(id);
             }
             RecordKey::EndedAssociation(id) => {
                 if let Some(ended_at) = self.ended_associations.remove(id) {

@@ -20,6 +20,7 @@ pub enum Record {
     Instance(Instance),
     SecurityGroup(SecurityGroup),
     RouteTable(RouteTable),
+    NatGateway(NatGateway),
     EndedAssociation { id: AssociationId, ended_at: i64 },
 }
 
@@ -43,6 +44,7 @@ impl Record {
             "instance" => Record::Instance(serde_json::from_slice(json)?),
             "sg" => Record::SecurityGroup(serde_json::from_slice(json)?),
             "rtb" => Record::RouteTable(serde_json::from_slice(json)?),
+            "nat" => Record::NatGateway(serde_json::from_slice(json)?),
             "ended" => {
                 let Ended { id, ended_at } = serde_json::from_slice(json)?;
                 Record::EndedAssociation { id, ended_at }
@@ -61,6 +63,7 @@ impl Record {
             Record::Instance(i) => RecordKey::Instance(i.id.clone()),
             Record::SecurityGroup(g) => RecordKey::SecurityGroup(g.id.clone()),
             Record::RouteTable(t) => RecordKey::RouteTable(t.id.clone()),
+            Record::NatGateway(g) => RecordKey::NatGateway(g.id.clone()),
             Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
         }
     }
@@ -87,6 +90,7 @@ pub enum RecordKey {
     Instance(InstanceId),
     SecurityGroup(SecurityGroupId),
     RouteTable(RouteTableId),
+    NatGateway(NatGatewayId),
     EndedAssociation(AssociationId),
 }
 
@@ -103,6 +107,7 @@ impl RecordKey {
             "instance" => RecordKey::Instance(InstanceId::parse(id)?),
             "sg" => RecordKey::SecurityGroup(SecurityGroupId::parse(id)?),
             "rtb" => RecordKey::RouteTable(RouteTableId::parse(id)?),
+            "nat" => RecordKey::NatGateway(NatGatewayId::parse(id)?),
             "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
             _ => return None,
         })
@@ -119,6 +124,7 @@ impl RecordKey {
             RecordKey::Instance(_) => "instance",
             RecordKey::SecurityGroup(_) => "sg",
             RecordKey::RouteTable(_) => "rtb",
+            RecordKey::NatGateway(_) => "nat",
             RecordKey::EndedAssociation(_) => "ended",
         }
     }
@@ -135,6 +141,7 @@ impl RecordKey {
             RecordKey::Instance(id) => format!("{kind}/{id}"),
             RecordKey::SecurityGroup(id) => format!("{kind}/{id}"),
             RecordKey::RouteTable(id) => format!("{kind}/{id}"),
+            RecordKey::NatGateway(id) => format!("{kind}/{id}"),
             RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
