@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use eipd_domain::view::{PublicIpv4, private_dns_name, public_dns_name};
-use eipd_domain::{Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
+use eipd_domain::{Attachment, Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
 use eipd_protocol::XmlWriter;
 
 /// EC2's timestamp form: `2026-11-25T13:41:43.000Z`.
@@ -67,7 +67,7 @@ impl Renderer<'_> {
     }
 
     /// `groupSet`: GroupIdentifier items, each group's id and name.
-    fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
+    pub(crate) fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
         w.list("groupSet", groups, |w, id| {
             w.display("groupId", id);
             w.opt_text("groupName", self.part.security_group(id).map(|g| g.name.as_str()));
@@ -91,16 +91,7 @@ impl Renderer<'_> {
         w.text("interfaceType", "interface");
         self.group_set(w, &eni.groups);
         if let Some(att) = &eni.attachment {
-            w.nested("attachment", |w| {
-                w.display("attachmentId", &att.id);
-                w.display("instanceId", &att.instance_id);
-                w.text("instanceOwnerId", self.account);
-                w.display("deviceIndex", att.device_index);
-                w.display("networkCardIndex", 0);
-                w.text("status", "attached");
-                w.text("attachTime", &timestamp(att.attach_time));
-                w.display("deleteOnTermination", att.delete_on_termination);
-            });
+            self.interface_attachment(w, att);
         }
         if let Some(p) = self.part.primary_public_ipv4(eni) {
             self.association(w, eni, &p, true);
@@ -121,6 +112,20 @@ impl Renderer<'_> {
             w.opt_text("publicDualStackDnsName", names.dual_stack_name.as_deref());
         });
         w.tag_set("tagSet", &eni.tags);
+    }
+
+    /// `attachment`, the NetworkInterfaceAttachment shape.
+    pub(crate) fn interface_attachment(&self, w: &mut XmlWriter, att: &Attachment) {
+        w.nested("attachment", |w| {
+            w.display("attachmentId", &att.id);
+            w.display("instanceId", &att.instance_id);
+            w.text("instanceOwnerId", self.account);
+            w.display("deviceIndex", att.device_index);
+            w.display("networkCardIndex", 0);
+            w.text("status", "attached");
+            w.text("attachTime", &timestamp(att.attach_time));
+            w.display("deleteOnTermination", att.delete_on_termination);
+        });
     }
 
     /// The InstanceNetworkInterface shape (inside an Instance).
@@ -198,7 +203,7 @@ impl Renderer<'_> {
         w.tag_set("tagSet", &inst.tags);
         w.text("hypervisor", "xen");
         w.list("networkInterfaceSet", interfaces, |w, eni| self.instance_interface(w, eni));
-        w.display("ebsOptimized", false);
-        w.display("enaSupport", true);
+        w.display("ebsOptimized", inst.attributes.ebs_optimized);
+        w.display("enaSupport", !inst.attributes.ena_disabled);
     }
 }
