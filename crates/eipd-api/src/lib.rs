@@ -6,6 +6,7 @@ pub mod account;
 pub mod addresses;
 pub mod instances;
 pub mod internet_gateways;
+pub mod key_pairs;
 pub mod network_interfaces;
 pub mod policy;
 mod render;
@@ -243,6 +244,10 @@ actions! {
     RevokeSecurityGroupEgress => security_groups::revoke_security_group_egress,
     DescribeSecurityGroupRules => security_groups::describe_security_group_rules,
     ModifySecurityGroupRules => security_groups::modify_security_group_rules,
+    CreateKeyPair => key_pairs::create_key_pair,
+    ImportKeyPair => key_pairs::import_key_pair,
+    DescribeKeyPairs => key_pairs::describe_key_pairs,
+    DeleteKeyPair => key_pairs::delete_key_pair,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

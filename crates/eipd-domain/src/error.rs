@@ -96,6 +96,7 @@ error_codes! {
     invalid_group_not_found_raw => "InvalidGroup.NotFound", 400;
     invalid_security_group_rule_id_not_found => "InvalidSecurityGroupRuleId.NotFound", 400;
     invalid_permission_not_found => "InvalidPermission.NotFound", 400;
+    invalid_key_pair_not_found_raw => "InvalidKeyPair.NotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -113,6 +114,8 @@ error_codes! {
     invalid_group_duplicate => "InvalidGroup.Duplicate", 400;
     invalid_permission_duplicate => "InvalidPermission.Duplicate", 400;
     cannot_delete => "CannotDelete", 400;
+    invalid_key_pair_duplicate => "InvalidKeyPair.Duplicate", 400;
+    invalid_key_format => "InvalidKey.Format", 400;
     // Limits and capacity.
     address_limit_exceeded_raw => "AddressLimitExceeded", 400;
     insufficient_address_capacity => "InsufficientAddressCapacity", 400;
@@ -217,6 +220,14 @@ impl ApiError {
 
     pub fn invalid_group_not_found(id: &str) -> Self {
         Self::invalid_group_not_found_raw(format!("The security group '{id}' does not exist"))
+    }
+
+    pub fn invalid_key_pair_not_found(name: &str) -> Self {
+        Self::invalid_key_pair_not_found_raw(format!("The key pair '{name}' does not exist"))
+    }
+
+    pub fn invalid_key_pair_id_not_found(id: &str) -> Self {
+        Self::invalid_key_pair_not_found_raw(format!("The key pair ID '{id}' does not exist"))
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

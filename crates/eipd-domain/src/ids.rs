@@ -94,6 +94,8 @@ resource_id! {
     SecurityGroupId => "sg-",
     /// One rule of a security group.
     SecurityGroupRuleId => "sgr-",
+    /// A key pair.
+    KeyPairId => "key-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

@@ -74,6 +74,11 @@ pub fn run_instances(tx: &mut Tx, input: RunInstances) -> ApiResult<Vec<Instance
             input.min_count, input.max_count
         )));
     }
+    if let Some(name) = &input.key_name
+        && tx.part().key_pair_named(name).is_none()
+    {
+        return Err(ApiError::invalid_key_pair_not_found(name));
+    }
     let count = input.max_count.min(MAX_LAUNCH_COUNT);
     if input.network_interfaces.len() > 1
         && input.network_interfaces.iter().any(|n| n.associate_public_ip_address == Some(true))
@@ -693,7 +698,7 @@ mod tests {
             assert_eq!(tx.part().instance(&free.id).unwrap().state, InstanceState::Running, "nothing terminated");
             modify_instance_attribute(tx, &protected.id, InstanceAttributeChange::DisableApiTermination(false))
                 .unwrap();
-            terminate_instances(tx, &[protected.id.clone()]).unwrap();
+            terminate_instances(tx, std::slice::from_ref(&protected.id)).unwrap();
             assert_eq!(tx.part().instance(&protected.id).unwrap().state, InstanceState::Terminated);
         });
     }
@@ -709,7 +714,7 @@ mod tests {
             let e =
                 modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::UserData("aGk=".into())).unwrap_err();
             assert_eq!(e.code, "IncorrectInstanceState");
-            stop_instances(tx, &[inst.id.clone()]).unwrap();
+            stop_instances(tx, std::slice::from_ref(&inst.id)).unwrap();
             modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::InstanceType("m5.large".into())).unwrap();
             modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::UserData("aGk=".into())).unwrap();
             let after = tx.part().instance(&inst.id).unwrap();
@@ -740,7 +745,7 @@ mod tests {
             };
             let association = crate::addresses::associate_address(tx, associate).unwrap();
             let primary = tx.part().primary_interface(&inst).unwrap().id.clone();
-            terminate_instances(tx, &[inst.id.clone()]).unwrap();
+            terminate_instances(tx, std::slice::from_ref(&inst.id)).unwrap();
             assert!(tx.part().interface(&primary).is_none(), "the launch interface is deleted");
             let survivor = tx.part().interface(&spare.id).expect("the attached interface survives");
             assert_eq!(survivor.attachment, None);

@@ -420,6 +420,45 @@ impl ShutdownBehavior {
     }
 }
 
+/// An SSH key pair: its public half, which EC2 keeps (the private half of a
+/// created pair is given once, in the CreateKeyPair answer, and not kept).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct KeyPair {
+    pub id: KeyPairId,
+    pub name: String,
+    pub key_type: KeyType,
+    pub fingerprint: String,
+    /// The OpenSSH public key line (`ssh-ed25519 AAAA… name`).
+    pub public_key: String,
+    pub create_time: i64,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Rsa,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rsa" => Some(Self::Rsa),
+            "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa => "rsa",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+}
+
 /// A security group: the stateful firewall of the interfaces that carry it,
 /// in one VPC.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ pub enum ResourceId {
     Subnet(SubnetId),
     InternetGateway(InternetGatewayId),
     SecurityGroup(SecurityGroupId),
+    KeyPair(KeyPairId),
 }
 
 impl ResourceId {
@@ -31,7 +32,8 @@ impl ResourceId {
             .or_else(|| VpcId::parse(s).map(Self::Vpc))
             .or_else(|| SubnetId::parse(s).map(Self::Subnet))
             .or_else(|| InternetGatewayId::parse(s).map(Self::InternetGateway))
-            .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup));
+            .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup))
+            .or_else(|| KeyPairId::parse(s).map(Self::KeyPair));
         parsed.ok_or_else(|| ApiError::invalid_id(format!("The ID '{s}' is not valid")))
     }
 
@@ -45,6 +47,7 @@ impl ResourceId {
             Self::Subnet(_) => "subnet",
             Self::InternetGateway(_) => "internet-gateway",
             Self::SecurityGroup(_) => "security-group",
+            Self::KeyPair(_) => "key-pair",
         }
     }
 
@@ -57,6 +60,7 @@ impl ResourceId {
             Self::Subnet(id) => id.as_str(),
             Self::InternetGateway(id) => id.as_str(),
             Self::SecurityGroup(id) => id.as_str(),
+            Self::KeyPair(id) => id.as_str(),
         }
     }
 }
@@ -71,6 +75,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::Subnet(s) => part.subnet(s).cloned().map(Record::Subnet),
         ResourceId::InternetGateway(g) => part.internet_gateway(g).cloned().map(Record::InternetGateway),
         ResourceId::SecurityGroup(g) => part.security_group(g).cloned().map(Record::SecurityGroup),
+        ResourceId::KeyPair(k) => part.key_pair(k).cloned().map(Record::KeyPair),
     };
     found.ok_or_else(|| match id {
         ResourceId::ElasticIp(a) => ApiError::invalid_allocation_id_not_found(a.as_str()),
@@ -80,6 +85,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::Subnet(s) => ApiError::invalid_subnet_id_not_found(s.as_str()),
         ResourceId::InternetGateway(g) => ApiError::invalid_internet_gateway_id_not_found(g.as_str()),
         ResourceId::SecurityGroup(g) => ApiError::invalid_group_not_found(g.as_str()),
+        ResourceId::KeyPair(k) => ApiError::invalid_key_pair_id_not_found(k.as_str()),
     })
 }
 
@@ -92,6 +98,7 @@ fn tags_mut(record: &mut Record) -> &mut Tags {
         Record::Subnet(s) => &mut s.tags,
         Record::InternetGateway(g) => &mut g.tags,
         Record::SecurityGroup(g) => &mut g.tags,
+        Record::KeyPair(k) => &mut k.tags,
         Record::EndedAssociation { .. } => unreachable!("not taggable"),
     }
 }
@@ -210,6 +217,9 @@ pub fn describe_tags(part: &Partition, filters: &[Filter]) -> ApiResult<Vec<TagD
     }
     for g in part.security_groups() {
         push(g.id.as_str(), "security-group", &g.tags);
+    }
+    for k in part.key_pairs() {
+        push(k.id.as_str(), "key-pair", &k.tags);
     }
     Ok(out)
 }

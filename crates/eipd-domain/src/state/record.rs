@@ -19,6 +19,7 @@ pub enum Record {
     NetworkInterface(NetworkInterface),
     Instance(Instance),
     SecurityGroup(SecurityGroup),
+    KeyPair(KeyPair),
     EndedAssociation { id: AssociationId, ended_at: i64 },
 }
 
@@ -41,6 +42,7 @@ impl Record {
             "eni" => Record::NetworkInterface(serde_json::from_slice(json)?),
             "instance" => Record::Instance(serde_json::from_slice(json)?),
             "sg" => Record::SecurityGroup(serde_json::from_slice(json)?),
+            "key" => Record::KeyPair(serde_json::from_slice(json)?),
             "ended" => {
                 let Ended { id, ended_at } = serde_json::from_slice(json)?;
                 Record::EndedAssociation { id, ended_at }
@@ -58,6 +60,7 @@ impl Record {
             Record::NetworkInterface(n) => RecordKey::NetworkInterface(n.id.clone()),
             Record::Instance(i) => RecordKey::Instance(i.id.clone()),
             Record::SecurityGroup(g) => RecordKey::SecurityGroup(g.id.clone()),
+            Record::KeyPair(k) => RecordKey::KeyPair(k.id.clone()),
             Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
         }
     }
@@ -83,6 +86,7 @@ pub enum RecordKey {
     NetworkInterface(NetworkInterfaceId),
     Instance(InstanceId),
     SecurityGroup(SecurityGroupId),
+    KeyPair(KeyPairId),
     EndedAssociation(AssociationId),
 }
 
@@ -98,6 +102,7 @@ impl RecordKey {
             "eni" => RecordKey::NetworkInterface(NetworkInterfaceId::parse(id)?),
             "instance" => RecordKey::Instance(InstanceId::parse(id)?),
             "sg" => RecordKey::SecurityGroup(SecurityGroupId::parse(id)?),
+            "key" => RecordKey::KeyPair(KeyPairId::parse(id)?),
             "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
             _ => return None,
         })
@@ -113,6 +118,7 @@ impl RecordKey {
             RecordKey::NetworkInterface(_) => "eni",
             RecordKey::Instance(_) => "instance",
             RecordKey::SecurityGroup(_) => "sg",
+            RecordKey::KeyPair(_) => "key",
             RecordKey::EndedAssociation(_) => "ended",
         }
     }
@@ -128,6 +134,7 @@ impl RecordKey {
             RecordKey::NetworkInterface(id) => format!("{kind}/{id}"),
             RecordKey::Instance(id) => format!("{kind}/{id}"),
             RecordKey::SecurityGroup(id) => format!("{kind}/{id}"),
+            RecordKey::KeyPair(id) => format!("{kind}/{id}"),
             RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
