@@ -1,6 +1,6 @@
-//! Instance and interface attributes through the Rust SDK: termination
-//! protection, the stopped-only attributes, user data as a blob, and the
-//! interface that outlives its instance with its Elastic IP.
+//! Instance and interface attributes through the Rust SDK (termination
+//! protection, the stopped-only attributes, user data as a blob, the
+//! interface that outlives its instance with its Elastic IP), and key pairs.
 
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{
@@ -127,4 +127,34 @@ async fn an_interface_kept_at_termination_keeps_its_elastic_ip() {
     assert_eq!(eni.association().and_then(|x| x.public_ip()), Some(ip.as_str()));
     let kept = interface(ec2, primary.network_interface_id().expect("id")).await;
     assert_eq!(kept.status().map(|s| s.as_str()), Some("available"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pairs_are_created_imported_and_launched_with() {
+    use aws_sdk_ec2::types::KeyType;
+    let acct = Account::new();
+    let ec2 = &acct.ec2;
+    let created =
+        ec2.create_key_pair().key_name("made").key_type(KeyType::Ed25519).send().await.expect("CreateKeyPair");
+    assert!(created.key_material().is_some_and(|m| m.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")));
+    let described =
+        ec2.describe_key_pairs().key_names("made").include_public_key(true).send().await.expect("DescribeKeyPairs");
+    let info = &described.key_pairs()[0];
+    assert_eq!(info.key_fingerprint(), created.key_fingerprint());
+    let public = info.public_key().expect("public key").to_owned();
+    // The SDK sends the blob base64-encoded.
+    let imported = ec2
+        .import_key_pair()
+        .key_name("again")
+        .public_key_material(Blob::new(public.into_bytes()))
+        .send()
+        .await
+        .expect("ImportKeyPair");
+    assert_eq!(imported.key_fingerprint(), created.key_fingerprint(), "one ED25519 rule for both");
+    let f = failure(ec2.run_instances().image_id(AMI).min_count(1).max_count(1).key_name("none").send().await);
+    assert_failure(&f, 400, "InvalidKeyPair.NotFound");
+    let out = ec2.run_instances().image_id(AMI).min_count(1).max_count(1).key_name("made").send().await;
+    assert_eq!(out.expect("RunInstances").instances()[0].key_name(), Some("made"));
+    ec2.delete_key_pair().key_name("again").send().await.expect("DeleteKeyPair");
+    ec2.delete_key_pair().key_name("again").send().await.expect("DeleteKeyPair is idempotent");
 }
