@@ -3,6 +3,7 @@
 //! fresh 12-digit account each (D11); tests about processes start their own.
 
 mod account;
+mod attributes;
 mod auth;
 mod common;
 mod corrections;

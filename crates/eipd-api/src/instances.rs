@@ -7,12 +7,14 @@ use super::subnets::subnet_id;
 use super::{Ctx, Output, describe_query, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::describe::{DescribeQuery, Page, describe};
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::instances::{self as rules, LaunchInterface, RunInstances, StateChange};
+use eipd_domain::instances::{
+    self as rules, InstanceAttributeChange, InstanceAttributeName, LaunchInterface, RunInstances, StateChange,
+};
 use eipd_domain::network_interfaces::InterfaceSpec;
 use eipd_domain::regions::zone_id;
 use eipd_domain::security_groups::GroupRef;
-use eipd_domain::{Instance, InstanceId, InstanceState};
-use eipd_protocol::{Params, ToXml, XmlWriter, not_taken};
+use eipd_domain::{Instance, InstanceAttributes, InstanceId, InstanceState, ShutdownBehavior};
+use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
 
 pub(crate) fn instance_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<InstanceId> {
     let malformed = malformed_code(ApiError::invalid_instance_id_malformed_raw, "i-");
@@ -148,11 +150,22 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     }
     let tags = tags_for(&p.take_tag_specifications()?, &["instance", "network-interface", "volume"])?;
     let client_token = p.take_str("ClientToken").filter(|t| !t.is_empty());
-    // Accepted and not modelled: they change nothing an address depends on.
-    for ignored in
-        ["UserData", "Monitoring.Enabled", "EbsOptimized", "DisableApiTermination", "InstanceInitiatedShutdownBehavior"]
-    {
-        p.take_str(ignored);
+    // Accepted and not modelled: it changes nothing an address depends on.
+    p.take_str("Monitoring.Enabled");
+    let attributes = InstanceAttributes {
+        user_data: p.take_str("UserData").filter(|d| !d.is_empty()),
+        disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),
+        disable_api_stop: p.take_bool("DisableApiStop")?.unwrap_or(false),
+        shutdown_behavior: p
+            .take_str("InstanceInitiatedShutdownBehavior")
+            .map(|v| shutdown_behavior("InstanceInitiatedShutdownBehavior", &v))
+            .transpose()?
+            .unwrap_or_default(),
+        ebs_optimized: p.take_bool("EbsOptimized")?.unwrap_or(false),
+        ena_disabled: false,
+    };
+    if let Some(data) = &attributes.user_data {
+        rules::check_user_data(data)?;
     }
     let mut groups = p
         .take_list("SecurityGroupId")?
@@ -188,6 +201,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         client_token,
         instance_tags: tags_of(&tags, "instance"),
         interface_tags: tags_of(&tags, "network-interface"),
+        attributes,
     };
     let instances = ctx.write(move |tx| rules::run_instances(tx, input)).await?;
     let part = ctx.read().await?;
@@ -353,4 +367,171 @@ pub async fn start_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     ctx.authorize_on(|| instance_arns(ctx, &ids), dry_run)?;
     let changes = ctx.write(move |tx| rules::start_instances(tx, &ids)).await?;
     Ok(Box::new(StateChangesOutput(changes)))
+}
+
+fn shutdown_behavior(param: &str, value: &str) -> ApiResult<ShutdownBehavior> {
+    ShutdownBehavior::parse(value).ok_or_else(|| {
+        ApiError::invalid_parameter_value(format!(
+            "Value ({value}) for parameter {param} is invalid. Expected one of: stop, terminate."
+        ))
+    })
+}
+
+fn attribute_bool(param: &str, value: &str) -> ApiResult<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid_parameter_value(format!(
+            "Value ({value}) for parameter {param} is invalid. Expected: 'true' or 'false'."
+        ))),
+    }
+}
+
+pub async fn describe_instance_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = instance_id(ctx, &p.require_str("InstanceId")?)?;
+    let name = InstanceAttributeName::parse(&p.require_str("Attribute")?)?;
+    let dry_run = p.take_dry_run()?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| instance_arns(ctx, std::slice::from_ref(&id)), dry_run)?;
+    let part = ctx.read().await?;
+    let inst = rules::instance(&part, &id)?;
+    Ok(rendered(&InstanceAttributeOutput { inst, name, r: ctx.renderer(&part) }))
+}
+
+/// DescribeInstanceAttribute: the instance and the one attribute asked for.
+struct InstanceAttributeOutput<'a> {
+    inst: &'a Instance,
+    name: InstanceAttributeName,
+    r: Renderer<'a>,
+}
+
+impl ToXml for InstanceAttributeOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        use InstanceAttributeName as A;
+        let inst = self.inst;
+        let attrs = &inst.attributes;
+        let value = |w: &mut XmlWriter, name: &str, v: &dyn std::fmt::Display| {
+            w.nested(name, |w| w.display("value", v));
+        };
+        let primary = self.r.part.primary_interface(inst);
+        w.display("instanceId", &inst.id);
+        match self.name {
+            A::InstanceType => value(w, "instanceType", &inst.instance_type),
+            // An HVM instance has no kernel, ramdisk or SR-IOV setting: EC2 writes them empty.
+            A::Kernel => w.nested("kernel", |_| {}),
+            A::Ramdisk => w.nested("ramdisk", |_| {}),
+            A::SriovNetSupport => w.nested("sriovNetSupport", |_| {}),
+            A::UserData => w.nested("userData", |w| w.opt_text("value", attrs.user_data.as_deref())),
+            A::DisableApiTermination => value(w, "disableApiTermination", &attrs.disable_api_termination),
+            A::DisableApiStop => value(w, "disableApiStop", &attrs.disable_api_stop),
+            A::InstanceInitiatedShutdownBehavior => {
+                value(w, "instanceInitiatedShutdownBehavior", &attrs.shutdown_behavior.as_str())
+            }
+            A::RootDeviceName => value(w, "rootDeviceName", &"/dev/xvda"),
+            A::BlockDeviceMapping => w.list("blockDeviceMapping", std::iter::empty::<()>(), |_, ()| {}),
+            A::ProductCodes => w.list("productCodes", std::iter::empty::<()>(), |_, ()| {}),
+            A::SourceDestCheck => value(w, "sourceDestCheck", &primary.is_none_or(|eni| eni.source_dest_check)),
+            A::GroupSet => self.r.group_set(w, primary.map_or(&[][..], |eni| &eni.groups)),
+            A::EbsOptimized => value(w, "ebsOptimized", &attrs.ebs_optimized),
+            A::EnaSupport => value(w, "enaSupport", &!attrs.ena_disabled),
+            A::EnclaveOptions => w.nested("enclaveOptions", |w| w.display("enabled", false)),
+        }
+    }
+}
+
+/// The changes a ModifyInstanceAttribute request names, in either form:
+/// `<Name>.Value` (`GroupId.N` for groups), or `Attribute` with `Value`.
+fn instance_attribute_changes(
+    ctx: &Ctx<'_>,
+    p: &mut Params,
+) -> ApiResult<Vec<(&'static str, InstanceAttributeChange)>> {
+    use InstanceAttributeChange as C;
+    let mut changes = Vec::new();
+    if let Some(v) = p.take_str("InstanceType.Value") {
+        changes.push(("instanceType", C::InstanceType(v)));
+    }
+    if let Some(v) = p.take_str("UserData.Value") {
+        changes.push(("userData", C::UserData(v)));
+    }
+    /// A boolean attribute: its parameter, its name, its change.
+    type Flag = (&'static str, &'static str, fn(bool) -> InstanceAttributeChange);
+    let flags: [Flag; 5] = [
+        ("SourceDestCheck.Value", "sourceDestCheck", C::SourceDestCheck),
+        ("DisableApiTermination.Value", "disableApiTermination", C::DisableApiTermination),
+        ("DisableApiStop.Value", "disableApiStop", C::DisableApiStop),
+        ("EbsOptimized.Value", "ebsOptimized", C::EbsOptimized),
+        ("EnaSupport.Value", "enaSupport", C::EnaSupport),
+    ];
+    for (param, name, change) in flags {
+        if let Some(v) = p.take_str(param) {
+            changes.push((name, change(attribute_bool(param, &v)?)));
+        }
+    }
+    if let Some(v) = p.take_str("InstanceInitiatedShutdownBehavior.Value") {
+        let b = shutdown_behavior("InstanceInitiatedShutdownBehavior.Value", &v)?;
+        changes.push(("instanceInitiatedShutdownBehavior", C::ShutdownBehavior(b)));
+    }
+    let groups = p.take_list("GroupId")?;
+    if !groups.is_empty() {
+        let groups = groups.iter().map(|v| group_id(ctx, v).map(GroupRef::Id)).collect::<ApiResult<Vec<_>>>()?;
+        changes.push(("groupSet", C::Groups(groups)));
+    }
+    match (p.take_str("Attribute"), p.take_str("Value")) {
+        (None, None) => {}
+        (Some(name), Some(v)) => {
+            let name = InstanceAttributeName::parse(&name)?;
+            use InstanceAttributeName as A;
+            let change = match name {
+                A::InstanceType => C::InstanceType(v),
+                A::UserData => C::UserData(v),
+                A::SourceDestCheck => C::SourceDestCheck(attribute_bool("Value", &v)?),
+                A::DisableApiTermination => C::DisableApiTermination(attribute_bool("Value", &v)?),
+                A::DisableApiStop => C::DisableApiStop(attribute_bool("Value", &v)?),
+                A::EbsOptimized => C::EbsOptimized(attribute_bool("Value", &v)?),
+                A::EnaSupport => C::EnaSupport(attribute_bool("Value", &v)?),
+                A::InstanceInitiatedShutdownBehavior => C::ShutdownBehavior(shutdown_behavior("Value", &v)?),
+                A::GroupSet => {
+                    return Err(ApiError::invalid_parameter_combination(
+                        "The attribute groupSet takes GroupId.N, not Value",
+                    ));
+                }
+                other => return Err(ApiError::unsupported_parameter(&format!("Attribute={}", other.as_str()))),
+            };
+            changes.push((name.as_str(), change));
+        }
+        (Some(_), None) => return Err(ApiError::missing("Value")),
+        (None, Some(_)) => return Err(ApiError::missing("Attribute")),
+    }
+    Ok(changes)
+}
+
+pub async fn modify_instance_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = instance_id(ctx, &p.require_str("InstanceId")?)?;
+    let mut changes = instance_attribute_changes(ctx, &mut p)?;
+    let dry_run = p.take_dry_run()?;
+    ctx.finish(p)?;
+    let change = match changes.len() {
+        0 => return Err(ApiError::missing_parameter("The request must name one attribute to modify")),
+        1 => changes.remove(0).1,
+        _ => {
+            let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
+            return Err(ApiError::invalid_parameter_combination(format!(
+                "Fields for multiple attribute types specified: {}",
+                names.join(", ")
+            )));
+        }
+    };
+    ctx.authorize_on(|| instance_arns(ctx, std::slice::from_ref(&id)), dry_run)?;
+    ctx.write(move |tx| rules::modify_instance_attribute(tx, &id, change)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+pub async fn reset_instance_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = instance_id(ctx, &p.require_str("InstanceId")?)?;
+    let name = InstanceAttributeName::parse(&p.require_str("Attribute")?)?;
+    let dry_run = p.take_dry_run()?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| instance_arns(ctx, std::slice::from_ref(&id)), dry_run)?;
+    ctx.write(move |tx| rules::reset_instance_attribute(tx, &id, name)).await?;
+    Ok(Box::new(ReturnTrue))
 }

@@ -6,6 +6,7 @@ pub mod account;
 pub mod addresses;
 pub mod instances;
 pub mod internet_gateways;
+pub mod key_pairs;
 pub mod nat_gateways;
 pub mod network_interfaces;
 pub mod policy;
@@ -226,12 +227,18 @@ actions! {
     AssignIpv6Addresses => network_interfaces::assign_ipv6_addresses,
     UnassignIpv6Addresses => network_interfaces::unassign_ipv6_addresses,
     ModifyPublicIpDnsNameOptions => network_interfaces::modify_public_ip_dns_name_options,
+    DescribeNetworkInterfaceAttribute => network_interfaces::describe_network_interface_attribute,
+    ModifyNetworkInterfaceAttribute => network_interfaces::modify_network_interface_attribute,
+    ResetNetworkInterfaceAttribute => network_interfaces::reset_network_interface_attribute,
     RunInstances => instances::run_instances,
     DescribeInstances => instances::describe_instances,
     DescribeInstanceStatus => instances::describe_instance_status,
     TerminateInstances => instances::terminate_instances,
     StopInstances => instances::stop_instances,
     StartInstances => instances::start_instances,
+    DescribeInstanceAttribute => instances::describe_instance_attribute,
+    ModifyInstanceAttribute => instances::modify_instance_attribute,
+    ResetInstanceAttribute => instances::reset_instance_attribute,
     CreateSecurityGroup => security_groups::create_security_group,
     DeleteSecurityGroup => security_groups::delete_security_group,
     DescribeSecurityGroups => security_groups::describe_security_groups,
@@ -253,6 +260,10 @@ actions! {
     CreateNatGateway => nat_gateways::create_nat_gateway,
     DeleteNatGateway => nat_gateways::delete_nat_gateway,
     DescribeNatGateways => nat_gateways::describe_nat_gateways,
+    CreateKeyPair => key_pairs::create_key_pair,
+    ImportKeyPair => key_pairs::import_key_pair,
+    DescribeKeyPairs => key_pairs::describe_key_pairs,
+    DeleteKeyPair => key_pairs::delete_key_pair,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

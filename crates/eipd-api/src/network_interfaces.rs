@@ -9,7 +9,7 @@ use super::security_groups::group_id;
 use super::subnets::subnet_id;
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::network_interfaces::{self as rules, InterfaceSpec};
+use eipd_domain::network_interfaces::{self as rules, InterfaceAttributeChange, InterfaceSpec};
 use eipd_domain::security_groups::GroupRef;
 use eipd_domain::{AttachmentId, HostnameType, NetworkInterface, NetworkInterfaceId, SERVICE_ATTACHMENT_PREFIX};
 use eipd_protocol::query::parse_ipv4;
@@ -268,4 +268,129 @@ impl ToXml for Successful {
     fn write_xml(&self, w: &mut XmlWriter) {
         w.display("successful", true);
     }
+}
+
+/// The attribute names of DescribeNetworkInterfaceAttribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InterfaceAttributeName {
+    Description,
+    GroupSet,
+    SourceDestCheck,
+    Attachment,
+    AssociatePublicIpAddress,
+}
+
+impl InterfaceAttributeName {
+    fn parse(value: &str) -> ApiResult<Self> {
+        Ok(match value {
+            "description" => Self::Description,
+            "groupSet" => Self::GroupSet,
+            "sourceDestCheck" => Self::SourceDestCheck,
+            "attachment" => Self::Attachment,
+            "associatePublicIpAddress" => Self::AssociatePublicIpAddress,
+            _ => {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "Value ({value}) for parameter attribute is invalid. Expected one of: description, groupSet, \
+                     sourceDestCheck, attachment, associatePublicIpAddress."
+                )));
+            }
+        })
+    }
+}
+
+pub async fn describe_network_interface_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
+    let name = InterfaceAttributeName::parse(&p.require_str("Attribute")?)?;
+    ctx.finish_and_authorize(p)?;
+    let part = ctx.read().await?;
+    let eni = rules::interface(&part, &id)?;
+    Ok(rendered(&InterfaceAttributeOutput { eni, name, r: ctx.renderer(&part) }))
+}
+
+/// DescribeNetworkInterfaceAttribute: the interface and the one attribute asked for.
+struct InterfaceAttributeOutput<'a> {
+    eni: &'a NetworkInterface,
+    name: InterfaceAttributeName,
+    r: Renderer<'a>,
+}
+
+impl ToXml for InterfaceAttributeOutput<'_> {
+    fn write_xml(&self, w: &mut XmlWriter) {
+        let eni = self.eni;
+        w.display("networkInterfaceId", &eni.id);
+        match self.name {
+            InterfaceAttributeName::Description => w.nested("description", |w| w.text("value", &eni.description)),
+            InterfaceAttributeName::SourceDestCheck => {
+                w.nested("sourceDestCheck", |w| w.display("value", eni.source_dest_check))
+            }
+            InterfaceAttributeName::GroupSet => self.r.group_set(w, &eni.groups),
+            InterfaceAttributeName::Attachment => {
+                if let Some(att) = &eni.attachment {
+                    self.r.interface_attachment(w, att);
+                }
+            }
+            InterfaceAttributeName::AssociatePublicIpAddress => {
+                w.display("associatePublicIpAddress", eni.auto_assign_public_ip)
+            }
+        }
+    }
+}
+
+pub async fn modify_network_interface_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
+    let mut changes: Vec<(&str, InterfaceAttributeChange)> = Vec::new();
+    if let Some(v) = p.take_str("Description.Value") {
+        changes.push(("description", InterfaceAttributeChange::Description(v)));
+    }
+    if let Some(v) = p.take_bool("SourceDestCheck.Value")? {
+        changes.push(("sourceDestCheck", InterfaceAttributeChange::SourceDestCheck(v)));
+    }
+    let groups = p.take_list("SecurityGroupId")?;
+    if !groups.is_empty() {
+        let groups = groups.iter().map(|v| group_id(ctx, v).map(GroupRef::Id)).collect::<ApiResult<Vec<_>>>()?;
+        changes.push(("groupSet", InterfaceAttributeChange::Groups(groups)));
+    }
+    let attachment = p.take_str("Attachment.AttachmentId");
+    let delete = p.take_bool("Attachment.DeleteOnTermination")?;
+    match (attachment, delete) {
+        (None, None) => {}
+        (Some(v), Some(delete)) => {
+            let malformed = super::malformed_param("Attachment.AttachmentId", "eni-attach-");
+            let attachment_id = parse_id(ctx, &v, AttachmentId::parse, malformed, ApiError::attachment_not_found)?;
+            changes.push(("attachment", InterfaceAttributeChange::DeleteOnTermination { attachment_id, delete }));
+        }
+        (None, Some(_)) => return Err(ApiError::missing("Attachment.AttachmentId")),
+        (Some(_), None) => return Err(ApiError::missing("Attachment.DeleteOnTermination")),
+    }
+    if let Some(v) = p.take_bool("AssociatePublicIpAddress")? {
+        changes.push(("associatePublicIpAddress", InterfaceAttributeChange::AssociatePublicIpAddress(v)));
+    }
+    let dry_run = p.take_dry_run()?;
+    ctx.finish(p)?;
+    let change = match changes.len() {
+        0 => return Err(ApiError::missing_parameter("The request must name one attribute to modify")),
+        1 => changes.remove(0).1,
+        _ => {
+            let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
+            return Err(ApiError::invalid_parameter_combination(format!(
+                "Fields for multiple attribute types specified: {}",
+                names.join(", ")
+            )));
+        }
+    };
+    ctx.authorize(dry_run)?;
+    ctx.write(move |tx| rules::modify_network_interface_attribute(tx, &id, change)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+pub async fn reset_network_interface_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    let id = eni_id(ctx, &p.require_str("NetworkInterfaceId")?)?;
+    // The model's one attribute, a string whose value EC2 does not read:
+    // naming it resets the check to true.
+    if p.take_str("SourceDestCheck").is_none() {
+        return Err(ApiError::missing("SourceDestCheck"));
+    }
+    ctx.finish_and_authorize(p)?;
+    ctx.write(move |tx| rules::reset_network_interface_attribute(tx, &id)).await?;
+    Ok(Box::new(ReturnTrue))
 }

@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 
 use eipd_domain::instances;
 use eipd_domain::view::{PublicIpv4, ip_owner, private_dns_name, public_dns_name, timestamp};
-use eipd_domain::{Instance, InstanceState, NAT_GATEWAY_REQUESTER_ID, NetworkInterface, Partition, SecurityGroupId};
+use eipd_domain::{
+    Attachment, Instance, InstanceState, NAT_GATEWAY_REQUESTER_ID, NetworkInterface, Partition, SecurityGroupId,
+};
 use eipd_protocol::XmlWriter;
 
 pub(crate) struct Renderer<'a> {
@@ -53,7 +55,7 @@ impl Renderer<'_> {
     }
 
     /// `groupSet`: GroupIdentifier items, each group's id and name.
-    fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
+    pub(crate) fn group_set(&self, w: &mut XmlWriter, groups: &[SecurityGroupId]) {
         w.list("groupSet", groups, |w, id| {
             w.display("groupId", id);
             w.opt_text("groupName", self.part.security_group(id).map(|g| g.name.as_str()));
@@ -80,16 +82,7 @@ impl Renderer<'_> {
         w.text("interfaceType", eni.interface_type());
         self.group_set(w, &eni.groups);
         if let Some(att) = &eni.attachment {
-            w.nested("attachment", |w| {
-                w.display("attachmentId", &att.id);
-                w.display("instanceId", &att.instance_id);
-                w.text("instanceOwnerId", self.account);
-                w.display("deviceIndex", att.device_index);
-                w.display("networkCardIndex", 0);
-                w.text("status", "attached");
-                w.text("attachTime", &timestamp(att.attach_time));
-                w.display("deleteOnTermination", att.delete_on_termination);
-            });
+            self.interface_attachment(w, att);
         }
         if let Some(id) = eni.service_attachment_id() {
             // As AWS shows a NAT gateway's interface: attached to no instance.
@@ -120,6 +113,20 @@ impl Renderer<'_> {
             w.opt_text("publicDualStackDnsName", names.dual_stack_name.as_deref());
         });
         w.tag_set("tagSet", &eni.tags);
+    }
+
+    /// `attachment`, the NetworkInterfaceAttachment shape.
+    pub(crate) fn interface_attachment(&self, w: &mut XmlWriter, att: &Attachment) {
+        w.nested("attachment", |w| {
+            w.display("attachmentId", &att.id);
+            w.display("instanceId", &att.instance_id);
+            w.text("instanceOwnerId", self.account);
+            w.display("deviceIndex", att.device_index);
+            w.display("networkCardIndex", 0);
+            w.text("status", "attached");
+            w.text("attachTime", &timestamp(att.attach_time));
+            w.display("deleteOnTermination", att.delete_on_termination);
+        });
     }
 
     /// The InstanceNetworkInterface shape (inside an Instance).
@@ -197,7 +204,7 @@ impl Renderer<'_> {
         w.tag_set("tagSet", &inst.tags);
         w.text("hypervisor", instances::HYPERVISOR);
         w.list("networkInterfaceSet", interfaces, |w, eni| self.instance_interface(w, eni));
-        w.display("ebsOptimized", false);
-        w.display("enaSupport", true);
+        w.display("ebsOptimized", inst.attributes.ebs_optimized);
+        w.display("enaSupport", !inst.attributes.ena_disabled);
     }
 }

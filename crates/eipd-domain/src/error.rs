@@ -102,6 +102,7 @@ error_codes! {
     invalid_route_not_found => "InvalidRoute.NotFound", 400;
     invalid_gateway_id_not_found_raw => "InvalidGatewayID.NotFound", 400;
     nat_gateway_not_found_raw => "NatGatewayNotFound", 400;
+    invalid_key_pair_not_found_raw => "InvalidKeyPair.NotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -123,6 +124,8 @@ error_codes! {
     invalid_permission_duplicate => "InvalidPermission.Duplicate", 400;
     cannot_delete => "CannotDelete", 400;
     route_already_exists => "RouteAlreadyExists", 400;
+    invalid_key_pair_duplicate => "InvalidKeyPair.Duplicate", 400;
+    invalid_key_format => "InvalidKey.Format", 400;
     // Limits and capacity.
     address_limit_exceeded_raw => "AddressLimitExceeded", 400;
     insufficient_address_capacity => "InsufficientAddressCapacity", 400;
@@ -252,6 +255,14 @@ impl ApiError {
     /// NAT gateway) manages for the account.
     pub fn service_managed() -> Self {
         Self { status: 400, ..Self::auth_failure("You do not have permission to access the specified resource.") }
+    }
+
+    pub fn invalid_key_pair_not_found(name: &str) -> Self {
+        Self::invalid_key_pair_not_found_raw(format!("The key pair '{name}' does not exist"))
+    }
+
+    pub fn invalid_key_pair_id_not_found(id: &str) -> Self {
+        Self::invalid_key_pair_not_found_raw(format!("The key pair ID '{id}' does not exist"))
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

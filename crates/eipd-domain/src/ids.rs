@@ -100,6 +100,8 @@ resource_id! {
     RouteTableAssociationId => "rtbassoc-",
     /// A NAT gateway.
     NatGatewayId => "nat-",
+    /// A key pair.
+    KeyPairId => "key-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

@@ -2,13 +2,16 @@
 
 use std::net::Ipv4Addr;
 
-use crate::addresses::{end_association, restore_auto_public_ip};
+use crate::addresses::restore_auto_public_ip;
 use crate::describe::{DescribeQuery, Described, Page, listing};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{Filterable, tag_filter_values};
 use crate::ids::*;
 use crate::model::*;
-use crate::network_interfaces::{InterfaceSpec, detach, interface, new_interface, remove_interface};
+use crate::network_interfaces::{
+    InterfaceAttributeChange, InterfaceSpec, detach, interface, modify_network_interface_attribute, new_interface,
+    remove_interface,
+};
 use crate::regions::zone_id;
 use crate::security_groups::GroupRef;
 use crate::state::{Partition, Record, Tx};
@@ -52,6 +55,7 @@ pub struct RunInstances {
     pub client_token: Option<String>,
     pub instance_tags: Tags,
     pub interface_tags: Tags,
+    pub attributes: InstanceAttributes,
 }
 
 /// The most instances one RunInstances call launches.
@@ -70,6 +74,11 @@ pub fn run_instances(tx: &mut Tx, input: RunInstances) -> ApiResult<Vec<Instance
             "Invalid MinCount {} / MaxCount {}: 1 <= MinCount <= MaxCount",
             input.min_count, input.max_count
         )));
+    }
+    if let Some(name) = &input.key_name
+        && tx.part().key_pair_named(name).is_none()
+    {
+        return Err(ApiError::invalid_key_pair_not_found(name));
     }
     let count = input.max_count.min(MAX_LAUNCH_COUNT);
     if input.network_interfaces.len() > 1
@@ -148,6 +157,7 @@ fn launch_one(tx: &mut Tx, input: &RunInstances, reservation_id: &ReservationId,
         ami_launch_index: index,
         client_token: input.client_token.clone(),
         tags: input.instance_tags.clone(),
+        attributes: input.attributes.clone(),
     };
     tx.put(Record::Instance(instance.clone()));
     let single = nics.len() == 1;
@@ -216,12 +226,21 @@ fn instances_for_change(part: &Partition, ids: &[InstanceId]) -> ApiResult<Vec<I
     Ok(ids.iter().filter_map(|id| part.instance(id).cloned()).collect())
 }
 
-/// Terminating ends the associations on the instance's interfaces (the
-/// addresses stay allocated), deletes the interfaces marked
-/// delete-on-termination and detaches the others.
+/// Terminating deletes the interfaces marked delete-on-termination, which
+/// ends the associations on them (the addresses stay allocated), and
+/// detaches the others, which keep their Elastic IPs, as on AWS. An
+/// instance with termination protection refuses the whole call: nothing is
+/// terminated.
 pub fn terminate_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateChange>> {
+    let instances = instances_for_change(tx.part(), ids)?;
+    if let Some(protected) = instances.iter().find(|i| i.attributes.disable_api_termination) {
+        return Err(ApiError::operation_not_permitted(format!(
+            "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+            protected.id
+        )));
+    }
     let mut changes = Vec::new();
-    for mut inst in instances_for_change(tx.part(), ids)? {
+    for mut inst in instances {
         let previous = inst.state;
         if previous != InstanceState::Terminated {
             for eni in tx.part().interfaces_of(&inst.id).into_iter().cloned().collect::<Vec<_>>() {
@@ -229,11 +248,6 @@ pub fn terminate_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<Sta
                 if delete {
                     detach_for_removal(tx, eni)?;
                 } else {
-                    let on_it: Vec<Ipv4Addr> = tx.part().addresses_on_interface(&eni.id).map(|a| a.public_ip).collect();
-                    for ip in on_it {
-                        end_association(tx, ip)?;
-                    }
-                    let eni = tx.part().interface(&eni.id).cloned().expect("exists");
                     detach(tx, eni);
                 }
             }
@@ -253,9 +267,17 @@ fn detach_for_removal(tx: &mut Tx, mut eni: NetworkInterface) -> ApiResult<()> {
 }
 
 /// Stopping releases auto-assigned public IPs; Elastic IPs stay (VPC).
+/// An instance with stop protection refuses the whole call.
 pub fn stop_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateChange>> {
+    let instances = instances_for_change(tx.part(), ids)?;
+    if let Some(protected) = instances.iter().find(|i| i.attributes.disable_api_stop) {
+        return Err(ApiError::operation_not_permitted(format!(
+            "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+            protected.id
+        )));
+    }
     let mut changes = Vec::new();
-    for mut inst in instances_for_change(tx.part(), ids)? {
+    for mut inst in instances {
         let previous = inst.state;
         match previous {
             InstanceState::Terminated | InstanceState::ShuttingDown => {
@@ -318,6 +340,187 @@ pub const ROOT_DEVICE_NAME: &str = "/dev/xvda";
 pub const ROOT_DEVICE_TYPE: &str = "ebs";
 pub const TENANCY: &str = "default";
 pub const VIRTUALIZATION_TYPE: &str = "hvm";
+/// The attribute names of Describe/Modify/ResetInstanceAttribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceAttributeName {
+    InstanceType,
+    Kernel,
+    Ramdisk,
+    UserData,
+    DisableApiTermination,
+    InstanceInitiatedShutdownBehavior,
+    RootDeviceName,
+    BlockDeviceMapping,
+    ProductCodes,
+    SourceDestCheck,
+    GroupSet,
+    EbsOptimized,
+    SriovNetSupport,
+    EnaSupport,
+    EnclaveOptions,
+    DisableApiStop,
+}
+
+impl InstanceAttributeName {
+    pub const ALL: &'static [Self] = &[
+        Self::InstanceType,
+        Self::Kernel,
+        Self::Ramdisk,
+        Self::UserData,
+        Self::DisableApiTermination,
+        Self::InstanceInitiatedShutdownBehavior,
+        Self::RootDeviceName,
+        Self::BlockDeviceMapping,
+        Self::ProductCodes,
+        Self::SourceDestCheck,
+        Self::GroupSet,
+        Self::EbsOptimized,
+        Self::SriovNetSupport,
+        Self::EnaSupport,
+        Self::EnclaveOptions,
+        Self::DisableApiStop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InstanceType => "instanceType",
+            Self::Kernel => "kernel",
+            Self::Ramdisk => "ramdisk",
+            Self::UserData => "userData",
+            Self::DisableApiTermination => "disableApiTermination",
+            Self::InstanceInitiatedShutdownBehavior => "instanceInitiatedShutdownBehavior",
+            Self::RootDeviceName => "rootDeviceName",
+            Self::BlockDeviceMapping => "blockDeviceMapping",
+            Self::ProductCodes => "productCodes",
+            Self::SourceDestCheck => "sourceDestCheck",
+            Self::GroupSet => "groupSet",
+            Self::EbsOptimized => "ebsOptimized",
+            Self::SriovNetSupport => "sriovNetSupport",
+            Self::EnaSupport => "enaSupport",
+            Self::EnclaveOptions => "enclaveOptions",
+            Self::DisableApiStop => "disableApiStop",
+        }
+    }
+
+    /// The name as the model spells it, or InvalidParameterValue listing them.
+    pub fn parse(value: &str) -> ApiResult<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == value).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|a| a.as_str()).collect();
+            ApiError::invalid_parameter_value(format!(
+                "Value ({value}) for parameter attribute is invalid. Expected one of: {}.",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// One change of ModifyInstanceAttribute: EC2 takes one attribute per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstanceAttributeChange {
+    InstanceType(String),
+    /// Base64 user data; an empty string removes it.
+    UserData(String),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    ShutdownBehavior(ShutdownBehavior),
+    SourceDestCheck(bool),
+    Groups(Vec<GroupRef>),
+    EbsOptimized(bool),
+    EnaSupport(bool),
+}
+
+/// The interface that instance-level network attributes (sourceDestCheck,
+/// groupSet) change: the instance's only one. With several, EC2 wants the
+/// interface named instead.
+pub fn sole_interface<'a>(part: &'a Partition, inst: &Instance) -> ApiResult<&'a NetworkInterface> {
+    match part.interfaces_of(&inst.id).as_slice() {
+        [only] => Ok(only),
+        [] => Err(ApiError::incorrect_instance_state(format!(
+            "The instance '{}' is not in a valid state for this operation.",
+            inst.id
+        ))),
+        _ => Err(ApiError::invalid_instance_id(format!(
+            "There are multiple interfaces attached to instance '{}'. Please specify an interface ID for the operation instead.",
+            inst.id
+        ))),
+    }
+}
+
+/// Checks user data as EC2 does: base64 (the SDKs encode it), at most 16 KB
+/// once decoded.
+pub fn check_user_data(data: &str) -> ApiResult<()> {
+    const MAX_DECODED: usize = 16 * 1024;
+    let invalid = || ApiError::invalid_parameter_value("Invalid BASE64 encoding of user data.");
+    let body = data.trim_end_matches('=');
+    let padding = data.len() - body.len();
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    if !data.len().is_multiple_of(4) || padding > 2 || !body.bytes().all(alphabet) {
+        return Err(invalid());
+    }
+    if data.len() / 4 * 3 - padding > MAX_DECODED {
+        return Err(ApiError::invalid_parameter_value(format!("User data is limited to {MAX_DECODED} bytes.")));
+    }
+    Ok(())
+}
+
+/// ModifyInstanceAttribute. The instance type, user data and ENA support
+/// change only while the instance is stopped, as on AWS.
+pub fn modify_instance_attribute(tx: &mut Tx, id: &InstanceId, change: InstanceAttributeChange) -> ApiResult<()> {
+    let mut inst = instance(tx.part(), id)?.clone();
+    if matches!(inst.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
+        return Err(ApiError::incorrect_instance_state(format!(
+            "The instance '{id}' is not in a valid state for this operation."
+        )));
+    }
+    let needs_stopped = matches!(
+        change,
+        InstanceAttributeChange::InstanceType(_)
+            | InstanceAttributeChange::UserData(_)
+            | InstanceAttributeChange::EnaSupport(_)
+    );
+    if needs_stopped && inst.state != InstanceState::Stopped {
+        return Err(ApiError::incorrect_instance_state(format!("The instance '{id}' is not in the 'stopped' state.")));
+    }
+    let attrs = &mut inst.attributes;
+    match change {
+        InstanceAttributeChange::InstanceType(t) => inst.instance_type = t,
+        InstanceAttributeChange::UserData(data) => {
+            check_user_data(&data)?;
+            attrs.user_data = Some(data).filter(|d| !d.is_empty());
+        }
+        InstanceAttributeChange::DisableApiTermination(v) => attrs.disable_api_termination = v,
+        InstanceAttributeChange::DisableApiStop(v) => attrs.disable_api_stop = v,
+        InstanceAttributeChange::ShutdownBehavior(b) => attrs.shutdown_behavior = b,
+        InstanceAttributeChange::EbsOptimized(v) => attrs.ebs_optimized = v,
+        InstanceAttributeChange::EnaSupport(v) => attrs.ena_disabled = !v,
+        InstanceAttributeChange::SourceDestCheck(v) => {
+            let eni = sole_interface(tx.part(), &inst)?.id.clone();
+            return modify_network_interface_attribute(tx, &eni, InterfaceAttributeChange::SourceDestCheck(v));
+        }
+        InstanceAttributeChange::Groups(groups) => {
+            let eni = sole_interface(tx.part(), &inst)?.id.clone();
+            return modify_network_interface_attribute(tx, &eni, InterfaceAttributeChange::Groups(groups));
+        }
+    }
+    tx.put(Record::Instance(inst));
+    Ok(())
+}
+
+/// ResetInstanceAttribute: EC2 resets only `kernel`, `ramdisk` (which an
+/// HVM instance does not have: nothing to do) and `sourceDestCheck`.
+pub fn reset_instance_attribute(tx: &mut Tx, id: &InstanceId, name: InstanceAttributeName) -> ApiResult<()> {
+    instance(tx.part(), id)?;
+    match name {
+        InstanceAttributeName::Kernel | InstanceAttributeName::Ramdisk => Ok(()),
+        InstanceAttributeName::SourceDestCheck => {
+            modify_instance_attribute(tx, id, InstanceAttributeChange::SourceDestCheck(true))
+        }
+        other => Err(ApiError::invalid_parameter_value(format!(
+            "Value ({}) for parameter attribute is invalid. Only kernel, ramdisk and sourceDestCheck can be reset.",
+            other.as_str()
+        ))),
+    }
+}
 
 impl Described for Instance {
     type Id = InstanceId;
@@ -517,8 +720,8 @@ impl Described for Instance {
             "architecture" => vec![ARCHITECTURE.into()],
             "availability-zone-id" => vec![zone_id(&self.availability_zone)],
             "client-token" => self.client_token.iter().cloned().collect(),
-            "ebs-optimized" => vec!["false".into()],
-            "ena-support" => vec!["true".into()],
+            "ebs-optimized" => vec![self.attributes.ebs_optimized.to_string()],
+            "ena-support" => vec![(!self.attributes.ena_disabled).to_string()],
             "hypervisor" => vec![HYPERVISOR.into()],
             "ipv6-address" => {
                 part.interfaces_of(&self.id).iter().flat_map(|e| &e.ipv6_addresses).map(ToString::to_string).collect()
@@ -626,4 +829,109 @@ pub fn describe_instance_status<'a>(
         |name| FILTERS.contains(&name) || ABSENT.contains(&name),
         |i: &Instance, filters| (include_all || i.state == InstanceState::Running) && filters.matches(&StatusView(i)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addresses::{AddressRef, AllocateAddress, AssociateAddress, AssociationTarget};
+    use crate::state::{Settings, World};
+
+    fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
+        let settings = Settings::default();
+        let mut dirty = Vec::new();
+        let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), &settings, 0, &mut dirty);
+        op(&mut tx)
+    }
+
+    fn launch(tx: &mut Tx) -> Instance {
+        let input = RunInstances {
+            image_id: "ami-12345678".into(),
+            instance_type: "t3.micro".into(),
+            min_count: 1,
+            max_count: 1,
+            ..RunInstances::default()
+        };
+        run_instances(tx, input).unwrap().remove(0)
+    }
+
+    #[test]
+    fn user_data_must_be_base64() {
+        assert!(check_user_data("").is_ok());
+        assert!(check_user_data("aGVsbG8=").is_ok());
+        assert!(check_user_data("aGVsbG8").is_err(), "not a multiple of four");
+        assert!(check_user_data("aGV*bG8=").is_err(), "outside the alphabet");
+        assert!(check_user_data("a===").is_err(), "three padding characters");
+        assert!(check_user_data(&"A".repeat(24 * 1024)).is_err(), "more than 16 KB decoded");
+    }
+
+    #[test]
+    fn termination_protection_refuses_the_whole_call() {
+        let mut world = World::default();
+        world_tx(&mut world, |tx| {
+            let free = launch(tx);
+            let protected = launch(tx);
+            let change = InstanceAttributeChange::DisableApiTermination(true);
+            modify_instance_attribute(tx, &protected.id, change).unwrap();
+            let e = terminate_instances(tx, &[free.id.clone(), protected.id.clone()]).unwrap_err();
+            assert_eq!(e.code, "OperationNotPermitted");
+            assert!(e.message.contains(protected.id.as_str()), "{}", e.message);
+            assert_eq!(tx.part().instance(&free.id).unwrap().state, InstanceState::Running, "nothing terminated");
+            modify_instance_attribute(tx, &protected.id, InstanceAttributeChange::DisableApiTermination(false))
+                .unwrap();
+            terminate_instances(tx, std::slice::from_ref(&protected.id)).unwrap();
+            assert_eq!(tx.part().instance(&protected.id).unwrap().state, InstanceState::Terminated);
+        });
+    }
+
+    #[test]
+    fn instance_type_and_user_data_change_only_when_stopped() {
+        let mut world = World::default();
+        world_tx(&mut world, |tx| {
+            let inst = launch(tx);
+            let e = modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::InstanceType("m5.large".into()))
+                .unwrap_err();
+            assert_eq!(e.code, "IncorrectInstanceState");
+            let e =
+                modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::UserData("aGk=".into())).unwrap_err();
+            assert_eq!(e.code, "IncorrectInstanceState");
+            stop_instances(tx, std::slice::from_ref(&inst.id)).unwrap();
+            modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::InstanceType("m5.large".into())).unwrap();
+            modify_instance_attribute(tx, &inst.id, InstanceAttributeChange::UserData("aGk=".into())).unwrap();
+            let after = tx.part().instance(&inst.id).unwrap();
+            assert_eq!(after.instance_type, "m5.large");
+            assert_eq!(after.attributes.user_data.as_deref(), Some("aGk="));
+        });
+    }
+
+    /// An interface attached with DeleteOnTermination false outlives its
+    /// instance, detached, with its Elastic IP still associated.
+    #[test]
+    fn a_surviving_interface_keeps_its_association() {
+        let mut world = World::default();
+        world_tx(&mut world, |tx| {
+            let inst = launch(tx);
+            let subnet = subnet(tx.part(), &inst.subnet_id).unwrap().clone();
+            let spare =
+                crate::network_interfaces::create_network_interface(tx, &subnet.id, InterfaceSpec::default()).unwrap();
+            crate::network_interfaces::attach_network_interface(tx, &spare.id, &inst.id, 1).unwrap();
+            let allocate =
+                AllocateAddress { domain: Domain::Vpc, address: None, network_border_group: None, tags: Tags::new() };
+            let address = crate::addresses::allocate_address(tx, allocate).unwrap();
+            let associate = AssociateAddress {
+                address: AddressRef::Allocation(address.allocation_id.clone().unwrap()),
+                target: AssociationTarget::Interface(spare.id.clone()),
+                private_ip: None,
+                allow_reassociation: false,
+            };
+            let association = crate::addresses::associate_address(tx, associate).unwrap();
+            let primary = tx.part().primary_interface(&inst).unwrap().id.clone();
+            terminate_instances(tx, std::slice::from_ref(&inst.id)).unwrap();
+            assert!(tx.part().interface(&primary).is_none(), "the launch interface is deleted");
+            let survivor = tx.part().interface(&spare.id).expect("the attached interface survives");
+            assert_eq!(survivor.attachment, None);
+            let kept = tx.part().address(address.public_ip).unwrap().association.as_ref().map(|a| a.id.clone());
+            assert_eq!(kept, Some(association));
+        });
+    }
 }

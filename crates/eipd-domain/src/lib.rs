@@ -11,6 +11,7 @@ pub mod instances;
 pub mod internet_gateways;
 #[cfg(test)]
 mod invariants;
+pub mod key_pairs;
 pub mod model;
 pub mod nat_gateways;
 pub mod network_interfaces;

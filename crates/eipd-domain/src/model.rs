@@ -406,6 +406,96 @@ pub struct Instance {
     pub client_token: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// What RunInstances and ModifyInstanceAttribute set (DescribeInstanceAttribute).
+    #[serde(default)]
+    pub attributes: InstanceAttributes,
+}
+
+/// An instance's settings that DescribeInstanceAttribute shows and nothing
+/// else derives.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct InstanceAttributes {
+    /// Base64, as the request carried it and as EC2 gives it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// Termination protection: TerminateInstances refuses the instance.
+    #[serde(default)]
+    pub disable_api_termination: bool,
+    /// Stop protection: StopInstances refuses the instance.
+    #[serde(default)]
+    pub disable_api_stop: bool,
+    #[serde(default)]
+    pub shutdown_behavior: ShutdownBehavior,
+    #[serde(default)]
+    pub ebs_optimized: bool,
+    /// ENA is on for every current-generation image, so it is on unless turned off.
+    #[serde(default)]
+    pub ena_disabled: bool,
+}
+
+/// What an instance does when it shuts itself down (InstanceInitiatedShutdownBehavior).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownBehavior {
+    #[default]
+    Stop,
+    Terminate,
+}
+
+impl ShutdownBehavior {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stop" => Some(Self::Stop),
+            "terminate" => Some(Self::Terminate),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Terminate => "terminate",
+        }
+    }
+}
+
+/// An SSH key pair: its public half, which EC2 keeps (the private half of a
+/// created pair is given once, in the CreateKeyPair answer, and not kept).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct KeyPair {
+    pub id: KeyPairId,
+    pub name: String,
+    pub key_type: KeyType,
+    pub fingerprint: String,
+    /// The OpenSSH public key line (`ssh-ed25519 AAAA… name`).
+    pub public_key: String,
+    pub create_time: i64,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Rsa,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rsa" => Some(Self::Rsa),
+            "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa => "rsa",
+            Self::Ed25519 => "ed25519",
+        }
+    }
 }
 
 /// A security group: the stateful firewall of the interfaces that carry it,

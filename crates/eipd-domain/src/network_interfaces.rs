@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::Ipv6Net;
 use rand::Rng;
 
-use crate::addresses::end_association;
+use crate::addresses::{end_association, restore_auto_public_ip};
 use crate::describe::Described;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
@@ -465,6 +465,60 @@ pub fn modify_public_ip_dns_name_options(
     eni.hostname_type = Some(hostname_type);
     tx.put(Record::NetworkInterface(eni));
     Ok(())
+}
+
+/// One change of ModifyNetworkInterfaceAttribute: EC2 takes one attribute per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceAttributeChange {
+    Description(String),
+    SourceDestCheck(bool),
+    /// The groups that replace the interface's (at least one).
+    Groups(Vec<GroupRef>),
+    /// `Attachment.AttachmentId` (the interface's own) and `Attachment.DeleteOnTermination`.
+    DeleteOnTermination {
+        attachment_id: AttachmentId,
+        delete: bool,
+    },
+    /// Gives the interface an auto-assigned public IPv4, or takes it away.
+    AssociatePublicIpAddress(bool),
+}
+
+pub fn modify_network_interface_attribute(
+    tx: &mut Tx,
+    id: &NetworkInterfaceId,
+    change: InterfaceAttributeChange,
+) -> ApiResult<()> {
+    let mut eni = interface(tx.part(), id)?.clone();
+    match change {
+        InterfaceAttributeChange::Description(d) => eni.description = d,
+        InterfaceAttributeChange::SourceDestCheck(v) => eni.source_dest_check = v,
+        InterfaceAttributeChange::Groups(groups) => {
+            if groups.is_empty() {
+                return Err(ApiError::missing("SecurityGroupId.1"));
+            }
+            let subnet = subnet(tx.part(), &eni.subnet_id)?.clone();
+            eni.groups = interface_groups(tx.part(), &subnet, &groups)?;
+        }
+        InterfaceAttributeChange::DeleteOnTermination { attachment_id, delete } => match eni.attachment.as_mut() {
+            Some(att) if att.id == attachment_id => att.delete_on_termination = delete,
+            _ => return Err(ApiError::attachment_not_found(attachment_id.as_str())),
+        },
+        InterfaceAttributeChange::AssociatePublicIpAddress(v) => {
+            eni.auto_assign_public_ip = v;
+            if !v && let Some(ip) = eni.auto_public_ip.take() {
+                tx.release_public_ip(ip);
+            }
+            tx.put(Record::NetworkInterface(eni.clone()));
+            return if v { restore_auto_public_ip(tx, eni) } else { Ok(()) };
+        }
+    }
+    tx.put(Record::NetworkInterface(eni));
+    Ok(())
+}
+
+/// ResetNetworkInterfaceAttribute: `sourceDestCheck`, the one attribute it resets, back to true.
+pub fn reset_network_interface_attribute(tx: &mut Tx, id: &NetworkInterfaceId) -> ApiResult<()> {
+    modify_network_interface_attribute(tx, id, InterfaceAttributeChange::SourceDestCheck(true))
 }
 
 impl Described for NetworkInterface {

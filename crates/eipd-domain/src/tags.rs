@@ -22,6 +22,7 @@ pub enum ResourceId {
     SecurityGroup(SecurityGroupId),
     RouteTable(RouteTableId),
     NatGateway(NatGatewayId),
+    KeyPair(KeyPairId),
 }
 
 impl ResourceId {
@@ -35,7 +36,8 @@ impl ResourceId {
             .or_else(|| InternetGatewayId::parse(s).map(Self::InternetGateway))
             .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup))
             .or_else(|| RouteTableId::parse(s).map(Self::RouteTable))
-            .or_else(|| NatGatewayId::parse(s).map(Self::NatGateway));
+            .or_else(|| NatGatewayId::parse(s).map(Self::NatGateway))
+            .or_else(|| KeyPairId::parse(s).map(Self::KeyPair));
         parsed.ok_or_else(|| ApiError::invalid_id(format!("The ID '{s}' is not valid")))
     }
 
@@ -51,6 +53,7 @@ impl ResourceId {
             Self::SecurityGroup(_) => "security-group",
             Self::RouteTable(_) => "route-table",
             Self::NatGateway(_) => "natgateway",
+            Self::KeyPair(_) => "key-pair",
         }
     }
 
@@ -65,6 +68,7 @@ impl ResourceId {
             Self::SecurityGroup(id) => id.as_str(),
             Self::RouteTable(id) => id.as_str(),
             Self::NatGateway(id) => id.as_str(),
+            Self::KeyPair(id) => id.as_str(),
         }
     }
 }
@@ -81,6 +85,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::SecurityGroup(g) => part.security_group(g).cloned().map(Record::SecurityGroup),
         ResourceId::RouteTable(t) => part.route_table(t).cloned().map(Record::RouteTable),
         ResourceId::NatGateway(g) => part.nat_gateway(g).cloned().map(Record::NatGateway),
+        ResourceId::KeyPair(k) => part.key_pair(k).cloned().map(Record::KeyPair),
     };
     found.ok_or_else(|| match id {
         ResourceId::ElasticIp(a) => ApiError::invalid_allocation_id_not_found(a.as_str()),
@@ -92,6 +97,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::SecurityGroup(g) => ApiError::invalid_group_not_found(g.as_str()),
         ResourceId::RouteTable(t) => ApiError::invalid_route_table_id_not_found(t.as_str()),
         ResourceId::NatGateway(g) => ApiError::nat_gateway_not_found(g.as_str()),
+        ResourceId::KeyPair(k) => ApiError::invalid_key_pair_id_not_found(k.as_str()),
     })
 }
 
@@ -106,6 +112,7 @@ fn tags_mut(record: &mut Record) -> &mut Tags {
         Record::SecurityGroup(g) => &mut g.tags,
         Record::RouteTable(t) => &mut t.tags,
         Record::NatGateway(g) => &mut g.tags,
+        Record::KeyPair(k) => &mut k.tags,
         Record::EndedAssociation { .. } => unreachable!("not taggable"),
     }
 }
@@ -231,6 +238,10 @@ pub fn describe_tags(part: &Partition, filters: &[Filter]) -> ApiResult<Vec<TagD
 
     for g in part.nat_gateways() {
         push(g.id.as_str(), "natgateway", &g.tags);
+    }
+
+    for k in part.key_pairs() {
+        push(k.id.as_str(), "key-pair", &k.tags);
     }
     Ok(out)
 }

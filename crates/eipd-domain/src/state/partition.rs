@@ -39,6 +39,9 @@ pub struct Partition {
     private_ips: OrdMap<(VpcId, Ipv4Addr), NetworkInterfaceId>,
     instances: OrdMap<InstanceId, Instance>,
     security_groups: OrdMap<SecurityGroupId, SecurityGroup>,
+    key_pairs: OrdMap<KeyPairId, KeyPair>,
+    /// Key pair names are unique per account and region.
+    key_pairs_by_name: OrdMap<String, KeyPairId>,
     /// Group names are unique per VPC: lookups by name and the duplicate check.
     groups_by_name: OrdMap<(VpcId, String), SecurityGroupId>,
     /// The group of each rule (DescribeSecurityGroupRules by id).
@@ -425,6 +428,18 @@ impl Partition {
         self.security_groups.values()
     }
 
+    pub fn key_pair(&self, id: &KeyPairId) -> Option<&KeyPair> {
+        self.key_pairs.get(id)
+    }
+
+    pub fn key_pair_named(&self, name: &str) -> Option<&KeyPair> {
+        self.key_pairs_by_name.get(name).and_then(|id| self.key_pairs.get(id))
+    }
+
+    pub fn key_pairs(&self) -> impl Iterator<Item = &KeyPair> {
+        self.key_pairs.values()
+    }
+
     /// The group named `name` in a VPC.
     pub fn security_group_named(&self, vpc: &VpcId, name: &str) -> Option<&SecurityGroup> {
         self.groups_by_name.get(&(vpc.clone(), name.to_owned())).and_then(|id| self.security_groups.get(id))
@@ -506,6 +521,7 @@ impl Partition {
             .chain(self.security_groups.keys().map(|k| RecordKey::SecurityGroup(k.clone())))
             .chain(self.route_tables.keys().map(|k| RecordKey::RouteTable(k.clone())))
             .chain(self.nat_gateways.keys().map(|k| RecordKey::NatGateway(k.clone())))
+            .chain(self.key_pairs.keys().map(|k| RecordKey::KeyPair(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
@@ -521,6 +537,7 @@ impl Partition {
             RecordKey::SecurityGroup(id) => Record::SecurityGroup(self.security_groups.get(id)?.clone()),
             RecordKey::RouteTable(id) => Record::RouteTable(self.route_tables.get(id)?.clone()),
             RecordKey::NatGateway(id) => Record::NatGateway(self.nat_gateways.get(id)?.clone()),
+            RecordKey::KeyPair(id) => Record::KeyPair(self.key_pairs.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -586,6 +603,11 @@ impl Partition {
             Record::NatGateway(g) => {
                 self.nat_gateways.insert(g.id.clone(), g);
             }
+
+            Record::KeyPair(k) => {
+                self.key_pairs_by_name.insert(k.name.clone(), k.id.clone());
+                self.key_pairs.insert(k.id.clone(), k);
+            }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
                 self.ended_associations.insert(id, ended_at);
@@ -635,6 +657,13 @@ impl Partition {
             }
             RecordKey::Instance(id) => {
                 self.instances.remove(id);
+            }
+            RecordKey::KeyPair(id) => {
+                if let Some(k) = self.key_pairs.remove(id)
+                    && self.key_pairs_by_name.get(&k.name) == Some(id)
+                {
+                    self.key_pairs_by_name.remove(&k.name);
+                }
             }
             RecordKey::SecurityGroup(id) => {
                 if let Some(g) = self.security_groups.remove(id) {

@@ -21,6 +21,7 @@ pub enum Record {
     SecurityGroup(SecurityGroup),
     RouteTable(RouteTable),
     NatGateway(NatGateway),
+    KeyPair(KeyPair),
     EndedAssociation { id: AssociationId, ended_at: i64 },
 }
 
@@ -45,6 +46,7 @@ impl Record {
             "sg" => Record::SecurityGroup(serde_json::from_slice(json)?),
             "rtb" => Record::RouteTable(serde_json::from_slice(json)?),
             "nat" => Record::NatGateway(serde_json::from_slice(json)?),
+            "key" => Record::KeyPair(serde_json::from_slice(json)?),
             "ended" => {
                 let Ended { id, ended_at } = serde_json::from_slice(json)?;
                 Record::EndedAssociation { id, ended_at }
@@ -64,6 +66,7 @@ impl Record {
             Record::SecurityGroup(g) => RecordKey::SecurityGroup(g.id.clone()),
             Record::RouteTable(t) => RecordKey::RouteTable(t.id.clone()),
             Record::NatGateway(g) => RecordKey::NatGateway(g.id.clone()),
+            Record::KeyPair(k) => RecordKey::KeyPair(k.id.clone()),
             Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
         }
     }
@@ -91,6 +94,7 @@ pub enum RecordKey {
     SecurityGroup(SecurityGroupId),
     RouteTable(RouteTableId),
     NatGateway(NatGatewayId),
+    KeyPair(KeyPairId),
     EndedAssociation(AssociationId),
 }
 
@@ -108,6 +112,7 @@ impl RecordKey {
             "sg" => RecordKey::SecurityGroup(SecurityGroupId::parse(id)?),
             "rtb" => RecordKey::RouteTable(RouteTableId::parse(id)?),
             "nat" => RecordKey::NatGateway(NatGatewayId::parse(id)?),
+            "key" => RecordKey::KeyPair(KeyPairId::parse(id)?),
             "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
             _ => return None,
         })
@@ -125,6 +130,7 @@ impl RecordKey {
             RecordKey::SecurityGroup(_) => "sg",
             RecordKey::RouteTable(_) => "rtb",
             RecordKey::NatGateway(_) => "nat",
+            RecordKey::KeyPair(_) => "key",
             RecordKey::EndedAssociation(_) => "ended",
         }
     }
@@ -142,6 +148,7 @@ impl RecordKey {
             RecordKey::SecurityGroup(id) => format!("{kind}/{id}"),
             RecordKey::RouteTable(id) => format!("{kind}/{id}"),
             RecordKey::NatGateway(id) => format!("{kind}/{id}"),
+            RecordKey::KeyPair(id) => format!("{kind}/{id}"),
             RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
