@@ -835,14 +835,7 @@ pub fn describe_instance_status<'a>(
 mod tests {
     use super::*;
     use crate::addresses::{AddressRef, AllocateAddress, AssociateAddress, AssociationTarget};
-    use crate::state::{Settings, World};
-
-    fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
-        let settings = Settings::default();
-        let mut dirty = Vec::new();
-        let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), &settings, 0, &mut dirty);
-        op(&mut tx)
-    }
+    use crate::state::{World, world_tx};
 
     fn launch(tx: &mut Tx) -> Instance {
         let input = RunInstances {

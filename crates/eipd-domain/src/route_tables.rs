@@ -530,7 +530,7 @@ impl Described for RouteTable {
 mod tests {
     use super::*;
     use crate::internet_gateways::{attach_internet_gateway, create_internet_gateway, detach_internet_gateway};
-    use crate::state::{Settings, World};
+    use crate::state::{Settings, World, test_tx, world_tx};
     use crate::subnets::{CreateSubnet, create_subnet, delete_subnet};
     use crate::vpcs::{CreateVpc, create_vpc, delete_vpc};
 
@@ -539,14 +539,7 @@ mod tests {
     }
 
     fn in_tx<T>(world: &mut World, flavor: Flavor, op: impl FnOnce(&mut Tx) -> T) -> T {
-        let settings = Settings { flavor, ..Settings::default() };
-        let mut dirty = Vec::new();
-        let mut tx = world.tx(&scope(), &settings, 0, &mut dirty);
-        op(&mut tx)
-    }
-
-    fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
-        in_tx(world, Flavor::Aws, op)
+        test_tx(world, &Settings { flavor, ..Settings::default() }, op)
     }
 
     fn new_vpc(tx: &mut Tx, cidr: &str) -> Vpc {

@@ -626,14 +626,7 @@ impl Described for SecurityGroupRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Settings, World};
-
-    fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
-        let settings = Settings::default();
-        let mut dirty = Vec::new();
-        let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), &settings, 0, &mut dirty);
-        op(&mut tx)
-    }
+    use crate::state::{World, world_tx};
 
     fn tcp(port: i64) -> Permission {
         permission("tcp", Some(port), Some(port)).unwrap()

@@ -178,6 +178,21 @@ impl RegionPool {
     }
 }
 
+/// Runs `op` in a transaction of account 123456789012 in us-east-1 with
+/// `settings`: the rules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_tx<T>(world: &mut World, settings: &Settings, op: impl FnOnce(&mut Tx) -> T) -> T {
+    let mut dirty = Vec::new();
+    let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), settings, 0, &mut dirty);
+    op(&mut tx)
+}
+
+/// `test_tx` with the default settings (the AWS flavour).
+#[cfg(test)]
+pub(crate) fn world_tx<T>(world: &mut World, op: impl FnOnce(&mut Tx) -> T) -> T {
+    test_tx(world, &Settings::default(), op)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
