@@ -317,7 +317,13 @@ def test_cidr_blocks_are_disassociated_when_nothing_uses_them(ec2):
     r = ec2.disassociate_subnet_cidr_block(AssociationId=sub6)
     assert (r["SubnetId"], r["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"]) == \
         (subnet["SubnetId"], "disassociating")
-    assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]["Ipv6CidrBlockAssociationSet"] == []
+    # Listed a while as `disassociated`, as AWS does: Ansible's ec2_vpc_subnet
+    # waits for a subnet with that state.
+    listed = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]["Ipv6CidrBlockAssociationSet"]
+    assert [(a["AssociationId"], a["Ipv6CidrBlockState"]["State"]) for a in listed] == [(sub6, "disassociated")]
+    waited = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]], Filters=[
+        {"Name": "ipv6-cidr-block-association.state", "Values": ["disassociated"]}])["Subnets"]
+    assert [s["SubnetId"] for s in waited] == [subnet["SubnetId"]]
     expect_error(ec2.disassociate_subnet_cidr_block, "InvalidSubnetCidrBlockAssociationID.NotFound",
                  AssociationId=sub6)
     r = ec2.disassociate_vpc_cidr_block(AssociationId=v6["AssociationId"])
@@ -326,7 +332,11 @@ def test_cidr_blocks_are_disassociated_when_nothing_uses_them(ec2):
     r = ec2.disassociate_vpc_cidr_block(AssociationId=second["AssociationId"])
     assert (r["VpcId"], r["CidrBlockAssociation"]["CidrBlock"]) == (vpc_id, "10.45.0.0/16")
     after = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
-    assert [a["CidrBlock"] for a in after["CidrBlockAssociationSet"]] == ["10.44.0.0/16"]
-    assert after.get("Ipv6CidrBlockAssociationSet", []) == []
+    assert [(a["CidrBlock"], a["CidrBlockState"]["State"]) for a in after["CidrBlockAssociationSet"]] == \
+        [("10.44.0.0/16", "associated"), ("10.45.0.0/16", "disassociated")]
+    assert [a["Ipv6CidrBlockState"]["State"] for a in after["Ipv6CidrBlockAssociationSet"]] == ["disassociated"]
+    # The block is free again: it may come back under a new association.
+    again = ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.45.0.0/16")["CidrBlockAssociation"]
+    assert again["AssociationId"] != second["AssociationId"]
     expect_error(ec2.disassociate_vpc_cidr_block, "InvalidVpcCidrBlockAssociationID.NotFound",
                  AssociationId=second["AssociationId"])

@@ -7,7 +7,7 @@ use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, re
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::regions::zone_id;
 use eipd_domain::subnets::{self as rules, CreateSubnet, SubnetAttribute};
-use eipd_domain::{Partition, Subnet, SubnetCidrAssociationId, SubnetId};
+use eipd_domain::{Partition, Subnet, SubnetCidrAssociationId, SubnetId, block_state};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 use ipnet::Ipv6Net;
 
@@ -39,10 +39,10 @@ fn write_subnet(w: &mut XmlWriter, s: &Subnet, part: &Partition, owner: &str, re
     w.display("assignIpv6AddressOnCreation", s.assign_ipv6_address_on_creation);
     w.display("mapCustomerOwnedIpOnLaunch", false);
     w.text("ownerId", owner);
-    w.list("ipv6CidrBlockAssociationSet", &s.ipv6_cidr, |w, (id, net)| {
+    w.list("ipv6CidrBlockAssociationSet", s.ipv6_associations(), |w, (id, net, live)| {
         w.display("associationId", id);
         w.display("ipv6CidrBlock", net);
-        w.nested("ipv6CidrBlockState", |w| w.text("state", "associated"));
+        w.nested("ipv6CidrBlockState", |w| w.text("state", block_state(live)));
     });
     w.display("ipv6Native", false);
     w.tag_set("tagSet", &s.tags);

@@ -7,7 +7,7 @@ use super::render::Renderer;
 use super::{Created, Ctx, Output, Render, describe, malformed_code, parse_id, rendered, tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::vpcs::{self as rules, CreateVpc, VpcAttribute, VpcBlock};
-use eipd_domain::{CidrAssociationId, Vpc, VpcId};
+use eipd_domain::{CidrAssociationId, Vpc, VpcId, block_state};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter};
 
 pub(crate) fn vpc_id(ctx: &Ctx<'_>, value: &str) -> ApiResult<VpcId> {
@@ -54,15 +54,15 @@ fn write_vpc(w: &mut XmlWriter, v: &Vpc, owner: &str, region: &str) {
     w.text("ownerId", owner);
     w.text("state", "available");
     w.display("cidrBlock", v.cidr_block);
-    w.list("cidrBlockAssociationSet", v.ipv4_blocks(), |w, (id, block)| {
+    w.list("cidrBlockAssociationSet", v.ipv4_associations(), |w, (id, block, live)| {
         w.display("associationId", id);
         w.display("cidrBlock", block);
-        w.nested("cidrBlockState", |w| w.text("state", "associated"));
+        w.nested("cidrBlockState", |w| w.text("state", block_state(live)));
     });
-    w.list("ipv6CidrBlockAssociationSet", &v.ipv6_cidr, |w, (id, net)| {
+    w.list("ipv6CidrBlockAssociationSet", v.ipv6_associations(), |w, (id, net, live)| {
         w.display("associationId", id);
         w.display("ipv6CidrBlock", net);
-        w.nested("ipv6CidrBlockState", |w| w.text("state", "associated"));
+        w.nested("ipv6CidrBlockState", |w| w.text("state", block_state(live)));
         w.text("networkBorderGroup", region);
         w.text("ipv6Pool", "Amazon");
     });

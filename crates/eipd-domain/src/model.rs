@@ -202,8 +202,22 @@ pub struct Vpc {
     /// IPv4 blocks added by AssociateVpcCidrBlock, after `cidr_block`.
     #[serde(default)]
     pub secondary_cidrs: Vec<(CidrAssociationId, Ipv4Net)>,
+    /// Blocks disassociated lately, still listed as `disassociated` as AWS
+    /// lists them for a while (tools wait for that state).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_ipv4: Vec<(CidrAssociationId, Ipv4Net)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_ipv6: Vec<(CidrAssociationId, Ipv6Net)>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// How many disassociated blocks a VPC or subnet keeps listing.
+pub const MAX_ENDED_BLOCKS: usize = 5;
+
+/// The state of a block's association as the answers show it.
+pub fn block_state(live: bool) -> &'static str {
+    if live { "associated" } else { "disassociated" }
 }
 
 impl Vpc {
@@ -211,6 +225,30 @@ impl Vpc {
     pub fn ipv4_blocks(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv4Net)> {
         std::iter::once((&self.cidr_association_id, self.cidr_block))
             .chain(self.secondary_cidrs.iter().map(|(id, net)| (id, *net)))
+    }
+
+    /// The IPv4 association set: the blocks, then those disassociated lately
+    /// (`false`).
+    pub fn ipv4_associations(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv4Net, bool)> {
+        self.ipv4_blocks()
+            .map(|(id, net)| (id, net, true))
+            .chain(self.ended_ipv4.iter().map(|(id, net)| (id, *net, false)))
+    }
+
+    /// The IPv6 association set, as `ipv4_associations`.
+    pub fn ipv6_associations(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv6Net, bool)> {
+        self.ipv6_cidr
+            .iter()
+            .map(|(id, net)| (id, *net, true))
+            .chain(self.ended_ipv6.iter().map(|(id, net)| (id, *net, false)))
+    }
+}
+
+/// Keeps `ended` at the last `MAX_ENDED_BLOCKS` entries after adding one.
+pub fn remember_ended<T>(ended: &mut Vec<T>, entry: T) {
+    ended.push(entry);
+    if ended.len() > MAX_ENDED_BLOCKS {
+        ended.remove(0);
     }
 }
 
@@ -226,8 +264,22 @@ pub struct Subnet {
     pub assign_ipv6_address_on_creation: bool,
     #[serde(default)]
     pub ipv6_cidr: Option<(SubnetCidrAssociationId, Ipv6Net)>,
+    /// IPv6 blocks disassociated lately, listed as `disassociated`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_ipv6: Vec<(SubnetCidrAssociationId, Ipv6Net)>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+impl Subnet {
+    /// The IPv6 association set: the block, then those disassociated lately
+    /// (`false`).
+    pub fn ipv6_associations(&self) -> impl Iterator<Item = (&SubnetCidrAssociationId, Ipv6Net, bool)> {
+        self.ipv6_cidr
+            .iter()
+            .map(|(id, net)| (id, *net, true))
+            .chain(self.ended_ipv6.iter().map(|(id, net)| (id, *net, false)))
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

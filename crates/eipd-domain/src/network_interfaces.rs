@@ -666,6 +666,7 @@ mod tests {
             map_public_ip_on_launch: false,
             assign_ipv6_address_on_creation: false,
             ipv6_cidr: None,
+            ended_ipv6: Vec::new(),
             tags: Tags::default(),
         }
     }

@@ -57,6 +57,7 @@ pub fn create_subnet(tx: &mut Tx, input: CreateSubnet) -> ApiResult<Subnet> {
         map_public_ip_on_launch: false,
         assign_ipv6_address_on_creation: false,
         ipv6_cidr,
+        ended_ipv6: Vec::new(),
         tags: input.tags,
     };
     tx.put(Record::Subnet(subnet.clone()));
@@ -100,6 +101,7 @@ pub fn disassociate_subnet_cidr_block(
         )));
     }
     let (id, block) = subnet.ipv6_cidr.take().expect("found by its IPv6 association");
+    remember_ended(&mut subnet.ended_ipv6, (id.clone(), block));
     subnet.assign_ipv6_address_on_creation = false;
     tx.put(Record::Subnet(subnet.clone()));
     Ok((subnet, id, block))
@@ -221,12 +223,14 @@ impl Described for Subnet {
             "state" => vec!["available".into()],
             "owner-id" => vec![scope.account.to_string()],
             "ipv6-cidr-block-association.ipv6-cidr-block" => {
-                self.ipv6_cidr.iter().map(|(_, n)| n.to_string()).collect()
+                self.ipv6_associations().map(|(_, n, _)| n.to_string()).collect()
             }
             "ipv6-cidr-block-association.association-id" => {
-                self.ipv6_cidr.iter().map(|(id, _)| id.to_string()).collect()
+                self.ipv6_associations().map(|(id, _, _)| id.to_string()).collect()
             }
-            "ipv6-cidr-block-association.state" => self.ipv6_cidr.iter().map(|_| "associated".into()).collect(),
+            "ipv6-cidr-block-association.state" => {
+                self.ipv6_associations().map(|(_, _, live)| block_state(live).into()).collect()
+            }
             "availability-zone-id" => vec![zone_id(&self.availability_zone)],
             "available-ip-address-count" => vec![available_ip_address_count(part, self).to_string()],
             "enable-dns64" | "ipv6-native" | "map-customer-owned-ip-on-launch" => vec!["false".into()],

@@ -42,6 +42,8 @@ pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
         instance_tenancy: input.instance_tenancy,
         ipv6_cidr: input.amazon_provided_ipv6_cidr_block.then(|| (CidrAssociationId::generate(), amazon_ipv6_block())),
         secondary_cidrs: Vec::new(),
+        ended_ipv4: Vec::new(),
+        ended_ipv6: Vec::new(),
         tags: input.tags,
     };
     tx.put(Record::Vpc(vpc.clone()));
@@ -135,6 +137,7 @@ pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<
             )));
         }
         vpc.secondary_cidrs.remove(i);
+        remember_ended(&mut vpc.ended_ipv4, (id.clone(), block));
         let vpc_id = vpc.id.clone();
         tx.put(Record::Vpc(vpc));
         return Ok((vpc_id, id, VpcBlock::Ipv4(block)));
@@ -147,6 +150,7 @@ pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<
         )));
     }
     vpc.ipv6_cidr = None;
+    remember_ended(&mut vpc.ended_ipv6, (id.clone(), block));
     let vpc_id = vpc.id.clone();
     tx.put(Record::Vpc(vpc));
     Ok((vpc_id, id, VpcBlock::Ipv6(block)))
@@ -244,21 +248,29 @@ impl Described for Vpc {
         match name {
             "vpc-id" => vec![self.id.to_string()],
             "cidr" | "cidr-block" | "cidrBlock" => vec![self.cidr_block.to_string()],
-            "cidr-block-association.cidr-block" => self.ipv4_blocks().map(|(_, net)| net.to_string()).collect(),
-            "cidr-block-association.association-id" => self.ipv4_blocks().map(|(id, _)| id.to_string()).collect(),
-            "cidr-block-association.state" => vec!["associated".into()],
-            "ipv6-cidr-block-association.association-id" => {
-                self.ipv6_cidr.iter().map(|(id, _)| id.to_string()).collect()
+            "cidr-block-association.cidr-block" => {
+                self.ipv4_associations().map(|(_, net, _)| net.to_string()).collect()
             }
-            "ipv6-cidr-block-association.ipv6-pool" => self.ipv6_cidr.iter().map(|_| "Amazon".into()).collect(),
-            "ipv6-cidr-block-association.state" => self.ipv6_cidr.iter().map(|_| "associated".into()).collect(),
+            "cidr-block-association.association-id" => {
+                self.ipv4_associations().map(|(id, _, _)| id.to_string()).collect()
+            }
+            "cidr-block-association.state" => {
+                self.ipv4_associations().map(|(_, _, live)| block_state(live).into()).collect()
+            }
+            "ipv6-cidr-block-association.association-id" => {
+                self.ipv6_associations().map(|(id, _, _)| id.to_string()).collect()
+            }
+            "ipv6-cidr-block-association.ipv6-pool" => self.ipv6_associations().map(|_| "Amazon".into()).collect(),
+            "ipv6-cidr-block-association.state" => {
+                self.ipv6_associations().map(|(_, _, live)| block_state(live).into()).collect()
+            }
             "is-default" | "isDefault" => vec![self.is_default.to_string()],
             "state" => vec!["available".into()],
             "owner-id" => vec![scope.account.to_string()],
             "dhcp-options-id" => vec!["default".into()],
             "instance-tenancy" => vec![self.instance_tenancy.clone()],
             "ipv6-cidr-block-association.ipv6-cidr-block" => {
-                self.ipv6_cidr.iter().map(|(_, n)| n.to_string()).collect()
+                self.ipv6_associations().map(|(_, n, _)| n.to_string()).collect()
             }
             _ => Vec::new(),
         }

@@ -258,6 +258,8 @@ impl Partition {
             instance_tenancy: "default".into(),
             ipv6_cidr: None,
             secondary_cidrs: Vec::new(),
+            ended_ipv4: Vec::new(),
+            ended_ipv6: Vec::new(),
             tags: Tags::new(),
         }));
         for (i, az) in availability_zones(&scope.region).into_iter().enumerate() {
@@ -270,6 +272,7 @@ impl Partition {
                 map_public_ip_on_launch: true,
                 assign_ipv6_address_on_creation: false,
                 ipv6_cidr: None,
+                ended_ipv6: Vec::new(),
                 tags: Tags::new(),
             }));
         }
