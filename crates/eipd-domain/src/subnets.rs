@@ -74,7 +74,9 @@ fn check_subnet_ipv6(part: &Partition, vpc: &Vpc, block: Ipv6Net) -> ApiResult<(
     }
     let block = block.trunc();
     if part.subnets().any(|s| s.vpc_id == vpc.id && s.ipv6_cidr.as_ref().is_some_and(|(_, net)| *net == block)) {
-        return Err(ApiError::invalid_subnet_conflict(format!("The CIDR '{block}' conflicts with another subnet")));
+        return Err(ApiError::invalid_subnet_conflict(format!(
+            "The IPv6 CIDR '{block}' conflicts with another subnet"
+        )));
     }
     Ok((SubnetCidrAssociationId::generate(), block))
 }
