@@ -256,7 +256,7 @@ where
         if service == Service::Sts {
             is_sts = true;
             return match sts::decode(params)? {
-                StsAction::GetCallerIdentity => Ok(Reply::Sts(sts::get_caller_identity(&principal))),
+                action @ StsAction::GetCallerIdentity => Ok(Reply::Sts(action, sts::get_caller_identity(&principal))),
             };
         }
         let name = params.action().ok_or_else(ApiError::missing_action)?;
@@ -282,7 +282,7 @@ where
     match &outcome {
         Ok(Reply::Ec2(action, _)) => app.metrics.observe_ok(*action, elapsed),
         // STS calls are not EC2 actions: the request log shows them.
-        Ok(Reply::Sts(_)) => {}
+        Ok(Reply::Sts(..)) => {}
         Err(_) if is_sts => {}
         Err(error) => app.metrics.observe(known_action, error.code, elapsed),
     }
@@ -291,7 +291,7 @@ where
         request_id: &request_id,
         action: match (known_action, &outcome) {
             (Some(action), _) => action.name(),
-            (None, Ok(Reply::Sts(_))) => "GetCallerIdentity",
+            (None, Ok(Reply::Sts(action, _))) => action.name(),
             // An action eipd does not serve (the metrics' label too).
             (None, Err(e)) if e.code == "InvalidAction" => "unknown",
             (None, _) => "-",
@@ -307,9 +307,9 @@ where
             tracing::debug!(%request_id, action = action.name(), status = 200, elapsed_us, "request");
             xml_response(StatusCode::OK, &request_id, success_document(action.name(), &request_id, output.as_ref()))
         }
-        Ok(Reply::Sts(identity)) => {
-            tracing::debug!(%request_id, action = "sts:GetCallerIdentity", status = 200, elapsed_us, "request");
-            let body = query_success_document(sts::NAMESPACE, "GetCallerIdentity", &request_id, &identity);
+        Ok(Reply::Sts(action, identity)) => {
+            tracing::debug!(%request_id, sts_action = action.name(), status = 200, elapsed_us, "request");
+            let body = query_success_document(sts::NAMESPACE, action.name(), &request_id, &identity);
             xml_response(StatusCode::OK, &request_id, body)
         }
         Err(error) => {
@@ -333,7 +333,7 @@ where
 /// A request's answer once it passed authentication.
 enum Reply {
     Ec2(Action, api::Output),
-    Sts(sts::CallerIdentity),
+    Sts(StsAction, sts::CallerIdentity),
 }
 
 /// How long /health and /metrics wait for the store's answer.

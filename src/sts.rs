@@ -5,6 +5,7 @@
 
 use eipd_api::policy::Principal;
 use eipd_domain::error::{ApiError, ApiResult};
+use eipd_domain::ids::{FNV_OFFSET, fnv1a};
 use eipd_protocol::query::Params;
 use eipd_protocol::xml::{ToXml, XmlWriter};
 
@@ -60,13 +61,11 @@ impl ToXml for CallerIdentity {
 /// derived from the ARN so that it is stable across restarts and nodes.
 fn user_id(arn: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    // FNV-1a, stretched: stable across builds (std's hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    // FNV-1a, stretched: each character hashes the ARN once more.
+    let mut h = FNV_OFFSET;
     let mut id = String::from("AIDA");
     for i in 0..17u8 {
-        for b in arn.bytes().chain([i]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h = fnv1a(h, arn.bytes().chain([i]));
         id.push(ALPHABET[(h >> 59) as usize] as char);
     }
     id

@@ -114,11 +114,21 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}{n:017x}")
 }
 
+/// FNV-1a's offset basis: where `fnv1a` starts.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `state` (`FNV_OFFSET` to start):
+/// a hash that is the same across runs, machines and builds, which std's
+/// hasher is not, for what eipd derives instead of drawing at random.
+pub fn fnv1a(state: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(state, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 fn derived_id(prefix: &str, seed: &str) -> String {
     // FNV-1a over the seed, twice with different offsets for 68 bits: stable
     // across runs and machines, which a random id would not be.
-    let hash = |offset: u64| seed.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    let n = (u128::from(hash(0xcbf2_9ce4_8422_2325)) << 4) ^ u128::from(hash(0x84222325cbf29ce4) & 0xf);
+    let hash = |offset: u64| fnv1a(offset, seed.bytes());
+    let n = (u128::from(hash(FNV_OFFSET)) << 4) ^ u128::from(hash(0x84222325cbf29ce4) & 0xf);
     format!("{prefix}{:017x}", n & ((1u128 << 68) - 1))
 }
 

@@ -125,12 +125,7 @@ fn allocation_order(subnet: &Subnet) -> impl Iterator<Item = Ipv4Addr> {
     let net = subnet.cidr_block;
     let first = u32::from(net.network()) + 4;
     let size = u64::from(u32::from(net.broadcast()).saturating_sub(first));
-    // FNV-1a: stable across builds and platforms (std's hasher is not).
-    let hash = subnet
-        .id
-        .as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = fnv1a(FNV_OFFSET, subnet.id.as_str().bytes());
     let start = if size == 0 { 0 } else { hash % size };
     let mut stride = if size == 0 { 1 } else { ((hash >> 32) % size) | 1 };
     while size > 1 && gcd(stride, size) != 1 {
