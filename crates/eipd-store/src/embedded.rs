@@ -70,7 +70,9 @@ pub fn journal_path(records: &Path) -> PathBuf {
     records.with_file_name("eipd-journal")
 }
 
-/// A checkpoint starts once this many distinct records wait for one…
+/// A checkpoint starts once a journal segment fills (so that the journal stays
+/// a few segments long however fast it is written), once this many distinct
+/// records wait for one…
 const CHECKPOINT_RECORDS: usize = 32 * 1024;
 /// …or once the oldest waiting change is this old (`EIPD_CHECKPOINT_INTERVAL_MS`
 /// sets another interval: tests that need the journal unfolded set a long one).
@@ -165,7 +167,8 @@ pub struct EmbeddedStore {
 
 /// The way to the checkpointer thread. Committed changes are queued without
 /// waking it: it wakes on its interval, or when enough records are queued
-/// (a wake-up per committed entry cost a context switch per commit).
+/// (a wake-up per committed entry cost a context switch per commit), or when
+/// a journal segment fills.
 /// Flushes and the stop wake it at once.
 struct ToCheckpointer {
     queue: mpsc::Sender<Checkpoint>,
@@ -185,6 +188,8 @@ impl ToCheckpointer {
 enum Checkpoint {
     /// A committed journal entry to fold into the records.
     Changes(u64, Vec<Change>),
+    /// Fold everything received now (a journal segment filled).
+    Now,
     /// Fold everything received now and answer when it is durable.
     Flush(mpsc::SyncSender<anyhow::Result<()>>),
     /// Fold everything received and end.
@@ -615,12 +620,14 @@ fn checkpointer_loop(
     let mut flushes = Vec::new();
     loop {
         let mut stopping = false;
+        let mut now = false;
         loop {
             match queue.try_recv() {
                 Ok(Checkpoint::Changes(seq, changes)) => {
                     pending.extend(changes);
                     last = seq;
                 }
+                Ok(Checkpoint::Now) => now = true,
                 Ok(Checkpoint::Flush(done)) => flushes.push(done),
                 Ok(Checkpoint::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
                     stopping = true;
@@ -630,6 +637,7 @@ fn checkpointer_loop(
             }
         }
         let due = stopping
+            || now
             || !flushes.is_empty()
             || pending.len() >= CHECKPOINT_RECORDS
             || last_checkpoint.elapsed() >= interval;
@@ -735,6 +743,7 @@ impl Persistence for EmbeddedStore {
             .map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?)))
             .collect::<anyhow::Result<_>>()?;
         let entry = encode_entry(&changes);
+        let sealed_before = self.journal.sealed_ever();
         let seq = match self.journal.append(&entry, self.applied.load(Ordering::Acquire)) {
             Ok(seq) => seq,
             Err(e) => {
@@ -753,6 +762,9 @@ impl Persistence for EmbeddedStore {
             self.queued = 0;
         }
         let _ = self.checkpointer.send(Checkpoint::Changes(seq, changes), wake);
+        if self.journal.sealed_ever() != sealed_before {
+            let _ = self.checkpointer.send(Checkpoint::Now, true);
+        }
         Ok(())
     }
 

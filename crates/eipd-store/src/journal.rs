@@ -53,6 +53,8 @@ pub(crate) struct Journal {
     sealed: VecDeque<(u64, PathBuf)>,
     /// Segments holding nothing that is needed any more.
     spares: Vec<PathBuf>,
+    /// See `sealed_ever()`.
+    sealed_ever: u64,
 }
 
 fn segment_name(first: u64) -> String {
@@ -268,6 +270,7 @@ impl Journal {
             next_seq,
             sealed: VecDeque::new(),
             spares,
+            sealed_ever: 0,
         })
     }
 
@@ -320,6 +323,12 @@ impl Journal {
         Ok(())
     }
 
+    /// How many segments have been sealed since the start: it moves when an
+    /// append opened a new segment.
+    pub(crate) fn sealed_ever(&self) -> u64 {
+        self.sealed_ever
+    }
+
     /// Whether a failed write still waits to be cleared.
     pub(crate) fn is_settled(&self) -> bool {
         self.unsure == 0
@@ -356,6 +365,7 @@ impl Journal {
         self.active = file;
         self.active_first = self.next_seq;
         self.offset = 0;
+        self.sealed_ever += 1;
         Ok(())
     }
 }
