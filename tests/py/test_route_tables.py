@@ -186,7 +186,9 @@ def test_routes_to_a_gateway(ec2):
         "There is no route defined for '8.8.8.0/24' in the route table. Use CreateRoute instead.")
     resp = expect_error(ec2.replace_route, "InvalidParameterValue", RouteTableId=rtb,
                         DestinationCidrBlock="10.74.0.0/16", GatewayId=other)
-    assert resp["Error"]["Message"] == f"cannot replace local route 10.74.0.0/16 in route table {rtb}"
+    assert resp["Error"]["Message"] == (
+        "The local route 10.74.0.0/16 can only be replaced with a network interface or a Gateway Load Balancer "
+        "endpoint as its target.")
     resp = expect_error(ec2.delete_route, "InvalidParameterValue", RouteTableId=rtb, DestinationCidrBlock="10.74.0.0/16")
     assert resp["Error"]["Message"] == f"cannot remove local route 10.74.0.0/16 in route table {rtb}"
     ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
@@ -423,3 +425,40 @@ def test_a_secondary_block_brings_its_local_route(ec2):
                                               {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
     local = [r["DestinationCidrBlock"] for r in main["Routes"] if r.get("GatewayId") == "local"]
     assert local == ["10.60.0.0/16", "10.61.0.0/16"]
+
+
+def test_a_local_route_can_send_the_vpc_through_an_appliance_and_be_restored(ec2):
+    # AWS's middlebox routing: a gateway route table sends traffic for the
+    # whole VPC to an interface, and later gets the default `local` back.
+    vpc_id = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.63.0.0/16")
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    through_eni = {"DestinationCidrBlock": "10.62.0.0/16", "NetworkInterfaceId": eni,
+                   "Origin": "CreateRouteTable", "State": "active"}
+    for _ in range(2):  # the same replacement twice is the same table
+        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.62.0.0/16", NetworkInterfaceId=eni)
+        assert table(ec2, rtb)["Routes"] == [through_eni, local("10.63.0.0/16")]
+    # It stays a local route: not deletable, not creatable again.
+    expect_error(ec2.delete_route, "InvalidParameterValue", RouteTableId=rtb, DestinationCidrBlock="10.62.0.0/16")
+    expect_error(ec2.create_route, "RouteAlreadyExists", RouteTableId=rtb, DestinationCidrBlock="10.62.0.0/16",
+                 NetworkInterfaceId=eni)
+    # LocalTarget brings the default target back, as often as asked.
+    for _ in range(2):
+        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.62.0.0/16", LocalTarget=True)
+        assert table(ec2, rtb)["Routes"] == [local("10.62.0.0/16"), local("10.63.0.0/16")]
+    resp = expect_error(ec2.replace_route, "InvalidParameterCombination", RouteTableId=rtb,
+                        DestinationCidrBlock="10.62.0.0/16", LocalTarget=True, NetworkInterfaceId=eni)
+    assert "LocalTarget" in resp["Error"]["Message"]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni)
+    resp = expect_error(ec2.replace_route, "InvalidParameterValue", RouteTableId=rtb,
+                        DestinationCidrBlock="0.0.0.0/0", LocalTarget=True)
+    assert "0.0.0.0/0 is not a CIDR block of the VPC" in resp["Error"]["Message"]
+    # A replaced local route of a secondary block goes with the block.
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.63.0.0/16", NetworkInterfaceId=eni)
+    assert routes(ec2, rtb)["10.63.0.0/16"]["NetworkInterfaceId"] == eni
+    block = next(b for b in ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlockAssociationSet"]
+                 if b["CidrBlock"] == "10.63.0.0/16")
+    ec2.disassociate_vpc_cidr_block(AssociationId=block["AssociationId"])
+    assert set(routes(ec2, rtb)) == {"10.62.0.0/16", "0.0.0.0/0"}

@@ -243,6 +243,66 @@ def test_modify_security_group_rules(ec2):
         "SecurityGroupRuleId": "sgr-0123456789abcdef0", "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "1.0.0.0/8"}}])
 
 
+def test_numbered_protocols_have_no_ports(ec2):
+    gid = create(ec2, "gre")
+    gre = {"IpProtocol": "47", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[gre])
+    assert group(ec2, gid)["IpPermissions"] == [{
+        "IpProtocol": "47", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [], "PrefixListIds": [],
+        "UserIdGroupPairs": []}]
+    # The same rule without ports, or by its number of a named protocol, is the same rule.
+    expect_error(ec2.authorize_security_group_ingress, "InvalidPermission.Duplicate", GroupId=gid,
+                 IpPermissions=[{"IpProtocol": "47", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[ssh_from()])
+    expect_error(ec2.authorize_security_group_ingress, "InvalidPermission.Duplicate", GroupId=gid,
+                 IpPermissions=[{**ssh_from(), "IpProtocol": "6"}])
+    tcp = [p for p in group(ec2, gid)["IpPermissions"] if p["IpProtocol"] == "tcp"]
+    assert [(p["FromPort"], p["ToPort"]) for p in tcp] == [(22, 22)]
+
+
+def test_update_rule_descriptions(ec2):
+    gid = create(ec2, "describe-me")
+    [ssh] = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[ssh_from()])["SecurityGroupRules"]
+    [egress] = [r for r in ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"] if r["IsEgress"]]
+
+    def described(rule_id):
+        return ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]
+
+    # By value: the peer carries the new description; the rule keeps its id.
+    resp = ec2.update_security_group_rule_descriptions_ingress(
+        GroupId=gid, IpPermissions=[ssh_from(Description="bastion")])
+    assert resp["Return"] is True
+    assert described(ssh["SecurityGroupRuleId"])["Description"] == "bastion"
+    assert group(ec2, gid)["IpPermissions"][0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0", "Description": "bastion"}]
+    # By name in the default VPC, and by id; no description removes it.
+    ec2.update_security_group_rule_descriptions_ingress(
+        GroupName="describe-me", IpPermissions=[ssh_from(Description="jump host")])
+    assert described(ssh["SecurityGroupRuleId"])["Description"] == "jump host"
+    ec2.update_security_group_rule_descriptions_ingress(
+        GroupId=gid, SecurityGroupRuleDescriptions=[{"SecurityGroupRuleId": ssh["SecurityGroupRuleId"]}])
+    assert "Description" not in described(ssh["SecurityGroupRuleId"])
+    ec2.update_security_group_rule_descriptions_egress(GroupId=gid, SecurityGroupRuleDescriptions=[
+        {"SecurityGroupRuleId": egress["SecurityGroupRuleId"], "Description": "anywhere"}])
+    assert described(egress["SecurityGroupRuleId"])["Description"] == "anywhere"
+
+    # A rule the group does not have in that direction changes nothing.
+    resp = expect_error(ec2.update_security_group_rule_descriptions_egress, "InvalidPermission.NotFound",
+                        GroupId=gid, IpPermissions=[ssh_from(Description="x")])
+    assert resp["Error"]["Message"] == "The specified rule does not exist in this security group."
+    expect_error(ec2.update_security_group_rule_descriptions_egress, "InvalidSecurityGroupRuleId.NotFound",
+                 GroupId=gid, SecurityGroupRuleDescriptions=[
+                     {"SecurityGroupRuleId": ssh["SecurityGroupRuleId"], "Description": "x"}])
+    resp = expect_error(ec2.update_security_group_rule_descriptions_ingress, "InvalidParameterCombination",
+                        GroupId=gid, IpPermissions=[ssh_from(Description="x")], SecurityGroupRuleDescriptions=[
+                            {"SecurityGroupRuleId": ssh["SecurityGroupRuleId"], "Description": "x"}])
+    assert "ipPermissions" in resp["Error"]["Message"]
+    expect_error(ec2.update_security_group_rule_descriptions_ingress, "MissingParameter", GroupId=gid)
+    expect_error(ec2.update_security_group_rule_descriptions_ingress, "DryRunOperation", 412, GroupId=gid,
+                 IpPermissions=[ssh_from(Description="dry")], DryRun=True)
+    assert "Description" not in described(ssh["SecurityGroupRuleId"])
+
+
 def test_interfaces_and_instances_carry_groups(ec2):
     vpc_id = default_vpc(ec2)["VpcId"]
     dflt = default_group(ec2, vpc_id)["GroupId"]

@@ -248,6 +248,8 @@ actions! {
     RevokeSecurityGroupEgress => security_groups::revoke_security_group_egress,
     DescribeSecurityGroupRules => security_groups::describe_security_group_rules,
     ModifySecurityGroupRules => security_groups::modify_security_group_rules,
+    UpdateSecurityGroupRuleDescriptionsIngress => security_groups::update_security_group_rule_descriptions_ingress,
+    UpdateSecurityGroupRuleDescriptionsEgress => security_groups::update_security_group_rule_descriptions_egress,
     CreateRouteTable => route_tables::create_route_table,
     DeleteRouteTable => route_tables::delete_route_table,
     DescribeRouteTables => route_tables::describe_route_tables,

@@ -56,6 +56,9 @@ fn destination(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<RouteDestination> {
     }
 }
 
+/// The targets eipd has.
+const TARGETS: &[&str] = &["GatewayId", "NetworkInterfaceId", "InstanceId", "NatGatewayId"];
+
 /// The targets of the EC2 model that eipd does not have yet: named, they
 /// are refused as such rather than as a missing target (D14).
 const OTHER_TARGETS: &[&str] = &[
@@ -209,7 +212,20 @@ pub async fn create_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     Ok(Box::new(ReturnTrue))
 }
 
+/// A new target, or with `LocalTarget=true` a `local` route's own back.
 pub async fn replace_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
+    if p.take_bool("LocalTarget")? == Some(true) {
+        let table = route_table_id(ctx, &p.require_str("RouteTableId")?)?;
+        let destination = destination(ctx, &mut p)?;
+        if let Some(other) = TARGETS.iter().chain(OTHER_TARGETS).find(|name| p.get(name).is_some()) {
+            return Err(ApiError::invalid_parameter_combination(format!(
+                "The parameter LocalTarget cannot be used with the parameter {other}"
+            )));
+        }
+        finish_on_table(ctx, p, &table)?;
+        ctx.write(move |tx| rules::restore_local_route(tx, &table, &destination)).await?;
+        return Ok(Box::new(ReturnTrue));
+    }
     let (table, spec) = route_spec(ctx, &mut p)?;
     finish_on_table(ctx, p, &table)?;
     ctx.write(move |tx| rules::replace_route(tx, &table, spec)).await?;

@@ -1,5 +1,6 @@
 //! Create/Delete/DescribeSecurityGroups, Authorize/RevokeSecurityGroupIngress
-//! and Egress, Describe/ModifySecurityGroupRules.
+//! and Egress, UpdateSecurityGroupRuleDescriptionsIngress and Egress,
+//! Describe/ModifySecurityGroupRules.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use super::{Ctx, DescribeOutput, Output, Render, describe, describe_query, malfo
 use super::{tags_for, tags_of};
 use eipd_domain::error::{ApiError, ApiResult};
 use eipd_domain::security_groups::{
-    self as rules, CreateSecurityGroup, GroupRef, PeerRef, Revoke, Revoked, RuleSpec, RuleUpdate,
+    self as rules, CreateSecurityGroup, DescriptionUpdate, GroupRef, PeerRef, Revoke, Revoked, RuleSpec, RuleUpdate,
 };
 use eipd_domain::{Permission, RulePeer, SecurityGroup, SecurityGroupId, SecurityGroupRule, SecurityGroupRuleId};
 use eipd_protocol::{Params, ReturnTrue, ToXml, XmlWriter, not_taken};
@@ -204,7 +205,9 @@ fn write_ip_permissions<'a>(
     }
     w.list(set, permissions, |w, (permission, peers)| {
         w.text("ipProtocol", &permission.protocol);
-        if permission.protocol != "-1" {
+        // Only protocols with ports show them: not all (-1), nor GRE (47) and
+        // the other numbers (Ansible's ec2_security_group compares on it).
+        if matches!(permission.protocol.as_str(), "tcp" | "udp" | "icmp" | "icmpv6") {
             w.display("fromPort", permission.from_port);
             w.display("toPort", permission.to_port);
         }
@@ -454,6 +457,61 @@ pub async fn revoke_security_group_ingress(ctx: &Ctx<'_>, p: Params) -> ApiResul
 
 pub async fn revoke_security_group_egress(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
     revoke(ctx, p, true).await
+}
+
+/// UpdateSecurityGroupRuleDescriptionsIngress/Egress: `IpPermissions.N`
+/// (rules by value, each peer with its new description) or
+/// `SecurityGroupRuleDescription.N` (rules by id), not both.
+async fn update_descriptions(ctx: &Ctx<'_>, mut p: Params, egress: bool) -> ApiResult<Output> {
+    let group = group_ref(ctx, &mut p)?;
+    let by_id = p.take_structs("SecurityGroupRuleDescription")?;
+    let listed = p.take_structs("IpPermissions")?;
+    let what = match (listed.is_empty(), by_id.is_empty()) {
+        (false, false) => {
+            return Err(ApiError::invalid_parameter_combination(
+                "The parameter 'ipPermissions' may not be used in combination with 'securityGroupRuleDescriptions'.",
+            ));
+        }
+        (true, true) => {
+            return Err(ApiError::missing_parameter(
+                "The request must contain the parameter ipPermissions or securityGroupRuleDescriptions",
+            ));
+        }
+        (false, true) => {
+            let mut specs = Vec::new();
+            for permission in &listed {
+                specs.extend(ip_permission(ctx, permission)?);
+            }
+            DescriptionUpdate::Rules(specs)
+        }
+        (true, false) => DescriptionUpdate::Ids(
+            by_id
+                .iter()
+                .map(|m| {
+                    if let Some(bad) = m.keys().find(|k| !matches!(k.as_str(), "SecurityGroupRuleId" | "Description")) {
+                        return Err(not_taken(ctx.action.name(), &format!("SecurityGroupRuleDescription.N.{bad}")));
+                    }
+                    let id = m
+                        .get("SecurityGroupRuleId")
+                        .ok_or_else(|| ApiError::missing("SecurityGroupRuleDescription.N.SecurityGroupRuleId"))?;
+                    Ok((rule_id(ctx, id)?, description("Description", m.get("Description"))?))
+                })
+                .collect::<ApiResult<_>>()?,
+        ),
+    };
+    let dry_run = p.take_dry_run()?;
+    ctx.finish(p)?;
+    ctx.authorize_on(|| group_arns(ctx, &group), dry_run)?;
+    ctx.write(move |tx| rules::update_rule_descriptions(tx, &group, egress, &what)).await?;
+    Ok(Box::new(ReturnTrue))
+}
+
+pub async fn update_security_group_rule_descriptions_ingress(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
+    update_descriptions(ctx, p, false).await
+}
+
+pub async fn update_security_group_rule_descriptions_egress(ctx: &Ctx<'_>, p: Params) -> ApiResult<Output> {
+    update_descriptions(ctx, p, true).await
 }
 
 /// One `SecurityGroupRule.N` of ModifySecurityGroupRules.

@@ -171,18 +171,26 @@ pub fn create_route(tx: &mut Tx, table: &RouteTableId, spec: RouteSpec) -> ApiRe
     Ok(())
 }
 
-/// Gives an existing route another target. The `local` routes keep theirs:
-/// eipd does not model AWS's middlebox routing, which may point a `local`
-/// route at an interface.
+/// Gives an existing route another target. A `local` route may be given an
+/// interface of the VPC (AWS's middlebox routing: the table then sends the
+/// VPC's traffic through that appliance) and restored later
+/// (`restore_local_route`); the replaced target is kept in `routes` under
+/// the local destination.
 pub fn replace_route(tx: &mut Tx, table: &RouteTableId, spec: RouteSpec) -> ApiResult<()> {
     let mut table = route_table(tx.part(), table)?.clone();
-    if is_local(tx.part(), &table, &spec.destination) {
-        return Err(ApiError::invalid_parameter_value(format!(
-            "cannot replace local route {} in route table {}",
-            spec.destination, table.id
-        )));
-    }
     let target = resolve_target(tx, &table, &spec.target)?;
+    if is_local(tx.part(), &table, &spec.destination) {
+        if !matches!(target, RouteTarget::NetworkInterface(_)) {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "The local route {} can only be replaced with a network interface or a Gateway Load Balancer endpoint as its target.",
+                spec.destination
+            )));
+        }
+        table.routes.retain(|r| r.destination != spec.destination);
+        table.routes.push(Route { destination: spec.destination, target });
+        tx.put(Record::RouteTable(table));
+        return Ok(());
+    }
     let Some(route) = table.routes.iter_mut().find(|r| r.destination == spec.destination) else {
         // Not InvalidRoute.NotFound as DeleteRoute says: AWS answers this.
         return Err(ApiError::invalid_parameter_value(format!(
@@ -193,6 +201,30 @@ pub fn replace_route(tx: &mut Tx, table: &RouteTableId, spec: RouteSpec) -> ApiR
     route.target = target;
     tx.put(Record::RouteTable(table));
     Ok(())
+}
+
+/// ReplaceRoute with `LocalTarget`: a `local` route gets its default target
+/// back (nothing changes when it has it).
+pub fn restore_local_route(tx: &mut Tx, table: &RouteTableId, destination: &RouteDestination) -> ApiResult<()> {
+    let mut table = route_table(tx.part(), table)?.clone();
+    if !is_local(tx.part(), &table, destination) {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "LocalTarget can only restore a local route; {destination} is not a CIDR block of the VPC."
+        )));
+    }
+    table.routes.retain(|r| &r.destination != destination);
+    tx.put(Record::RouteTable(table));
+    Ok(())
+}
+
+/// A VPC block's `local` routes go with the block, a replaced target too.
+pub(crate) fn drop_local_routes(tx: &mut Tx, vpc_id: &VpcId, destination: &RouteDestination) {
+    let replaced: Vec<RouteTable> =
+        tx.part().route_tables().filter(|t| &t.vpc_id == vpc_id && t.route(destination).is_some()).cloned().collect();
+    for mut table in replaced {
+        table.routes.retain(|r| &r.destination != destination);
+        tx.put(Record::RouteTable(table));
+    }
 }
 
 pub fn delete_route(tx: &mut Tx, table: &RouteTableId, destination: &RouteDestination) -> ApiResult<()> {
@@ -266,32 +298,36 @@ pub fn route_instance<'a>(part: &'a Partition, target: &'a RouteTarget) -> Optio
 }
 
 /// One route of a table as DescribeRouteTables shows it: the `local` ones
-/// first (no target), then those added, with their state.
+/// first, then those added, with their state.
 #[derive(Clone, Debug)]
 pub struct RouteView<'a> {
     pub destination: RouteDestination,
-    /// `None` for a `local` route.
+    /// `None` for a `local` route with its default target.
     pub target: Option<&'a RouteTarget>,
     pub state: RouteState,
+    pub local: bool,
 }
 
 impl RouteView<'_> {
-    /// `CreateRouteTable` for the `local` routes, `CreateRoute` for the others.
+    /// `CreateRouteTable` for the `local` routes (a replaced target too:
+    /// the route is still the one the table was made with), `CreateRoute`
+    /// for the others.
     pub fn origin(&self) -> &'static str {
-        if self.target.is_none() { "CreateRouteTable" } else { "CreateRoute" }
+        if self.local { "CreateRouteTable" } else { "CreateRoute" }
     }
 }
 
 pub fn routes<'a>(part: &'a Partition, table: &'a RouteTable) -> Vec<RouteView<'a>> {
     let locals = part.vpc(&table.vpc_id).map(local_destinations).unwrap_or_default();
-    let local =
-        locals.into_iter().map(|destination| RouteView { destination, target: None, state: RouteState::Active });
-    let added = table.routes.iter().map(|r| RouteView {
-        destination: r.destination,
-        target: Some(&r.target),
-        state: route_state(part, table, &r.target),
-    });
-    local.chain(added).collect()
+    let view = |destination, target: Option<&'a RouteTarget>, local| RouteView {
+        destination,
+        target,
+        state: target.map_or(RouteState::Active, |t| route_state(part, table, t)),
+        local,
+    };
+    let local = locals.iter().map(|d| view(*d, table.route(d).map(|r| &r.target), true));
+    let added = table.routes.iter().filter(|r| !locals.contains(&r.destination));
+    local.chain(added.map(|r| view(r.destination, Some(&r.target), false))).collect()
 }
 
 // ---- associations ---------------------------------------------------------------
@@ -643,8 +679,9 @@ mod tests {
         let local = RouteDestination::Ipv4("10.0.0.0/16".parse().unwrap());
         let err = world_tx(&mut world, |tx| delete_route(tx, &rtb, &local)).unwrap_err();
         assert_eq!(err.message, format!("cannot remove local route 10.0.0.0/16 in route table {rtb}"));
+        world_tx(&mut world, |tx| attach_internet_gateway(tx, &igw, &vpc.id)).unwrap();
         let err = world_tx(&mut world, |tx| replace_route(tx, &rtb, to("10.0.0.0/16", gateway()))).unwrap_err();
-        assert_eq!(err.code, "InvalidParameterValue");
+        assert!(err.message.contains("can only be replaced with a network interface"), "{}", err.message);
         let unknown = RouteDestination::Ipv4("8.8.8.0/24".parse().unwrap());
         let err = world_tx(&mut world, |tx| delete_route(tx, &rtb, &unknown)).unwrap_err();
         assert_eq!(err.code, "InvalidRoute.NotFound");

@@ -473,6 +473,55 @@ pub fn modify_security_group_rules(tx: &mut Tx, group_id: &SecurityGroupId, upda
     Ok(())
 }
 
+/// What UpdateSecurityGroupRuleDescriptionsIngress/Egress names: rules by
+/// value, each with its new description, or by id.
+#[derive(Clone, Debug)]
+pub enum DescriptionUpdate {
+    Rules(Vec<RuleSpec>),
+    Ids(Vec<(SecurityGroupRuleId, Option<String>)>),
+}
+
+/// UpdateSecurityGroupRuleDescriptionsIngress/Egress: sets (or, when none is
+/// given, removes) the descriptions of rules the group has in that
+/// direction; one it does not have changes nothing.
+pub fn update_rule_descriptions(
+    tx: &mut Tx,
+    group: &GroupRef,
+    egress: bool,
+    what: &DescriptionUpdate,
+) -> ApiResult<()> {
+    let mut group = resolve(tx.part(), group, None)?.clone();
+    match what {
+        DescriptionUpdate::Ids(ids) => {
+            for (id, description) in ids {
+                let Some(rule) = group.rules.iter_mut().find(|r| &r.id == id && r.egress == egress) else {
+                    return Err(ApiError::invalid_security_group_rule_id_not_found(format!(
+                        "The security group rule ID '{id}' does not exist"
+                    )));
+                };
+                rule.description = description.clone();
+            }
+        }
+        DescriptionUpdate::Rules(specs) => {
+            for spec in specs {
+                let peer = resolve_peer(tx.part(), &group, &spec.peer)?;
+                let found = group
+                    .rules
+                    .iter_mut()
+                    .find(|r| r.egress == egress && r.permission == spec.permission && r.peer == peer);
+                let Some(rule) = found else {
+                    return Err(ApiError::invalid_permission_not_found(
+                        "The specified rule does not exist in this security group.",
+                    ));
+                };
+                rule.description = spec.description.clone();
+            }
+        }
+    }
+    tx.put(Record::SecurityGroup(group));
+    Ok(())
+}
+
 // ---- Describe -------------------------------------------------------------------
 
 /// The values of the `ip-permission.*` (ingress) or `egress.ip-permission.*`
@@ -719,6 +768,40 @@ mod tests {
             world_tx(&mut world, |tx| revoke(tx, &by, false, &Revoke::Ids(vec![egress_ssh.clone()]))).unwrap_err();
         assert_eq!(err.code, "InvalidSecurityGroupRuleId.NotFound", "an egress rule is not an ingress one");
         world_tx(&mut world, |tx| revoke(tx, &by, true, &Revoke::Ids(vec![egress_ssh]))).unwrap();
+    }
+
+    #[test]
+    fn descriptions_change_in_place_and_only_on_rules_the_group_has() {
+        let mut world = World::default();
+        let group = world_tx(&mut world, |tx| {
+            let input =
+                CreateSecurityGroup { name: "web".into(), description: "w".into(), vpc_id: None, tags: Tags::new() };
+            create_security_group(tx, input).unwrap()
+        });
+        let by = GroupRef::Id(group.id.clone());
+        let ssh = RuleSpec { permission: tcp(22), peer: cidr("0.0.0.0/0"), description: None };
+        let added = world_tx(&mut world, |tx| authorize(tx, &by, false, std::slice::from_ref(&ssh))).unwrap();
+        let rules = |world: &World| {
+            let part = world.partition(&Scope::new("123456789012", "us-east-1")).unwrap();
+            part.security_group(&group.id).unwrap().rules.clone()
+        };
+        let described = RuleSpec { description: Some("ssh".into()), ..ssh.clone() };
+        world_tx(&mut world, |tx| update_rule_descriptions(tx, &by, false, &DescriptionUpdate::Rules(vec![described])))
+            .unwrap();
+        let ingress = rules(&world).into_iter().find(|r| !r.egress).unwrap();
+        assert_eq!((ingress.id.clone(), ingress.description.as_deref()), (added[0].id.clone(), Some("ssh")));
+        // By id; no description removes it.
+        let by_id = DescriptionUpdate::Ids(vec![(added[0].id.clone(), None)]);
+        world_tx(&mut world, |tx| update_rule_descriptions(tx, &by, false, &by_id)).unwrap();
+        assert_eq!(rules(&world).into_iter().find(|r| !r.egress).unwrap().description, None);
+        // The other direction, another rule, or an unknown id: refused, nothing changed.
+        let err = world_tx(&mut world, |tx| update_rule_descriptions(tx, &by, true, &by_id)).unwrap_err();
+        assert_eq!(err.code, "InvalidSecurityGroupRuleId.NotFound");
+        let http = RuleSpec { permission: tcp(80), peer: cidr("0.0.0.0/0"), description: Some("web".into()) };
+        let both = DescriptionUpdate::Rules(vec![RuleSpec { description: Some("x".into()), ..ssh }, http]);
+        let err = world_tx(&mut world, |tx| update_rule_descriptions(tx, &by, false, &both)).unwrap_err();
+        assert_eq!(err.code, "InvalidPermission.NotFound");
+        assert_eq!(rules(&world).into_iter().find(|r| !r.egress).unwrap().description, None);
     }
 
     #[test]

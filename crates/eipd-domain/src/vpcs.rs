@@ -9,7 +9,7 @@ use crate::describe::Described;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::model::*;
-use crate::route_tables::{delete_vpc_tables, main_route_table};
+use crate::route_tables::{delete_vpc_tables, drop_local_routes, main_route_table};
 use crate::security_groups::default_security_group;
 use crate::state::{Partition, Record, RecordKey, Tx};
 
@@ -139,6 +139,7 @@ pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<
         vpc.secondary_cidrs.remove(i);
         remember_ended(&mut vpc.ended_ipv4, (id.clone(), block));
         let vpc_id = vpc.id.clone();
+        drop_local_routes(tx, &vpc_id, &RouteDestination::Ipv4(block));
         tx.put(Record::Vpc(vpc));
         return Ok((vpc_id, id, VpcBlock::Ipv4(block)));
     }
@@ -152,6 +153,7 @@ pub fn disassociate_vpc_cidr_block(tx: &mut Tx, association: &str) -> ApiResult<
     vpc.ipv6_cidr = None;
     remember_ended(&mut vpc.ended_ipv6, (id.clone(), block));
     let vpc_id = vpc.id.clone();
+    drop_local_routes(tx, &vpc_id, &RouteDestination::Ipv6(block));
     tx.put(Record::Vpc(vpc));
     Ok((vpc_id, id, VpcBlock::Ipv6(block)))
 }
