@@ -60,7 +60,6 @@ fn the_store_knows_the_domain_only() {
             "anyhow",
             "arc-swap",
             "crc32fast",
-            "postgres",
             "prometheus-client",
             "redb",
             "serde_json",

@@ -176,6 +176,65 @@ def test_health_is_degraded_while_postgresql_is_down():
         subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), "stop", data_dir], capture_output=True)
 
 
+def postgres_processes(data_dir: str) -> list[int]:
+    """The postmaster of a cluster and every process it started."""
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_frozen_postgresql_is_answered_not_waited_for():
+    """A PostgreSQL that stops answering without closing its connections
+    (frozen, or cut off by the network) costs a request a bounded wait and a
+    503, never a hang; once it answers again, so does eipd, with every
+    acknowledged change."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin")):
+        if os.environ.get("EIPD_REQUIRE_POSTGRES") == "1":
+            pytest.fail("EIPD_REQUIRE_POSTGRES=1 but PostgreSQL is not installed")
+        pytest.skip("PostgreSQL is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), str(port)],
+                             check=True, capture_output=True, text=True, timeout=120)
+    url, data_dir = started.stdout.split()
+    srv = Server("--store", url)
+    frozen: list[int] = []
+    try:
+        ec2 = make_client(srv.url, random_account())
+        kept = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        frozen = postgres_processes(data_dir)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        # A write waits at most the writer's 10 s deadline per round trip; a
+        # read at most the 5 s of its version check. Neither hangs.
+        for call, limit in [(ec2.allocate_address, 25), (ec2.describe_addresses, 15)]:
+            sent = time.monotonic()
+            kwargs = {"Domain": "vpc"} if call == ec2.allocate_address else {}
+            resp = expect_error(call, "ServiceUnavailable", 503, **kwargs)
+            waited = time.monotonic() - sent
+            assert waited < limit, f"{call.__name__} answered after {waited:.1f} s: {resp['Error']}"
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        frozen = []
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                later = ec2.allocate_address(Domain="vpc")["AllocationId"]
+                break
+            except Exception as e:  # noqa: BLE001 - the writer reconnects meanwhile
+                assert getattr(e, "response", {}).get("Error", {}).get("Code") == "ServiceUnavailable", e
+                assert time.monotonic() < deadline, "writes did not resume once PostgreSQL answered again"
+                time.sleep(0.5)
+        ids = {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]}
+        assert {kept, later} <= ids
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        srv.cleanup()
+        subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), "stop", data_dir], capture_output=True)
+
+
 def test_connections_over_the_cap_get_a_clear_answer():
     """Idle connections cannot use up eipd: past --max-connections a new one
     is answered 503 ServiceUnavailable at once, and served again once a slot

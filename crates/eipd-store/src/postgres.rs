@@ -16,8 +16,11 @@
 //! IP two holders. Reads (`Probe`) ask for the region's version and catch up
 //! through the writer only when it moved.
 
+use std::future::Future;
+use std::time::Duration;
+
 use anyhow::{Context, bail};
-use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::Persistence;
 use eipd_domain::{Record, RecordKey, Region, Scope, World};
@@ -44,7 +47,7 @@ INSERT INTO eipd_meta VALUES ('epoch', 0) ON CONFLICT DO NOTHING;
 
 pub(crate) struct PostgresStore {
     url: String,
-    client: Client,
+    client: Connection,
     /// The wipe counter this node's World reflects: a reset elsewhere means
     /// everything must be reloaded.
     epoch: i64,
@@ -82,24 +85,117 @@ INSERT INTO eipd_records (region, account, key, version, body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
 ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body";
 
-fn connect(url: &str) -> anyhow::Result<Client> {
-    Client::connect(url, NoTls).with_context(|| format!("cannot connect to PostgreSQL at {}", super::redact_url(url)))
+/// The longest the writer waits for one answer of PostgreSQL (connecting
+/// included) before it gives the connection up. A server that stopped
+/// without closing its connections (frozen, SIGSTOPped, cut off by the
+/// network) would otherwise hold the writer, and every request queued
+/// behind it, for ever. Taking a region lock another node holds is one such
+/// wait, so this is well above a group's commit time.
+const ROUND_TRIP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The writer's connection: tokio-postgres, driven by a runtime of its own
+/// (the writer is a thread), every round trip under `ROUND_TRIP_DEADLINE`.
+/// One that missed it is closed: the next operation reconnects, and a commit
+/// whose answer never came is of unknown outcome.
+struct Connection {
+    client: Client,
+    /// The connection's socket lives in this task; dropping the runtime
+    /// (with the Connection) closes it.
+    runtime: tokio::runtime::Runtime,
+    timed_out: std::cell::Cell<bool>,
+}
+
+impl Connection {
+    fn open(url: &str) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        // The timer is made inside the runtime, which it needs.
+        let connected = runtime
+            .block_on(async { tokio::time::timeout(ROUND_TRIP_DEADLINE, tokio_postgres::connect(url, NoTls)).await });
+        let cannot = || format!("cannot connect to PostgreSQL at {}", super::redact_url(url));
+        let (client, driver) = match connected {
+            Ok(connected) => connected.with_context(cannot)?,
+            Err(_) => bail!("{}: no answer within {} s", cannot(), ROUND_TRIP_DEADLINE.as_secs()),
+        };
+        runtime.spawn(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %e, "the writer's connection to PostgreSQL ended");
+            }
+        });
+        Ok(Self { client, runtime, timed_out: std::cell::Cell::new(false) })
+    }
+
+    /// One round trip (or a few pipelined), answered within the deadline.
+    fn run<T>(&self, round_trip: impl Future<Output = Result<T, tokio_postgres::Error>>) -> anyhow::Result<T> {
+        match self.runtime.block_on(async { tokio::time::timeout(ROUND_TRIP_DEADLINE, round_trip).await }) {
+            Ok(answer) => Ok(answer?),
+            Err(_) => {
+                self.timed_out.set(true);
+                bail!(
+                    "PostgreSQL did not answer within {} s; the connection is given up",
+                    ROUND_TRIP_DEADLINE.as_secs()
+                )
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.timed_out.get() || self.client.is_closed()
+    }
+
+    fn execute(
+        &self,
+        statement: &(impl tokio_postgres::ToStatement + ?Sized),
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<u64> {
+        self.run(self.client.execute(statement, params))
+    }
+
+    fn batch_execute(&self, statements: &str) -> anyhow::Result<()> {
+        self.run(self.client.batch_execute(statements))
+    }
+
+    fn simple_query(&self, statements: &str) -> anyhow::Result<Vec<SimpleQueryMessage>> {
+        self.run(self.client.simple_query(statements))
+    }
+
+    fn query(
+        &self,
+        statement: &(impl tokio_postgres::ToStatement + ?Sized),
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+        self.run(self.client.query(statement, params))
+    }
+
+    fn query_one(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<tokio_postgres::Row> {
+        self.run(self.client.query_one(statement, params))
+    }
+
+    fn prepare(&self, statement: &str) -> anyhow::Result<Statement> {
+        self.run(self.client.prepare(statement))
+    }
+}
+
+fn connect(url: &str) -> anyhow::Result<Connection> {
+    Connection::open(url)
 }
 
 impl PostgresStore {
     /// Connects, creates or migrates the schema, and loads every record.
     pub(crate) fn open(url: &str) -> anyhow::Result<(Self, World)> {
-        let mut client = connect(url)?;
+        let client = connect(url)?;
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
         let migrated = (|| -> anyhow::Result<()> {
             let existing: Option<i64> = client
-                .query_opt(
+                .query(
                     "SELECT value FROM eipd_meta WHERE key = 'schema_version' AND to_regclass('eipd_meta') IS NOT NULL",
                     &[],
                 )
                 .ok()
-                .flatten()
-                .map(|row| row.get(0));
+                .and_then(|rows| rows.first().map(|row| row.get(0)));
             if let Some(v) = existing.filter(|v| *v > SCHEMA_VERSION) {
                 bail!("the database was set up by a newer eipd (schema {v}; this eipd knows up to {SCHEMA_VERSION})");
             }
@@ -278,7 +374,6 @@ impl PostgresStore {
         if let Err(e) = self.client.batch_execute("COMMIT") {
             // An error the server answered means it rolled back; a broken
             // connection leaves the commit's fate unknown.
-            let e = anyhow::Error::new(e);
             return Err(if self.client.is_closed() { e.context(super::OutcomeUnknown) } else { e });
         }
         let written: std::collections::BTreeSet<&Region> = changed.iter().map(|(scope, _)| &scope.region).collect();
