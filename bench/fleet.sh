@@ -7,6 +7,10 @@
 #     48 accounts), all in one region, then with each node's clients in a
 #     region of their own;
 #   - DescribeAddresses by id on 1 node and on 3 nodes.
+# Each write row also gives how many operations (transactions for pgbench)
+# one WAL flush made durable (pg_stat_wal.wal_sync): with the clients in a
+# closed loop, the flush rate bounds every write row, and this column says
+# how much of it each one uses.
 # Usage: bench/fleet.sh [-d SECONDS]   (needs Debian's postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,13 +44,21 @@ start() {  # start -> appends its URL to $urls
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=(); urls=(); }
 reset() { curl -s -X POST "${urls[0]}/moto-api/reset" >/dev/null; }
 
+# WAL flushes since the server started (the backends report theirs within
+# a second of their last transaction: wait that out first).
+wal_syncs() {
+  sleep 1.5
+  as_pg "$bin/psql -h 127.0.0.1 -p $port -U eipd -d eipd -Atc 'SELECT wal_sync FROM pg_stat_wal'"
+}
+
 # measure LABEL SCENARIO C ACCOUNTS SPREAD URL… -> one row; the loadgens of
 # the URLs run together and their rates add up. SPREAD=regions gives each
 # URL's clients a region of their own.
 measure() {
   local label=$1 scenario=$2 c=$3 accounts=$4 spread=$5; shift 5
   local per=$(( c / $# )) per_accounts=$(( accounts / $# )) files=() gens=() i=0
-  local regions=(us-east-1 eu-west-1 ap-southeast-2)
+  local regions=(us-east-1 eu-west-1 ap-southeast-2) syncs_before
+  syncs_before=$(wal_syncs)
   for u in "$@"; do
     local f="$tmp/res.$RANDOM" region=us-east-1
     [ "$spread" = regions ] && region=${regions[$i]}
@@ -58,27 +70,36 @@ measure() {
     i=$(( i + 1 ))
   done
   wait "${gens[@]}"
-  python3 - "$label" "$c" "$scenario" "${files[@]}" <<'PY'
+  local syncs=$(( $(wal_syncs) - syncs_before ))
+  python3 - "$label" "$c" "$scenario" "$syncs" "$duration" "${files[@]}" <<'PY'
 import json, sys
-label, c, scenario, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+label, c, scenario, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[6:]
+syncs, duration = int(sys.argv[4]), float(sys.argv[5])
 ops = [json.loads(line)["ops"][scenario] for f in files for line in open(f) if line.startswith("{")]
 rate = sum(o["rps"] for o in ops)
+# The flushes were counted over the 1 s warm-up too, at about the same rate.
+done = rate * (duration + 1)
 p50 = max(o["p50_ms"] or 0 for o in ops)
 p99 = max(o["p99_ms"] or 0 for o in ops)
 errs = sum(o["errors"] for o in ops)
-print(f"| {label:<44} | {c:>3} | {rate:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {errs:>6} |")
+per_flush = f"{done / syncs:.1f}" if scenario != "describe-by-id" and syncs else "-"
+print(f"| {label:<44} | {c:>3} | {rate:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {errs:>6} | {per_flush:>9} |")
 PY
 }
 
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $pg_url; ${duration}s per row; loadgen: $gen"
-echo "| what                                         |   c |    ops/s  | p50 ms  | p99 ms  | errors |"
-echo "|----------------------------------------------|-----|-----------|---------|---------|--------|"
+echo "| what                                         |   c |    ops/s  | p50 ms  | p99 ms  | errors | per flush |"
+echo "|----------------------------------------------|-----|-----------|---------|---------|--------|-----------|"
 as_pg "$bin/pgbench -h 127.0.0.1 -p $port -U eipd -i -s 10 -q eipd" >/dev/null 2>&1
+syncs_before=$(wal_syncs)
 pgbench_out=$(as_pg "$bin/pgbench -h 127.0.0.1 -p $port -U eipd -N -c 16 -j 2 -T $duration eipd" 2>&1)
+syncs=$(( $(wal_syncs) - syncs_before ))
 tps=$(grep -o 'tps = [0-9.]*' <<<"$pgbench_out" | head -1 | awk '{print $3}')
 lat=$(grep -o 'latency average = [0-9.]*' <<<"$pgbench_out" | awk '{print $4}')
-printf "| %-44s | %3s | %9.0f | %7s | %7s | %6s |\n" "pgbench -N (simple update), baseline" 16 "$tps" "avg $lat" "-" 0
+txns=$(grep -o 'number of transactions actually processed: [0-9]*' <<<"$pgbench_out" | awk '{print $NF}')
+per_flush=$(python3 -c "print(f'{$txns / max($syncs, 1):.1f}')")
+printf "| %-44s | %3s | %9.0f | %7s | %7s | %6s | %9s |\n" "pgbench -N (simple update), baseline" 16 "$tps" "avg $lat" "-" 0 "$per_flush"
 
 urls=()
 start; reset

@@ -10,8 +10,9 @@
 //! committed (records carry the region's version at their last change;
 //! deletions leave a tombstone), runs the operations on its in-memory copy,
 //! writes every changed record and the regions' next versions in one
-//! statement, and commits: four round trips for the whole group, five when
-//! another node wrote meanwhile. Racing nodes therefore apply operations one
+//! statement, and commits: two round trips for the whole group (the
+//! transaction, wipe counter and locks pipelined; then the write and the
+//! commit pipelined), three when another node wrote meanwhile. Racing nodes therefore apply operations one
 //! group after the other and never give one address two associations or one
 //! IP two holders. Reads (`Probe`) ask for the region's version and catch up
 //! through the writer only when it moved.
@@ -179,6 +180,22 @@ impl Connection {
     }
 }
 
+/// Opens a group's transaction and reads the wipe counter (a simple query
+/// may carry both statements; the transaction stays open).
+const BEGIN_READING_EPOCH: &str = "BEGIN; SELECT value FROM eipd_meta WHERE key = 'epoch'";
+
+/// The wipe counter in the answers to `BEGIN_READING_EPOCH`.
+fn epoch_of(answers: &[SimpleQueryMessage]) -> anyhow::Result<i64> {
+    let epoch = answers
+        .iter()
+        .find_map(|answer| match answer {
+            SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        })
+        .context("eipd_meta has no epoch")?;
+    Ok(epoch.parse()?)
+}
+
 fn connect(url: &str) -> anyhow::Result<Connection> {
     Connection::open(url)
 }
@@ -268,20 +285,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Opens a transaction and reads the wipe counter: one round trip (a
-    /// simple query may carry both statements; the transaction stays open).
-    fn begin_reading_epoch(&mut self) -> anyhow::Result<i64> {
-        let answers = self.client.simple_query("BEGIN; SELECT value FROM eipd_meta WHERE key = 'epoch'")?;
-        let epoch = answers
-            .iter()
-            .find_map(|answer| match answer {
-                SimpleQueryMessage::Row(row) => row.get(0),
-                _ => None,
-            })
-            .context("eipd_meta has no epoch")?;
-        Ok(epoch.parse()?)
-    }
-
     /// Reloads everything if the wipe counter read from the database is not
     /// the one `world` reflects; true when it did.
     fn reload_if_wiped(&mut self, world: &mut World, epoch: i64) -> anyhow::Result<bool> {
@@ -316,13 +319,18 @@ impl PostgresStore {
     }
 
     fn begin_locked(&mut self, world: &mut World, regions: &[Region]) -> anyhow::Result<()> {
-        // A reset elsewhere: reload everything first.
-        let epoch = self.begin_reading_epoch()?;
-        self.reload_if_wiped(world, epoch)?;
         let lock = self.statements()?.lock.clone();
         let names: Vec<&str> = regions.iter().map(|r| &**r).collect();
-        let locked: Vec<(String, i64)> =
-            self.client.query(&lock, &[&names])?.iter().map(|row| (row.get(0), row.get(1))).collect();
+        // One round trip: the transaction, the wipe counter and the locks,
+        // pipelined (sent in this order without waiting for each answer).
+        let client = &self.client.client;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+        let (answers, rows) = self
+            .client
+            .run(async { tokio::try_join!(client.simple_query(BEGIN_READING_EPOCH), client.query(&lock, &params)) })?;
+        // A reset elsewhere: reload everything first.
+        self.reload_if_wiped(world, epoch_of(&answers)?)?;
+        let locked: Vec<(String, i64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
         for (region, version) in locked {
             let region = Region::from(region.as_str());
             self.catch_up(world, &region, version)?;
@@ -332,7 +340,7 @@ impl PostgresStore {
     }
 
     fn write(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        if !changed.is_empty() {
+        let outcome = if !changed.is_empty() {
             let write = self.statements()?.write.clone();
             let next_version = |region: &Region| {
                 self.open
@@ -358,20 +366,29 @@ impl PostgresStore {
             bumped.sort_unstable();
             bumped.dedup();
             let (bumped_regions, bumped_versions): (Vec<&str>, Vec<i64>) = bumped.into_iter().unzip();
-            self.client.execute(
-                &write,
-                &[
-                    &columns.regions,
-                    &columns.accounts,
-                    &columns.keys,
-                    &columns.versions,
-                    &columns.bodies,
-                    &bumped_regions,
-                    &bumped_versions,
-                ],
-            )?;
-        }
-        if let Err(e) = self.client.batch_execute("COMMIT") {
+            // One round trip: the records and the commit, pipelined. After a
+            // failed write PostgreSQL answers the COMMIT with a rollback, so
+            // the write's error is the one that counts.
+            let client = &self.client.client;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                &columns.regions,
+                &columns.accounts,
+                &columns.keys,
+                &columns.versions,
+                &columns.bodies,
+                &bumped_regions,
+                &bumped_versions,
+            ];
+            self.client
+                .run(async { Ok(tokio::join!(client.execute(&write, &params), client.batch_execute("COMMIT"))) })
+                .and_then(|(written, committed)| {
+                    written?;
+                    Ok(committed?)
+                })
+        } else {
+            self.client.batch_execute("COMMIT")
+        };
+        if let Err(e) = outcome {
             // An error the server answered means it rolled back; a broken
             // connection leaves the commit's fate unknown.
             return Err(if self.client.is_closed() { e.context(super::OutcomeUnknown) } else { e });
