@@ -185,8 +185,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         ));
     }
     ctx.finish_and_authorize(p)?;
+    let image = eipd_domain::images::find(ctx.region(), &image_id).map(|i| i.launch_image());
     let input = RunInstances {
         image_id,
+        image,
         instance_type,
         key_name,
         min_count,
