@@ -1,6 +1,6 @@
 //! RunInstances, DescribeInstances and the instance state operations.
 
-use super::network_interfaces::{eni_id, requested_private_ips};
+use super::network_interfaces::{eni_id, requested_ipv6_addresses, requested_private_ips};
 use super::render::Renderer;
 use super::security_groups::group_id;
 use super::subnets::subnet_id;
@@ -72,6 +72,15 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
+        let ipv6_list: Vec<(String, String)> = group
+            .iter()
+            .filter(|(k, _)| k.starts_with("Ipv6Addresses."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        group.retain(|k, _| !k.starts_with("Ipv6Addresses."));
+        let mut ipv6 = Params::from_members(ipv6_list.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let ipv6_addresses =
+            requested_ipv6_addresses(&mut ipv6, ctx.action.name(), "NetworkInterface.N.Ipv6Addresses")?;
         let groups: Vec<(String, String)> = group
             .iter()
             .filter(|(k, _)| k.starts_with("SecurityGroupId."))
@@ -110,6 +119,7 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
                 private_ips,
                 secondary_private_ip_count: optional_count(&group, "SecondaryPrivateIpAddressCount")?,
                 ipv6_address_count: optional_count(&group, "Ipv6AddressCount")?,
+                ipv6_addresses,
                 groups,
                 ..InterfaceSpec::default()
             },
