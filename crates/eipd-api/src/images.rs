@@ -32,7 +32,7 @@ struct DescribeImagesOutput {
 
 impl ToXml for DescribeImagesOutput {
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.list("imagesSet", &self.images, |w, i| write_image(w, i));
+        w.list("imagesSet", &self.images, write_image);
         w.opt_text("nextToken", self.next_token.as_deref());
     }
 }
