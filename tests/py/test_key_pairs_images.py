@@ -299,6 +299,8 @@ def test_instances_follow_a_catalogue_image(ec2):
             assert inst["RootDeviceName"] == image["RootDeviceName"]
             assert inst["PlatformDetails"] == image["PlatformDetails"]
             assert inst.get("Platform") == image.get("Platform")
+        attribute = ec2.describe_instance_attribute(InstanceId=run["InstanceId"], Attribute="rootDeviceName")
+        assert attribute["RootDeviceName"]["Value"] == image["RootDeviceName"]
     found = ec2.describe_instances(Filters=[{"Name": "architecture", "Values": ["arm64"]},
                                             {"Name": "instance-id", "Values": list(ids.values())}])
     assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [ids[arm["ImageId"]]]

@@ -439,7 +439,7 @@ impl ToXml for InstanceAttributeOutput<'_> {
             A::InstanceInitiatedShutdownBehavior => {
                 value(w, "instanceInitiatedShutdownBehavior", &attrs.shutdown_behavior.as_str())
             }
-            A::RootDeviceName => value(w, "rootDeviceName", &"/dev/xvda"),
+            A::RootDeviceName => value(w, "rootDeviceName", &inst.root_device_name()),
             A::BlockDeviceMapping => w.list("blockDeviceMapping", std::iter::empty::<()>(), |_, ()| {}),
             A::ProductCodes => w.list("productCodes", std::iter::empty::<()>(), |_, ()| {}),
             A::SourceDestCheck => value(w, "sourceDestCheck", &primary.is_none_or(|eni| eni.source_dest_check)),
