@@ -11,6 +11,7 @@ mod disassociate;
 mod dual_stack;
 mod durability;
 mod errors;
+mod images;
 mod invariants;
 mod lifecycle;
 mod nat_gateways;

@@ -121,6 +121,7 @@ def _self_checks(action, resources, id_member):
     ("DescribeNetworkInterfaces", "NetworkInterfaces", "NetworkInterfaceId"),
     ("DescribeInternetGateways", "InternetGateways", "InternetGatewayId"),
     ("DescribeSecurityGroups", "SecurityGroups", "GroupId"),
+    ("DescribeImages", "Images", "ImageId"),
 ])
 def test_what_an_answer_shows_its_filters_find(ec2, action, result, id_member):
     vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]

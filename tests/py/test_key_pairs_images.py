@@ -179,3 +179,133 @@ def test_key_pairs_survive_a_restart(start_server, tmp_path):
     ec2 = make_client(start_server("--data-dir", data).url, account)
     assert ec2.describe_key_pairs(IncludePublicKey=True)["KeyPairs"] == before
     expect_error(ec2.create_key_pair, "InvalidKeyPair.Duplicate", KeyName="kept")
+
+
+# ---- images: the region's fixed catalogue of public images ------------------------
+
+AMI_RE = re.compile(r"^ami-[0-9a-f]{17}$")
+FEDORA = "125523088429"
+CANONICAL = "099720109477"
+
+
+def latest(images):
+    """The newest image, as tools pick it without SSM: by CreationDate."""
+    return sorted(images, key=lambda i: i["CreationDate"])[-1]
+
+
+def test_images_show_what_tools_read(ec2):
+    images = ec2.describe_images(Owners=["amazon"], Filters=[
+        {"Name": "name", "Values": ["al2023-ami-2023.*-kernel-6.1-x86_64"]}])["Images"]
+    assert len(images) >= 2, "several versions of the family"
+    image = latest(images)
+    assert AMI_RE.match(image["ImageId"])
+    assert image["Name"].startswith("al2023-ami-2023.") and image["Name"].endswith("-kernel-6.1-x86_64")
+    assert image["ImageLocation"] == "amazon/" + image["Name"]
+    assert (image["State"], image["Public"], image["ImageType"]) == ("available", True, "machine")
+    assert (image["OwnerId"], image["ImageOwnerAlias"]) == ("137112412989", "amazon")
+    assert (image["Architecture"], image["VirtualizationType"], image["Hypervisor"]) == ("x86_64", "hvm", "xen")
+    assert (image["PlatformDetails"], image["UsageOperation"]) == ("Linux/UNIX", "RunInstances")
+    assert "Platform" not in image
+    assert (image["RootDeviceType"], image["RootDeviceName"]) == ("ebs", "/dev/xvda")
+    assert image["EnaSupport"] is True and image["SriovNetSupport"] == "simple"
+    assert image["BootMode"] == "uefi-preferred"
+    [root] = image["BlockDeviceMappings"]
+    assert root["DeviceName"] == "/dev/xvda"
+    ebs = root["Ebs"]
+    assert re.match(r"^snap-[0-9a-f]{17}$", ebs["SnapshotId"])
+    assert (ebs["VolumeSize"], ebs["VolumeType"], ebs["DeleteOnTermination"], ebs["Encrypted"]) == (8, "gp3", True, False)
+    assert image["DeprecationTime"] > image["CreationDate"]
+
+
+def test_ansibles_latest_ami_search(ec2):
+    # amazon.aws's setup_ec2_facts: filters, then the latest by creation date.
+    images = ec2.describe_images(Filters=[
+        {"Name": "name", "Values": ["Fedora-Cloud-Base-*.x86_64-4*"]},
+        {"Name": "owner-id", "Values": [FEDORA]},
+        {"Name": "architecture", "Values": ["x86_64"]},
+        {"Name": "virtualization-type", "Values": ["hvm"]},
+        {"Name": "root-device-type", "Values": ["ebs"]},
+    ])["Images"]
+    assert len(images) >= 2
+    assert all(i["OwnerId"] == FEDORA and i["Architecture"] == "x86_64" for i in images)
+    newest = latest(images)
+    assert newest["Name"] == max(i["Name"] for i in images)
+    assert newest["BlockDeviceMappings"][0]["DeviceName"] == newest["RootDeviceName"]
+
+
+def test_images_by_owner_alias_architecture_and_ids(ec2):
+    amazon = ec2.describe_images(Owners=["amazon"])["Images"]
+    assert amazon and all(i["ImageOwnerAlias"] == "amazon" for i in amazon)
+    assert {i["Architecture"] for i in amazon} == {"x86_64", "arm64"}
+    by_alias = ec2.describe_images(Filters=[{"Name": "owner-alias", "Values": ["amazon"]}])["Images"]
+    assert {i["ImageId"] for i in by_alias} == {i["ImageId"] for i in amazon}
+    arm = ec2.describe_images(Owners=[CANONICAL], Filters=[{"Name": "architecture", "Values": ["arm64"]}])["Images"]
+    assert arm and all(i["Architecture"] == "arm64" and "ubuntu" in i["Name"] for i in arm)
+    assert all("ImageOwnerAlias" not in i for i in arm), "Canonical's images have no alias"
+    windows = ec2.describe_images(Filters=[{"Name": "platform", "Values": ["windows"]}])["Images"]
+    assert windows and all(i["Platform"] == "windows" and i["PlatformDetails"] == "Windows" for i in windows)
+    assert all(i["Name"].startswith("Windows_Server-2022-English-Full-Base-") for i in windows)
+    two = [amazon[0]["ImageId"], arm[0]["ImageId"]]
+    assert sorted(i["ImageId"] for i in ec2.describe_images(ImageIds=two)["Images"]) == sorted(two)
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
+    assert ec2.describe_images(ExecutableUsers=["self"])["Images"] == []
+    assert len(ec2.describe_images(ExecutableUsers=["all"])["Images"]) == len(ec2.describe_images()["Images"])
+
+
+def test_deprecated_images_only_when_asked(ec2):
+    listed = {i["ImageId"] for i in ec2.describe_images()["Images"]}
+    everything = ec2.describe_images(IncludeDeprecated=True)["Images"]
+    deprecated = [i for i in everything if i["ImageId"] not in listed]
+    assert deprecated, "the oldest versions of the catalogue are deprecated"
+    assert all(i["DeprecationTime"] < min(j["DeprecationTime"] for j in everything if j["ImageId"] in listed)
+               for i in deprecated)
+    one = deprecated[0]["ImageId"]
+    assert [i["ImageId"] for i in ec2.describe_images(ImageIds=[one])["Images"]] == [one], "asked by id"
+
+
+def test_image_ids_are_regional(endpoint, account):
+    from eipd_helpers import make_client
+    east = {i["Name"]: i["ImageId"] for i in make_client(endpoint, account, "us-east-1").describe_images()["Images"]}
+    west_client = make_client(endpoint, account, "eu-west-1")
+    west = {i["Name"]: i["ImageId"] for i in west_client.describe_images()["Images"]}
+    assert east.keys() == west.keys()
+    assert all(east[n] != west[n] for n in east)
+    resp = expect_error(west_client.describe_images, "InvalidAMIID.NotFound", ImageIds=[next(iter(east.values()))])
+    assert resp["Error"]["Message"] == f"The image id '[{next(iter(east.values()))}]' does not exist"
+
+
+def test_image_errors(ec2):
+    resp = expect_error(ec2.describe_images, "InvalidAMIID.NotFound", ImageIds=["ami-0123456789abcdef0"])
+    assert resp["Error"]["Message"] == "The image id '[ami-0123456789abcdef0]' does not exist"
+    resp = expect_error(ec2.describe_images, "InvalidAMIID.Malformed", ImageIds=["ami-xyz"])
+    assert resp["Error"]["Message"] == 'Invalid id: "ami-xyz" (expecting "ami-...")'
+    expect_error(ec2.describe_images, "InvalidUserID.Malformed", Owners=["nobody"])
+    expect_error(ec2.describe_images, "InvalidParameterValue", Filters=[{"Name": "colour", "Values": ["x"]}])
+    expect_error(ec2.describe_images, "DryRunOperation", 412, DryRun=True)
+
+
+def test_instances_follow_a_catalogue_image(ec2):
+    arm = latest(ec2.describe_images(Owners=[CANONICAL], Filters=[
+        {"Name": "name", "Values": ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]}])["Images"])
+    windows = latest(ec2.describe_images(Filters=[{"Name": "platform", "Values": ["windows"]}])["Images"])
+    ids = {}
+    for image in (arm, windows):
+        run = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
+        ids[image["ImageId"]] = run["InstanceId"]
+        described = describe_instance(ec2, run["InstanceId"])
+        for inst in (run, described):
+            assert inst["ImageId"] == image["ImageId"]
+            assert inst["Architecture"] == image["Architecture"]
+            assert inst["RootDeviceName"] == image["RootDeviceName"]
+            assert inst["PlatformDetails"] == image["PlatformDetails"]
+            assert inst.get("Platform") == image.get("Platform")
+        attribute = ec2.describe_instance_attribute(InstanceId=run["InstanceId"], Attribute="rootDeviceName")
+        assert attribute["RootDeviceName"]["Value"] == image["RootDeviceName"]
+    found = ec2.describe_instances(Filters=[{"Name": "architecture", "Values": ["arm64"]},
+                                            {"Name": "instance-id", "Values": list(ids.values())}])
+    assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [ids[arm["ImageId"]]]
+    # Any other well-formed ami- id still launches, as an x86_64 Linux image.
+    other = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
+    assert (other["Architecture"], other["RootDeviceName"], other["PlatformDetails"]) == ("x86_64", "/dev/xvda",
+                                                                                          "Linux/UNIX")
+    assert "Platform" not in other

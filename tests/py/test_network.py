@@ -340,3 +340,19 @@ def test_cidr_blocks_are_disassociated_when_nothing_uses_them(ec2):
     assert again["AssociationId"] != second["AssociationId"]
     expect_error(ec2.disassociate_vpc_cidr_block, "InvalidVpcCidrBlockAssociationID.NotFound",
                  AssociationId=second["AssociationId"])
+
+
+def test_run_instances_with_ipv6_addresses_by_value(ec2):
+    # NetworkInterface.N.Ipv6Addresses.N.Ipv6Address, as Ansible's ec2_instance sends it.
+    vpc = ec2.create_vpc(CidrBlock="10.46.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    block = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    sub_block = next(ipaddress.ip_network(block).subnets(new_prefix=64))
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.46.1.0/24", Ipv6CidrBlock=str(sub_block))["Subnet"]["SubnetId"]
+    address = str(sub_block[0x125])
+    inst = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, NetworkInterfaces=[{
+        "DeviceIndex": 0, "SubnetId": subnet, "Ipv6Addresses": [{"Ipv6Address": address}]}])["Instances"][0]
+    [eni] = inst["NetworkInterfaces"]
+    assert [a["Ipv6Address"] for a in eni["Ipv6Addresses"]] == [address]
+    expect_error(ec2.run_instances, "InvalidParameterValue", ImageId=AMI, MinCount=1, MaxCount=1,
+                 NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet,
+                                     "Ipv6Addresses": [{"Ipv6Address": "not-an-address"}]}])

@@ -105,6 +105,13 @@ def _nat_gateways(ec2):
     return {}, "NatGateways", "NatGatewayId", ids
 
 
+def _images(ec2):
+    # The catalogue is fixed: what one unpaged call lists, the pages list.
+    ids = {i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]}
+    assert len(ids) > 5
+    return {"Owners": ["amazon"]}, "Images", "ImageId", ids
+
+
 # operation → set-up returning (extra arguments, result key, id member or None, expected ids)
 CASES = {
     "DescribeAddressesAttribute": _addresses_with_ptr,
@@ -119,6 +126,7 @@ CASES = {
     "DescribeSecurityGroupRules": _security_group_rules,
     "DescribeRouteTables": _route_tables,
     "DescribeNatGateways": _nat_gateways,
+    "DescribeImages": _images,
 }
 
 

@@ -1,6 +1,6 @@
 //! RunInstances, DescribeInstances and the instance state operations.
 
-use super::network_interfaces::{eni_id, requested_private_ips};
+use super::network_interfaces::{eni_id, requested_ipv6_addresses, requested_private_ips};
 use super::render::Renderer;
 use super::security_groups::group_id;
 use super::subnets::subnet_id;
@@ -72,6 +72,15 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
+        let ipv6_list: Vec<(String, String)> = group
+            .iter()
+            .filter(|(k, _)| k.starts_with("Ipv6Addresses."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        group.retain(|k, _| !k.starts_with("Ipv6Addresses."));
+        let mut ipv6 = Params::from_members(ipv6_list.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let ipv6_addresses =
+            requested_ipv6_addresses(&mut ipv6, ctx.action.name(), "NetworkInterface.N.Ipv6Addresses")?;
         let groups: Vec<(String, String)> = group
             .iter()
             .filter(|(k, _)| k.starts_with("SecurityGroupId."))
@@ -110,6 +119,7 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
                 private_ips,
                 secondary_private_ip_count: optional_count(&group, "SecondaryPrivateIpAddressCount")?,
                 ipv6_address_count: optional_count(&group, "Ipv6AddressCount")?,
+                ipv6_addresses,
                 groups,
                 ..InterfaceSpec::default()
             },
@@ -185,8 +195,10 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         ));
     }
     ctx.finish_and_authorize(p)?;
+    let image = eipd_domain::images::find(ctx.region(), &image_id).map(|i| i.launch_image());
     let input = RunInstances {
         image_id,
+        image,
         instance_type,
         key_name,
         min_count,
@@ -427,7 +439,7 @@ impl ToXml for InstanceAttributeOutput<'_> {
             A::InstanceInitiatedShutdownBehavior => {
                 value(w, "instanceInitiatedShutdownBehavior", &attrs.shutdown_behavior.as_str())
             }
-            A::RootDeviceName => value(w, "rootDeviceName", &"/dev/xvda"),
+            A::RootDeviceName => value(w, "rootDeviceName", &inst.root_device_name()),
             A::BlockDeviceMapping => w.list("blockDeviceMapping", std::iter::empty::<()>(), |_, ()| {}),
             A::ProductCodes => w.list("productCodes", std::iter::empty::<()>(), |_, ()| {}),
             A::SourceDestCheck => value(w, "sourceDestCheck", &primary.is_none_or(|eni| eni.source_dest_check)),

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod addresses;
+pub mod images;
 pub mod instances;
 pub mod internet_gateways;
 pub mod key_pairs;
@@ -266,6 +267,7 @@ actions! {
     ImportKeyPair => key_pairs::import_key_pair,
     DescribeKeyPairs => key_pairs::describe_key_pairs,
     DeleteKeyPair => key_pairs::delete_key_pair,
+    DescribeImages => images::describe_images,
     DescribeAccountAttributes => account::describe_account_attributes,
     DescribeRegions => account::describe_regions,
     DescribeAvailabilityZones => account::describe_availability_zones,

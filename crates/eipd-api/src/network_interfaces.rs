@@ -62,20 +62,28 @@ pub(crate) fn requested_private_ips(p: &mut Params, single: &str, list: &str) ->
     Ok(out)
 }
 
+/// `Ipv6Addresses.N.Ipv6Address` (InstanceIpv6Address items): the IPv6
+/// addresses asked for by value. `shown` is the list's name in messages.
+pub(crate) fn requested_ipv6_addresses(p: &mut Params, action: &str, shown: &str) -> ApiResult<Vec<Ipv6Addr>> {
+    let mut out = Vec::new();
+    for group in p.take_structs("Ipv6Addresses")? {
+        if let Some(other) = group.keys().find(|k| *k != "Ipv6Address") {
+            return Err(not_taken(action, &format!("{shown}.N.{other}")));
+        }
+        let name = format!("{shown}.N.Ipv6Address");
+        let v = group.get("Ipv6Address").ok_or_else(|| ApiError::missing(&name))?;
+        out.push(ipv6(&name, v)?);
+    }
+    Ok(out)
+}
+
 pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let subnet = subnet_id(ctx, &p.require_str("SubnetId")?)?;
     let description = p.take_str("Description").unwrap_or_default();
     let private_ips = requested_private_ips(&mut p, "PrivateIpAddress", "PrivateIpAddresses")?;
     let secondary_private_ip_count = count(&mut p, "SecondaryPrivateIpAddressCount")?;
     let ipv6_address_count = count(&mut p, "Ipv6AddressCount")?;
-    let mut ipv6_addresses = Vec::new();
-    for group in p.take_structs("Ipv6Addresses")? {
-        if let Some(other) = group.keys().find(|k| *k != "Ipv6Address") {
-            return Err(not_taken("CreateNetworkInterface", &format!("Ipv6Addresses.N.{other}")));
-        }
-        let v = group.get("Ipv6Address").ok_or_else(|| ApiError::missing("Ipv6Addresses.N.Ipv6Address"))?;
-        ipv6_addresses.push(ipv6("Ipv6Addresses.N.Ipv6Address", v)?);
-    }
+    let ipv6_addresses = requested_ipv6_addresses(&mut p, "CreateNetworkInterface", "Ipv6Addresses")?;
     let groups = p
         .take_list("SecurityGroupId")?
         .iter()

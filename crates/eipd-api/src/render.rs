@@ -195,9 +195,12 @@ impl Renderer<'_> {
         w.display("sourceDestCheck", primary.is_none_or(|eni| eni.source_dest_check));
         // An instance's groups are its primary interface's.
         self.group_set(w, primary.map_or(&[][..], |eni| &eni.groups));
-        w.text("architecture", instances::ARCHITECTURE);
+        w.text("architecture", inst.architecture());
+        w.opt_text("platform", inst.platform());
+        w.text("platformDetails", inst.platform_details());
+        w.text("usageOperation", inst.usage_operation());
         w.text("rootDeviceType", instances::ROOT_DEVICE_TYPE);
-        w.text("rootDeviceName", instances::ROOT_DEVICE_NAME);
+        w.text("rootDeviceName", inst.root_device_name());
         w.list("blockDeviceMapping", std::iter::empty::<()>(), |_, ()| {});
         w.text("virtualizationType", instances::VIRTUALIZATION_TYPE);
         w.opt_text("clientToken", inst.client_token.as_deref());

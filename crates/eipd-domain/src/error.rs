@@ -80,6 +80,7 @@ error_codes! {
     invalid_subnet_id_malformed_raw => "InvalidSubnetID.Malformed", 400;
     invalid_internet_gateway_id_malformed_raw => "InvalidInternetGatewayId.Malformed", 400;
     invalid_ami_id_malformed => "InvalidAMIID.Malformed", 400;
+    invalid_user_id_malformed => "InvalidUserID.Malformed", 400;
     invalid_group_id_malformed_raw => "InvalidGroupId.Malformed", 400;
     invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
     invalid_route_table_id_malformed_raw => "InvalidRouteTableId.Malformed", 400;
@@ -95,6 +96,7 @@ error_codes! {
     invalid_subnet_id_not_found_raw => "InvalidSubnetID.NotFound", 400;
     invalid_internet_gateway_id_not_found_raw => "InvalidInternetGatewayID.NotFound", 400;
     invalid_attachment_id_not_found => "InvalidAttachmentID.NotFound", 400;
+    invalid_ami_id_not_found => "InvalidAMIID.NotFound", 400;
     invalid_group_not_found_raw => "InvalidGroup.NotFound", 400;
     invalid_security_group_rule_id_not_found => "InvalidSecurityGroupRuleId.NotFound", 400;
     invalid_permission_not_found => "InvalidPermission.NotFound", 400;

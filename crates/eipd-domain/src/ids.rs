@@ -102,6 +102,10 @@ resource_id! {
     NatGatewayId => "nat-",
     /// A key pair.
     KeyPairId => "key-",
+    /// An image (AMI).
+    ImageId => "ami-",
+    /// An EBS snapshot (an image's root volume).
+    SnapshotId => "snap-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

@@ -39,6 +39,8 @@ pub struct LaunchInterface {
 #[derive(Clone, Debug, Default)]
 pub struct RunInstances {
     pub image_id: String,
+    /// The catalogue image `image_id` names, if it is one.
+    pub image: Option<LaunchImage>,
     pub instance_type: String,
     pub key_name: Option<String>,
     pub min_count: u32,
@@ -60,6 +62,35 @@ pub struct RunInstances {
 
 /// The most instances one RunInstances call launches.
 pub const MAX_LAUNCH_COUNT: u32 = 100;
+
+/// What an instance shows of its image: the catalogue image's, or for any
+/// other `ami-` id an x86_64 Linux image with its root on /dev/xvda.
+impl Instance {
+    pub fn architecture(&self) -> &str {
+        self.launched_from.as_ref().map_or(ARCHITECTURE, |i| &i.architecture)
+    }
+
+    pub fn root_device_name(&self) -> &str {
+        self.launched_from.as_ref().map_or(ROOT_DEVICE_NAME, |i| &i.root_device_name)
+    }
+
+    fn windows(&self) -> bool {
+        self.launched_from.as_ref().is_some_and(|i| i.windows)
+    }
+
+    /// `windows`, or none for Linux/UNIX.
+    pub fn platform(&self) -> Option<&'static str> {
+        self.windows().then_some("windows")
+    }
+
+    pub fn platform_details(&self) -> &'static str {
+        crate::images::platform_details(self.windows())
+    }
+
+    pub fn usage_operation(&self) -> &'static str {
+        crate::images::usage_operation(self.windows())
+    }
+}
 
 pub fn run_instances(tx: &mut Tx, input: RunInstances) -> ApiResult<Vec<Instance>> {
     if let Some(token) = &input.client_token {
@@ -158,6 +189,7 @@ fn launch_one(tx: &mut Tx, input: &RunInstances, reservation_id: &ReservationId,
         client_token: input.client_token.clone(),
         tags: input.instance_tags.clone(),
         attributes: input.attributes.clone(),
+        launched_from: input.image.clone(),
     };
     tx.put(Record::Instance(instance.clone()));
     let single = nics.len() == 1;
@@ -333,6 +365,7 @@ pub fn start_instances(tx: &mut Tx, ids: &[InstanceId]) -> ApiResult<Vec<StateCh
 
 // What every instance shows of what eipd does not model (one place for the
 // answers and the filters).
+/// What an instance of an image eipd does not know runs as.
 pub const ARCHITECTURE: &str = "x86_64";
 pub const HYPERVISOR: &str = "xen";
 pub const MONITORING_STATE: &str = "disabled";
@@ -599,6 +632,9 @@ impl Described for Instance {
         "source-dest-check",
         "tenancy",
         "virtualization-type",
+        "platform",
+        "platform-details",
+        "usage-operation",
     ];
     const ABSENT: &'static [&'static str] = &[
         "affinity",
@@ -646,8 +682,6 @@ impl Described for Instance {
         "outpost-arn",
         "placement-group-name",
         "placement-partition-number",
-        "platform",
-        "platform-details",
         "private-dns-name-options.enable-resource-name-dns-a-record",
         "private-dns-name-options.enable-resource-name-dns-aaaa-record",
         "private-dns-name-options.hostname-type",
@@ -659,7 +693,6 @@ impl Described for Instance {
         "state-reason-code",
         "state-reason-message",
         "tpm-support",
-        "usage-operation",
         "usage-operation-update-time",
     ];
 
@@ -717,7 +750,10 @@ impl Described for Instance {
             "network-interface.group-name" => {
                 part.interfaces_of(&self.id).iter().flat_map(|e| part.group_names(&e.groups)).collect()
             }
-            "architecture" => vec![ARCHITECTURE.into()],
+            "architecture" => vec![self.architecture().into()],
+            "platform" => self.platform().map(str::to_owned).into_iter().collect(),
+            "platform-details" => vec![self.platform_details().into()],
+            "usage-operation" => vec![self.usage_operation().into()],
             "availability-zone-id" => vec![zone_id(&self.availability_zone)],
             "client-token" => self.client_token.iter().cloned().collect(),
             "ebs-optimized" => vec![self.attributes.ebs_optimized.to_string()],
@@ -733,7 +769,7 @@ impl Described for Instance {
                 primary.iter().map(|e| private_dns_name(e.primary_private_ip(), &scope.region)).collect()
             }
             "reason" => vec![String::new()],
-            "root-device-name" => vec![ROOT_DEVICE_NAME.into()],
+            "root-device-name" => vec![self.root_device_name().into()],
             "root-device-type" => vec![ROOT_DEVICE_TYPE.into()],
             "source-dest-check" => vec![primary.is_none_or(|e| e.source_dest_check).to_string()],
             "tenancy" => vec![TENANCY.into()],

@@ -7,6 +7,7 @@ pub mod describe;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod images;
 pub mod instances;
 pub mod internet_gateways;
 #[cfg(test)]

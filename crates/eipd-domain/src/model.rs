@@ -461,6 +461,18 @@ pub struct Instance {
     /// What RunInstances and ModifyInstanceAttribute set (DescribeInstanceAttribute).
     #[serde(default)]
     pub attributes: InstanceAttributes,
+    /// What the instance took from its image when that is one of the
+    /// region's catalogue; none for any other `ami-` id.
+    #[serde(default)]
+    pub launched_from: Option<LaunchImage>,
+}
+
+/// What an instance takes from a catalogue image (crate::images).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LaunchImage {
+    pub architecture: String,
+    pub root_device_name: String,
+    pub windows: bool,
 }
 
 /// An instance's settings that DescribeInstanceAttribute shows and nothing
