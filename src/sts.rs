@@ -5,7 +5,6 @@
 
 use eipd_api::policy::Principal;
 use eipd_domain::error::{ApiError, ApiResult};
-use eipd_domain::ids::{FNV_OFFSET, fnv1a};
 use eipd_protocol::query::Params;
 use eipd_protocol::xml::{ToXml, XmlWriter};
 
@@ -39,8 +38,7 @@ pub(crate) fn decode(mut params: Params) -> ApiResult<StsAction> {
 /// GetCallerIdentity needs no permission on AWS (even an explicit deny does
 /// not refuse it), so no policy is checked.
 pub(crate) fn get_caller_identity(principal: &Principal) -> CallerIdentity {
-    let arn = principal.arn();
-    CallerIdentity { user_id: user_id(&arn), account: principal.scope.account.to_string(), arn }
+    CallerIdentity { user_id: principal.user_id(), account: principal.scope.account.to_string(), arn: principal.arn() }
 }
 
 pub(crate) struct CallerIdentity {
@@ -57,33 +55,9 @@ impl ToXml for CallerIdentity {
     }
 }
 
-/// An IAM user's unique id: `AIDA` and 17 characters of IAM's alphabet,
-/// derived from the ARN so that it is stable across restarts and nodes.
-fn user_id(arn: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    // FNV-1a, stretched: each character hashes the ARN once more.
-    let mut h = FNV_OFFSET;
-    let mut id = String::from("AIDA");
-    for i in 0..17u8 {
-        h = fnv1a(h, arn.bytes().chain([i]));
-        id.push(ALPHABET[(h >> 59) as usize] as char);
-    }
-    id
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_ids_look_like_iams_and_differ_by_user() {
-        let a = user_id("arn:aws:iam::123456789012:user/alice");
-        let b = user_id("arn:aws:iam::123456789012:user/bob");
-        assert_eq!(a.len(), 21);
-        assert!(a.starts_with("AIDA") && a.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        assert_ne!(a, b);
-        assert_eq!(a, user_id("arn:aws:iam::123456789012:user/alice"));
-    }
 
     #[test]
     fn only_get_caller_identity_is_served() {

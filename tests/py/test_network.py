@@ -2,6 +2,8 @@
 import ipaddress
 import re
 
+import boto3
+
 from eipd_helpers import (
     AMI, default_subnets, default_vpc, describe_eni, describe_instance, expect_error, in_pool,
     make_vpc, run_instance,
@@ -73,6 +75,23 @@ def test_create_describe_delete_network_interface(ec2, account):
     ec2.delete_network_interface(NetworkInterfaceId=eni_id)
     expect_error(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound",
                  NetworkInterfaceIds=[eni_id])
+
+
+def test_an_interface_names_the_principal_that_made_it(endpoint, account, ec2):
+    # requesterId is the creating principal's unique id (STS's UserId), as on
+    # AWS; an instance's own interface has none.
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=account,
+                       aws_secret_access_key="dummy-secret")
+    me = sts.get_caller_identity()["UserId"]
+    _, subnet_id = make_vpc(ec2, "10.32.0.0/16", "10.32.1.0/24")
+    eni = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    assert (eni["RequesterId"], eni["RequesterManaged"]) == (me, False)
+    assert describe_eni(ec2, eni["NetworkInterfaceId"])["RequesterId"] == me
+    found = ec2.describe_network_interfaces(Filters=[{"Name": "requester-id", "Values": [me]}])
+    assert [e["NetworkInterfaceId"] for e in found["NetworkInterfaces"]] == [eni["NetworkInterfaceId"]]
+    instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet_id)["Instances"][0]
+    own = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert "RequesterId" not in describe_eni(ec2, own)
 
 
 def test_network_interface_with_explicit_private_ip(ec2):

@@ -101,6 +101,7 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
         ipv6_address_count,
         groups,
         tags: tags_of(&tags, "network-interface"),
+        requester_id: Some(ctx.principal.user_id()),
     };
     let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec)).await?;
     let part = ctx.read().await?;

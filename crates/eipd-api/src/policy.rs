@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use eipd_domain::Scope;
 use eipd_domain::filter::glob_match;
+use eipd_domain::ids::{FNV_OFFSET, fnv1a};
 
 /// Who an action runs for: the caller's account and region (from its
 /// credentials), and the configured IAM user its key belongs to, if any.
@@ -29,6 +30,22 @@ impl Principal {
     pub fn arn(&self) -> String {
         let name = self.user.as_ref().map_or("eipd-default", |u| u.name.as_str());
         format!("arn:aws:iam::{}:user/{name}", self.scope.account)
+    }
+
+    /// The IAM user's unique id (STS's `UserId`, an interface's
+    /// `requesterId`): `AIDA` and 17 characters of IAM's alphabet, derived
+    /// from the ARN so that it is stable across restarts and nodes.
+    pub fn user_id(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let arn = self.arn();
+        // FNV-1a, stretched: each character hashes the ARN once more.
+        let mut h = FNV_OFFSET;
+        let mut id = String::from("AIDA");
+        for i in 0..17u8 {
+            h = fnv1a(h, arn.bytes().chain([i]));
+            id.push(ALPHABET[(h >> 59) as usize] as char);
+        }
+        id
     }
 }
 
@@ -127,6 +144,19 @@ mod tests {
     use super::*;
 
     const ARN: &str = "arn:aws:ec2:us-east-1:111122223333:elastic-ip/eipalloc-0123456789abcdef0";
+
+    #[test]
+    fn user_ids_look_like_iams_and_differ_by_user() {
+        let user = |name: &str| Principal {
+            scope: Scope::new("123456789012", "us-east-1"),
+            user: Some(Arc::new(UserIdentity { name: name.into(), policy: None })),
+        };
+        let (a, b) = (user("alice").user_id(), user("bob").user_id());
+        assert_eq!(a.len(), 21);
+        assert!(a.starts_with("AIDA") && a.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert_ne!(a, b);
+        assert_eq!(a, user("alice").user_id());
+    }
 
     #[test]
     fn allow_all() {

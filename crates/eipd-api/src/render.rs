@@ -5,9 +5,7 @@ use std::net::Ipv4Addr;
 
 use eipd_domain::instances;
 use eipd_domain::view::{PublicIpv4, ip_owner, private_dns_name, public_dns_name, timestamp};
-use eipd_domain::{
-    Attachment, Instance, InstanceState, NAT_GATEWAY_REQUESTER_ID, NetworkInterface, Partition, SecurityGroupId,
-};
+use eipd_domain::{Attachment, Instance, InstanceState, NetworkInterface, Partition, SecurityGroupId};
 use eipd_protocol::XmlWriter;
 
 pub(crate) struct Renderer<'a> {
@@ -70,9 +68,7 @@ impl Renderer<'_> {
         w.text("availabilityZone", &eni.availability_zone);
         w.text("description", &eni.description);
         w.text("ownerId", self.account);
-        if eni.nat_gateway.is_some() {
-            w.text("requesterId", NAT_GATEWAY_REQUESTER_ID);
-        }
+        w.opt_text("requesterId", eni.requester_id());
         w.display("requesterManaged", eni.nat_gateway.is_some());
         w.text("status", eni.status());
         w.text("macAddress", &eni.mac_address);

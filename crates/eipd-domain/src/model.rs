@@ -355,9 +355,19 @@ pub struct NetworkInterface {
     /// requester-managed interface the user cannot delete, detach or modify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway: Option<NatGatewayId>,
+    /// The unique id of the principal that made the interface with
+    /// CreateNetworkInterface (none for an instance's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_id: Option<String>,
 }
 
 impl NetworkInterface {
+    /// Who made the interface, as `requesterId` names it: the principal that
+    /// asked, or the NAT gateway service for a gateway's interface.
+    pub fn requester_id(&self) -> Option<&str> {
+        self.requester_id.as_deref().or(self.nat_gateway.as_ref().map(|_| NAT_GATEWAY_REQUESTER_ID))
+    }
+
     pub fn primary_private_ip(&self) -> Ipv4Addr {
         self.private_ips[0]
     }

@@ -36,6 +36,8 @@ pub struct InterfaceSpec {
     /// `SecurityGroupId.N`: the VPC's default group when empty.
     pub groups: Vec<GroupRef>,
     pub tags: Tags,
+    /// See `NetworkInterface::requester_id`.
+    pub requester_id: Option<String>,
 }
 
 pub fn create_network_interface(tx: &mut Tx, subnet_id: &SubnetId, spec: InterfaceSpec) -> ApiResult<NetworkInterface> {
@@ -96,6 +98,7 @@ pub(crate) fn new_interface(tx: &mut Tx, subnet: &Subnet, spec: InterfaceSpec) -
         groups,
         tags: spec.tags,
         nat_gateway: None,
+        requester_id: spec.requester_id,
     })
 }
 
@@ -606,7 +609,7 @@ impl Described for NetworkInterface {
             "ipv6-addresses.ipv6-address" => self.ipv6_addresses.iter().map(ToString::to_string).collect(),
             "interface-type" => vec![self.interface_type().into()],
             "requester-managed" => vec![self.nat_gateway.is_some().to_string()],
-            "requester-id" => self.nat_gateway.iter().map(|_| NAT_GATEWAY_REQUESTER_ID.to_string()).collect(),
+            "requester-id" => self.requester_id().into_iter().map(str::to_owned).collect(),
             "source-dest-check" => vec![self.source_dest_check.to_string()],
             "group-id" => self.groups.iter().map(ToString::to_string).collect(),
             "group-name" => part.group_names(&self.groups),
