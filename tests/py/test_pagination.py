@@ -105,6 +105,12 @@ def _nat_gateways(ec2):
     return {}, "NatGateways", "NatGatewayId", ids
 
 
+def _dhcp_options(ec2):
+    ids = {ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": [f"d{i}.example"]}])
+           ["DhcpOptions"]["DhcpOptionsId"] for i in range(5)}
+    return {}, "DhcpOptions", "DhcpOptionsId", ids | {default_vpc(ec2)["DhcpOptionsId"]}
+
+
 # operation → set-up returning (extra arguments, result key, id member or None, expected ids)
 CASES = {
     "DescribeAddressesAttribute": _addresses_with_ptr,
@@ -119,6 +125,7 @@ CASES = {
     "DescribeSecurityGroupRules": _security_group_rules,
     "DescribeRouteTables": _route_tables,
     "DescribeNatGateways": _nat_gateways,
+    "DescribeDhcpOptions": _dhcp_options,
 }
 
 

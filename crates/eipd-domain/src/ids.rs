@@ -102,6 +102,8 @@ resource_id! {
     NatGatewayId => "nat-",
     /// A key pair.
     KeyPairId => "key-",
+    /// A DHCP options set.
+    DhcpOptionsId => "dopt-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {
