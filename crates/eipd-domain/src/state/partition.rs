@@ -528,6 +528,7 @@ impl Partition {
         self.addresses
             .keys()
             .map(|ip| RecordKey::Address(*ip))
+            .chain(self.dhcp_options.keys().map(|k| RecordKey::DhcpOptions(k.clone())))
             .chain(self.vpcs.keys().map(|k| RecordKey::Vpc(k.clone())))
             .chain(self.subnets.keys().map(|k| RecordKey::Subnet(k.clone())))
             .chain(self.internet_gateways.keys().map(|k| RecordKey::InternetGateway(k.clone())))
@@ -537,7 +538,6 @@ impl Partition {
             .chain(self.route_tables.keys().map(|k| RecordKey::RouteTable(k.clone())))
             .chain(self.nat_gateways.keys().map(|k| RecordKey::NatGateway(k.clone())))
             .chain(self.key_pairs.keys().map(|k| RecordKey::KeyPair(k.clone())))
-            .chain(self.dhcp_options.keys().map(|k| RecordKey::DhcpOptions(k.clone())))
             .chain(self.ended_associations.keys().map(|k| RecordKey::EndedAssociation(k.clone())))
     }
 
