@@ -7,6 +7,7 @@ mod attributes;
 mod auth;
 mod common;
 mod corrections;
+mod dhcp_options;
 mod disassociate;
 mod dual_stack;
 mod durability;

@@ -359,6 +359,12 @@ def test_cidr_blocks_are_disassociated_when_nothing_uses_them(ec2):
     assert again["AssociationId"] != second["AssociationId"]
     expect_error(ec2.disassociate_vpc_cidr_block, "InvalidVpcCidrBlockAssociationID.NotFound",
                  AssociationId=second["AssociationId"])
+    # A new IPv6 block is listed after the one it replaced: in the order they
+    # were associated, as AWS lists them (Ansible's ec2_vpc_net asserts it).
+    new6 = ec2.associate_vpc_cidr_block(VpcId=vpc_id, AmazonProvidedIpv6CidrBlock=True)["Ipv6CidrBlockAssociation"]
+    listed = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"]
+    assert [(a["AssociationId"], a["Ipv6CidrBlockState"]["State"]) for a in listed] == \
+        [(v6["AssociationId"], "disassociated"), (new6["AssociationId"], "associated")]
 
 
 def test_run_instances_with_ipv6_addresses_by_value(ec2):

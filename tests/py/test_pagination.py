@@ -112,6 +112,12 @@ def _images(ec2):
     return {"Owners": ["amazon"]}, "Images", "ImageId", ids
 
 
+def _dhcp_options(ec2):
+    ids = {ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": [f"d{i}.example"]}])
+           ["DhcpOptions"]["DhcpOptionsId"] for i in range(5)}
+    return {}, "DhcpOptions", "DhcpOptionsId", ids | {default_vpc(ec2)["DhcpOptionsId"]}
+
+
 # operation → set-up returning (extra arguments, result key, id member or None, expected ids)
 CASES = {
     "DescribeAddressesAttribute": _addresses_with_ptr,
@@ -127,6 +133,7 @@ CASES = {
     "DescribeRouteTables": _route_tables,
     "DescribeNatGateways": _nat_gateways,
     "DescribeImages": _images,
+    "DescribeDhcpOptions": _dhcp_options,
 }
 
 

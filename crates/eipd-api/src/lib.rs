@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod addresses;
+pub mod dhcp_options;
 pub mod images;
 pub mod instances;
 pub mod internet_gateways;
@@ -207,6 +208,10 @@ actions! {
     DescribeVpcAttribute => vpcs::describe_vpc_attribute,
     AssociateVpcCidrBlock => vpcs::associate_vpc_cidr_block,
     DisassociateVpcCidrBlock => vpcs::disassociate_vpc_cidr_block,
+    CreateDhcpOptions => dhcp_options::create_dhcp_options,
+    DescribeDhcpOptions => dhcp_options::describe_dhcp_options,
+    AssociateDhcpOptions => dhcp_options::associate_dhcp_options,
+    DeleteDhcpOptions => dhcp_options::delete_dhcp_options,
     CreateSubnet => subnets::create_subnet,
     DescribeSubnets => subnets::describe_subnets,
     DeleteSubnet => subnets::delete_subnet,

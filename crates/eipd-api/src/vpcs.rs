@@ -66,7 +66,7 @@ fn write_vpc(w: &mut XmlWriter, v: &Vpc, owner: &str, region: &str) {
         w.text("networkBorderGroup", region);
         w.text("ipv6Pool", "Amazon");
     });
-    w.text("dhcpOptionsId", "default");
+    w.text("dhcpOptionsId", v.dhcp_options_name());
     w.text("instanceTenancy", &v.instance_tenancy);
     w.display("isDefault", v.is_default);
     w.tag_set("tagSet", &v.tags);

@@ -85,6 +85,7 @@ error_codes! {
     invalid_security_group_rule_id_malformed => "InvalidSecurityGroupRuleId.Malformed", 400;
     invalid_route_table_id_malformed_raw => "InvalidRouteTableId.Malformed", 400;
     nat_gateway_malformed => "NatGatewayMalformed", 400;
+    invalid_dhcp_options_id_malformed_raw => "InvalidDhcpOptionsId.Malformed", 400;
     invalid_instance_id => "InvalidInstanceID", 400;
     // Unknown resources.
     invalid_association_id_not_found_raw => "InvalidAssociationID.NotFound", 400;
@@ -105,6 +106,7 @@ error_codes! {
     invalid_gateway_id_not_found_raw => "InvalidGatewayID.NotFound", 400;
     nat_gateway_not_found_raw => "NatGatewayNotFound", 400;
     invalid_key_pair_not_found_raw => "InvalidKeyPair.NotFound", 400;
+    invalid_dhcp_option_id_not_found_raw => "InvalidDhcpOptionID.NotFound", 400;
     // The state of resources.
     invalid_ip_address_in_use_raw => "InvalidIPAddress.InUse", 400;
     invalid_ipv6_address_in_use => "InvalidIPv6Address.InUse", 400;
@@ -265,6 +267,10 @@ impl ApiError {
 
     pub fn invalid_key_pair_id_not_found(id: &str) -> Self {
         Self::invalid_key_pair_not_found_raw(format!("The key pair ID '{id}' does not exist"))
+    }
+
+    pub fn invalid_dhcp_option_id_not_found(id: &str) -> Self {
+        Self::invalid_dhcp_option_id_not_found_raw(format!("The dhcpOption ID '{id}' does not exist"))
     }
 
     pub fn invalid_internet_gateway_id_not_found(id: &str) -> Self {

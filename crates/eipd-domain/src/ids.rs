@@ -106,6 +106,8 @@ resource_id! {
     ImageId => "ami-",
     /// An EBS snapshot (an image's root volume).
     SnapshotId => "snap-",
+    /// A DHCP options set.
+    DhcpOptionsId => "dopt-",
 }
 
 fn is_hex_id(s: &str, prefix: &str) -> bool {

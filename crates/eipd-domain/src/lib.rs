@@ -4,6 +4,7 @@
 pub mod account;
 pub mod addresses;
 pub mod describe;
+pub mod dhcp_options;
 pub mod error;
 pub mod filter;
 pub mod ids;

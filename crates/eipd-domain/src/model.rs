@@ -208,6 +208,11 @@ pub struct Vpc {
     pub ended_ipv4: Vec<(CidrAssociationId, Ipv4Net)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended_ipv6: Vec<(CidrAssociationId, Ipv6Net)>,
+    /// The DHCP options set the VPC uses; `None` is EC2's `default`: no
+    /// DHCP options (AssociateDhcpOptions with `default`). Records written
+    /// before eipd kept option sets have none, which is what they showed.
+    #[serde(default)]
+    pub dhcp_options_id: Option<DhcpOptionsId>,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -221,6 +226,11 @@ pub fn block_state(live: bool) -> &'static str {
 }
 
 impl Vpc {
+    /// The VPC's `dhcpOptionsId`: its set's id, or `default` for none.
+    pub fn dhcp_options_name(&self) -> &str {
+        self.dhcp_options_id.as_ref().map_or("default", DhcpOptionsId::as_str)
+    }
+
     /// Every IPv4 block of the VPC, the primary one first.
     pub fn ipv4_blocks(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv4Net)> {
         std::iter::once((&self.cidr_association_id, self.cidr_block))
@@ -235,12 +245,12 @@ impl Vpc {
             .chain(self.ended_ipv4.iter().map(|(id, net)| (id, *net, false)))
     }
 
-    /// The IPv6 association set, as `ipv4_associations`.
+    /// The IPv6 association set in the order the blocks were associated, as
+    /// AWS lists it: a VPC has one IPv6 block at a time, so the ended ones
+    /// (oldest first) came before the live one.
     pub fn ipv6_associations(&self) -> impl Iterator<Item = (&CidrAssociationId, Ipv6Net, bool)> {
-        self.ipv6_cidr
-            .iter()
-            .map(|(id, net)| (id, *net, true))
-            .chain(self.ended_ipv6.iter().map(|(id, net)| (id, *net, false)))
+        let ended = self.ended_ipv6.iter().map(|(id, net)| (id, *net, false));
+        ended.chain(self.ipv6_cidr.iter().map(|(id, net)| (id, *net, true)))
     }
 }
 
@@ -272,13 +282,11 @@ pub struct Subnet {
 }
 
 impl Subnet {
-    /// The IPv6 association set: the block, then those disassociated lately
-    /// (`false`).
+    /// The IPv6 association set in the order the blocks were associated
+    /// (one at a time: those disassociated lately, `false`, then the block).
     pub fn ipv6_associations(&self) -> impl Iterator<Item = (&SubnetCidrAssociationId, Ipv6Net, bool)> {
-        self.ipv6_cidr
-            .iter()
-            .map(|(id, net)| (id, *net, true))
-            .chain(self.ended_ipv6.iter().map(|(id, net)| (id, *net, false)))
+        let ended = self.ended_ipv6.iter().map(|(id, net)| (id, *net, false));
+        ended.chain(self.ipv6_cidr.iter().map(|(id, net)| (id, *net, true)))
     }
 }
 
@@ -531,6 +539,22 @@ impl ShutdownBehavior {
             Self::Terminate => "terminate",
         }
     }
+}
+
+/// A DHCP options set: what a VPC's DHCP server hands its instances.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DhcpOptions {
+    pub id: DhcpOptionsId,
+    /// The options, each key once, in the order they were given.
+    pub configurations: Vec<DhcpConfiguration>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DhcpConfiguration {
+    pub key: String,
+    pub values: Vec<String>,
 }
 
 /// An SSH key pair: its public half, which EC2 keeps (the private half of a

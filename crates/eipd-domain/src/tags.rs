@@ -23,6 +23,7 @@ pub enum ResourceId {
     RouteTable(RouteTableId),
     NatGateway(NatGatewayId),
     KeyPair(KeyPairId),
+    DhcpOptions(DhcpOptionsId),
 }
 
 impl ResourceId {
@@ -37,7 +38,8 @@ impl ResourceId {
             .or_else(|| SecurityGroupId::parse(s).map(Self::SecurityGroup))
             .or_else(|| RouteTableId::parse(s).map(Self::RouteTable))
             .or_else(|| NatGatewayId::parse(s).map(Self::NatGateway))
-            .or_else(|| KeyPairId::parse(s).map(Self::KeyPair));
+            .or_else(|| KeyPairId::parse(s).map(Self::KeyPair))
+            .or_else(|| DhcpOptionsId::parse(s).map(Self::DhcpOptions));
         parsed.ok_or_else(|| ApiError::invalid_id(format!("The ID '{s}' is not valid")))
     }
 
@@ -54,6 +56,7 @@ impl ResourceId {
             Self::RouteTable(_) => "route-table",
             Self::NatGateway(_) => "natgateway",
             Self::KeyPair(_) => "key-pair",
+            Self::DhcpOptions(_) => "dhcp-options",
         }
     }
 
@@ -69,6 +72,7 @@ impl ResourceId {
             Self::RouteTable(id) => id.as_str(),
             Self::NatGateway(id) => id.as_str(),
             Self::KeyPair(id) => id.as_str(),
+            Self::DhcpOptions(id) => id.as_str(),
         }
     }
 }
@@ -86,6 +90,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::RouteTable(t) => part.route_table(t).cloned().map(Record::RouteTable),
         ResourceId::NatGateway(g) => part.nat_gateway(g).cloned().map(Record::NatGateway),
         ResourceId::KeyPair(k) => part.key_pair(k).cloned().map(Record::KeyPair),
+        ResourceId::DhcpOptions(d) => part.dhcp_options(d).cloned().map(Record::DhcpOptions),
     };
     found.ok_or_else(|| match id {
         ResourceId::ElasticIp(a) => ApiError::invalid_allocation_id_not_found(a.as_str()),
@@ -98,6 +103,7 @@ fn tagged_record(part: &Partition, id: &ResourceId) -> ApiResult<Record> {
         ResourceId::RouteTable(t) => ApiError::invalid_route_table_id_not_found(t.as_str()),
         ResourceId::NatGateway(g) => ApiError::nat_gateway_not_found(g.as_str()),
         ResourceId::KeyPair(k) => ApiError::invalid_key_pair_id_not_found(k.as_str()),
+        ResourceId::DhcpOptions(d) => ApiError::invalid_dhcp_option_id_not_found(d.as_str()),
     })
 }
 
@@ -113,6 +119,7 @@ fn tags_mut(record: &mut Record) -> &mut Tags {
         Record::RouteTable(t) => &mut t.tags,
         Record::NatGateway(g) => &mut g.tags,
         Record::KeyPair(k) => &mut k.tags,
+        Record::DhcpOptions(d) => &mut d.tags,
         Record::EndedAssociation { .. } => unreachable!("not taggable"),
     }
 }
@@ -242,6 +249,9 @@ pub fn describe_tags(part: &Partition, filters: &[Filter]) -> ApiResult<Vec<TagD
 
     for k in part.key_pairs() {
         push(k.id.as_str(), "key-pair", &k.tags);
+    }
+    for d in part.all_dhcp_options() {
+        push(d.id.as_str(), "dhcp-options", &d.tags);
     }
     Ok(out)
 }

@@ -23,7 +23,8 @@ use crate::state::World;
 ///   attachment's instance, an instance's subnet, a security group's VPC,
 ///   an interface's groups and the groups rules name (of the same VPC), a
 ///   route table's VPC and the subnets it is associated with (of that VPC);
-///   a live NAT gateway's interface, which names it back.
+///   a live NAT gateway's interface, which names it back; a VPC's DHCP
+///   options set.
 pub fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
     // Runs at every start over every address (a million in 0.1 s or so):
@@ -104,6 +105,13 @@ pub fn violations(world: &World) -> Vec<String> {
                 .is_some_and(|eni| eni.nat_gateway.as_ref() == Some(&gateway.id));
             if !holds {
                 found.push(at(format!("NAT gateway {} does not hold its interface", gateway.id)));
+            }
+        }
+        for vpc in part.vpcs() {
+            if let Some(set) = &vpc.dhcp_options_id
+                && part.dhcp_options(set).is_none()
+            {
+                found.push(at(format!("VPC {} uses the DHCP options set {set}, which does not exist", vpc.id)));
             }
         }
         for subnet in part.subnets() {
@@ -261,5 +269,21 @@ mod tests {
         world.load(&Scope::new("111111111111", "us-east-1"), Record::Address(address));
         let found = violations(&world);
         assert!(found.iter().any(|v| v.contains("which does not exist")), "{found:?}");
+    }
+
+    #[test]
+    fn a_vpc_using_a_missing_set_is_named() {
+        let scope = Scope::new("111111111111", "us-east-1");
+        let mut world = World::default();
+        let part = crate::state::Partition::with_defaults(&scope);
+        let mut vpc = part.default_vpc().unwrap().clone();
+        vpc.dhcp_options_id = Some(crate::ids::DhcpOptionsId::generate());
+        for key in part.record_keys() {
+            world.load(&scope, part.record(&key).unwrap());
+        }
+        assert!(violations(&world).is_empty());
+        world.load(&scope, Record::Vpc(vpc));
+        let found = violations(&world);
+        assert!(found.iter().any(|v| v.contains("uses the DHCP options set")), "{found:?}");
     }
 }

@@ -6,6 +6,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use rand::Rng;
 
 use crate::describe::Described;
+use crate::dhcp_options::set_for_new_vpc;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::*;
 use crate::model::*;
@@ -44,6 +45,7 @@ pub fn create_vpc(tx: &mut Tx, input: CreateVpc) -> ApiResult<Vpc> {
         secondary_cidrs: Vec::new(),
         ended_ipv4: Vec::new(),
         ended_ipv6: Vec::new(),
+        dhcp_options_id: set_for_new_vpc(tx.part(), &tx.scope),
         tags: input.tags,
     };
     tx.put(Record::Vpc(vpc.clone()));
@@ -269,7 +271,7 @@ impl Described for Vpc {
             "is-default" | "isDefault" => vec![self.is_default.to_string()],
             "state" => vec!["available".into()],
             "owner-id" => vec![scope.account.to_string()],
-            "dhcp-options-id" => vec!["default".into()],
+            "dhcp-options-id" => vec![self.dhcp_options_name().to_owned()],
             "instance-tenancy" => vec![self.instance_tenancy.clone()],
             "ipv6-cidr-block-association.ipv6-cidr-block" => {
                 self.ipv6_associations().map(|(_, n, _)| n.to_string()).collect()

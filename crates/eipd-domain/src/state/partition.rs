@@ -56,6 +56,7 @@ pub struct Partition {
     /// The table a subnet or gateway is explicitly associated with.
     associated_route_tables: OrdMap<AssociatedWith, RouteTableId>,
     nat_gateways: OrdMap<NatGatewayId, NatGateway>,
+    dhcp_options: OrdMap<DhcpOptionsId, DhcpOptions>,
 }
 
 /// An id that addresses are looked up by: only ever looked up, never ranged
@@ -248,6 +249,7 @@ impl Partition {
         let seed = format!("{}/{}", scope.account, scope.region);
         let vpc_id = VpcId::derived(&format!("{seed}/vpc"));
         let mut part = Partition::default();
+        let dhcp_options = crate::dhcp_options::default_dhcp_options(scope);
         part.put(Record::Vpc(Vpc {
             id: vpc_id.clone(),
             cidr_block: "172.31.0.0/16".parse().expect("valid"),
@@ -260,8 +262,10 @@ impl Partition {
             secondary_cidrs: Vec::new(),
             ended_ipv4: Vec::new(),
             ended_ipv6: Vec::new(),
+            dhcp_options_id: Some(dhcp_options.id.clone()),
             tags: Tags::new(),
         }));
+        part.put(Record::DhcpOptions(dhcp_options));
         for (i, az) in availability_zones(&scope.region).into_iter().enumerate() {
             part.put(Record::Subnet(Subnet {
                 id: SubnetId::derived(&format!("{seed}/subnet/{i}")),
@@ -511,11 +515,20 @@ impl Partition {
         self.interfaces.get(eni).and_then(|n| n.nat_gateway.as_ref()).and_then(|id| self.nat_gateways.get(id))
     }
 
+    pub fn dhcp_options(&self, id: &DhcpOptionsId) -> Option<&DhcpOptions> {
+        self.dhcp_options.get(id)
+    }
+
+    pub fn all_dhcp_options(&self) -> impl Iterator<Item = &DhcpOptions> {
+        self.dhcp_options.values()
+    }
+
     /// Every record key, for persisting a new partition or exporting.
     pub fn record_keys(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.addresses
             .keys()
             .map(|ip| RecordKey::Address(*ip))
+            .chain(self.dhcp_options.keys().map(|k| RecordKey::DhcpOptions(k.clone())))
             .chain(self.vpcs.keys().map(|k| RecordKey::Vpc(k.clone())))
             .chain(self.subnets.keys().map(|k| RecordKey::Subnet(k.clone())))
             .chain(self.internet_gateways.keys().map(|k| RecordKey::InternetGateway(k.clone())))
@@ -541,6 +554,7 @@ impl Partition {
             RecordKey::RouteTable(id) => Record::RouteTable(self.route_tables.get(id)?.clone()),
             RecordKey::NatGateway(id) => Record::NatGateway(self.nat_gateways.get(id)?.clone()),
             RecordKey::KeyPair(id) => Record::KeyPair(self.key_pairs.get(id)?.clone()),
+            RecordKey::DhcpOptions(id) => Record::DhcpOptions(self.dhcp_options.get(id)?.clone()),
             RecordKey::EndedAssociation(id) => {
                 Record::EndedAssociation { id: id.clone(), ended_at: *self.ended_associations.get(id)? }
             }
@@ -610,6 +624,9 @@ impl Partition {
             Record::KeyPair(k) => {
                 self.key_pairs_by_name.insert(k.name.clone(), k.id.clone());
                 self.key_pairs.insert(k.id.clone(), k);
+            }
+            Record::DhcpOptions(d) => {
+                self.dhcp_options.insert(d.id.clone(), d);
             }
             Record::EndedAssociation { id, ended_at } => {
                 self.ended_by_time.insert((ended_at, id.clone()));
@@ -706,6 +723,9 @@ impl Partition {
 
             RecordKey::NatGateway(id) => {
                 self.nat_gateways.remove(id);
+            }
+            RecordKey::DhcpOptions(id) => {
+                self.dhcp_options.remove(id);
             }
             RecordKey::EndedAssociation(id) => {
                 if let Some(ended_at) = self.ended_associations.remove(id) {

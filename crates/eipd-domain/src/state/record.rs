@@ -22,6 +22,7 @@ pub enum Record {
     RouteTable(RouteTable),
     NatGateway(NatGateway),
     KeyPair(KeyPair),
+    DhcpOptions(DhcpOptions),
     EndedAssociation { id: AssociationId, ended_at: i64 },
 }
 
@@ -47,6 +48,7 @@ impl Record {
             "rtb" => Record::RouteTable(serde_json::from_slice(json)?),
             "nat" => Record::NatGateway(serde_json::from_slice(json)?),
             "key" => Record::KeyPair(serde_json::from_slice(json)?),
+            "dopt" => Record::DhcpOptions(serde_json::from_slice(json)?),
             "ended" => {
                 let Ended { id, ended_at } = serde_json::from_slice(json)?;
                 Record::EndedAssociation { id, ended_at }
@@ -67,6 +69,7 @@ impl Record {
             Record::RouteTable(t) => RecordKey::RouteTable(t.id.clone()),
             Record::NatGateway(g) => RecordKey::NatGateway(g.id.clone()),
             Record::KeyPair(k) => RecordKey::KeyPair(k.id.clone()),
+            Record::DhcpOptions(d) => RecordKey::DhcpOptions(d.id.clone()),
             Record::EndedAssociation { id, .. } => RecordKey::EndedAssociation(id.clone()),
         }
     }
@@ -95,6 +98,7 @@ pub enum RecordKey {
     RouteTable(RouteTableId),
     NatGateway(NatGatewayId),
     KeyPair(KeyPairId),
+    DhcpOptions(DhcpOptionsId),
     EndedAssociation(AssociationId),
 }
 
@@ -113,6 +117,7 @@ impl RecordKey {
             "rtb" => RecordKey::RouteTable(RouteTableId::parse(id)?),
             "nat" => RecordKey::NatGateway(NatGatewayId::parse(id)?),
             "key" => RecordKey::KeyPair(KeyPairId::parse(id)?),
+            "dopt" => RecordKey::DhcpOptions(DhcpOptionsId::parse(id)?),
             "ended" => RecordKey::EndedAssociation(AssociationId::parse(id)?),
             _ => return None,
         })
@@ -131,6 +136,7 @@ impl RecordKey {
             RecordKey::RouteTable(_) => "rtb",
             RecordKey::NatGateway(_) => "nat",
             RecordKey::KeyPair(_) => "key",
+            RecordKey::DhcpOptions(_) => "dopt",
             RecordKey::EndedAssociation(_) => "ended",
         }
     }
@@ -149,6 +155,7 @@ impl RecordKey {
             RecordKey::RouteTable(id) => format!("{kind}/{id}"),
             RecordKey::NatGateway(id) => format!("{kind}/{id}"),
             RecordKey::KeyPair(id) => format!("{kind}/{id}"),
+            RecordKey::DhcpOptions(id) => format!("{kind}/{id}"),
             RecordKey::EndedAssociation(id) => format!("{kind}/{id}"),
         }
     }
