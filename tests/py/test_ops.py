@@ -141,7 +141,9 @@ def pg_ctl(data_dir: str, *args: str):
     subprocess.run(command, check=True, capture_output=True, timeout=60)
 
 
-def test_health_is_degraded_while_postgresql_is_down():
+def throwaway_postgres() -> tuple[int, str, str]:
+    """A PostgreSQL cluster of the test's own (scripts/pg-throwaway): its
+    port, URL and data directory; the test stops it."""
     if not list(Path("/usr/lib/postgresql").glob("*/bin")):
         if os.environ.get("EIPD_REQUIRE_POSTGRES") == "1":
             pytest.fail("EIPD_REQUIRE_POSTGRES=1 but PostgreSQL is not installed")
@@ -152,6 +154,11 @@ def test_health_is_degraded_while_postgresql_is_down():
     started = subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), str(port)],
                              check=True, capture_output=True, text=True, timeout=120)
     url, data_dir = started.stdout.split()
+    return port, url, data_dir
+
+
+def test_health_is_degraded_while_postgresql_is_down():
+    port, url, data_dir = throwaway_postgres()
     srv = Server("--store", url)
     try:
         status, body = health(srv.url)
@@ -188,16 +195,7 @@ def test_a_frozen_postgresql_is_answered_not_waited_for():
     (frozen, or cut off by the network) costs a request a bounded wait and a
     503, never a hang; once it answers again, so does eipd, with every
     acknowledged change."""
-    if not list(Path("/usr/lib/postgresql").glob("*/bin")):
-        if os.environ.get("EIPD_REQUIRE_POSTGRES") == "1":
-            pytest.fail("EIPD_REQUIRE_POSTGRES=1 but PostgreSQL is not installed")
-        pytest.skip("PostgreSQL is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    started = subprocess.run([str(REPO_ROOT / "scripts" / "pg-throwaway"), str(port)],
-                             check=True, capture_output=True, text=True, timeout=120)
-    url, data_dir = started.stdout.split()
+    _, url, data_dir = throwaway_postgres()
     srv = Server("--store", url)
     frozen: list[int] = []
     try:
