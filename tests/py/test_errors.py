@@ -116,12 +116,12 @@ def test_nested_members_the_model_defines_are_unsupported_not_unknown(endpoint, 
     _, subnet = make_vpc(ec2, "10.103.0.0/16", "10.103.1.0/24")
     base = {"Action": "RunInstances", "Version": V, "ImageId": "ami-12345678", "MinCount": "1", "MaxCount": "1",
             "NetworkInterface.1.DeviceIndex": "0", "NetworkInterface.1.SubnetId": subnet}
-    status, body, _ = raw_post(endpoint, {**base, "NetworkInterface.1.Ipv6Addresses.1.Ipv6Address": "2600:1f00::1"},
+    status, body, _ = raw_post(endpoint, {**base, "NetworkInterface.1.EnaSrdSpecification.EnaSrdEnabled": "true"},
                                account=account)
     assert status == 400, body
     code, msg, _ = _error_doc(body)
     assert (code, msg) == ("InvalidParameterValue",
-                           "The parameter NetworkInterface.N.Ipv6Addresses.1.Ipv6Address is not supported by eipd yet")
+                           "The parameter NetworkInterface.N.EnaSrdSpecification.EnaSrdEnabled is not supported by eipd yet")
     status, body, _ = raw_post(endpoint, {**base, "NetworkInterface.1.Colour": "blue"}, account=account)
     assert status == 400, body
     assert _error_doc(body)[:2] == ("UnknownParameter", "The parameter NetworkInterface.N.Colour is not recognized")
