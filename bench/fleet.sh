@@ -10,7 +10,9 @@
 # Each write row also gives how many operations (transactions for pgbench)
 # one WAL flush made durable (pg_stat_wal.wal_sync): with the clients in a
 # closed loop, the flush rate bounds every write row, and this column says
-# how much of it each one uses.
+# how much of it each one uses. The last two columns are CPU time per
+# operation: eipd's processes', and the whole machine's (eipd, the loadgen
+# and PostgreSQL), from /proc.
 # Usage: bench/fleet.sh [-d SECONDS]   (needs Debian's postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,14 +53,24 @@ wal_syncs() {
   as_pg "$bin/psql -h 127.0.0.1 -p $port -U eipd -d eipd -Atc 'SELECT wal_sync FROM pg_stat_wal'"
 }
 
+# CPU ticks (user + system) used so far by the eipd processes, and by the
+# whole machine (busy ticks of /proc/stat: all but idle and iowait).
+eipd_ticks() {
+  local t=0 p
+  for p in "${pids[@]}"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
+  echo "$t"
+}
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
 # measure LABEL SCENARIO C ACCOUNTS SPREAD URL… -> one row; the loadgens of
 # the URLs run together and their rates add up. SPREAD=regions gives each
 # URL's clients a region of their own.
 measure() {
   local label=$1 scenario=$2 c=$3 accounts=$4 spread=$5; shift 5
   local per=$(( c / $# )) per_accounts=$(( accounts / $# )) files=() gens=() i=0
-  local regions=(us-east-1 eu-west-1 ap-southeast-2) syncs_before
+  local regions=(us-east-1 eu-west-1 ap-southeast-2) syncs_before eipd_before busy_before
   syncs_before=$(wal_syncs)
+  eipd_before=$(eipd_ticks) busy_before=$(busy_ticks)
   for u in "$@"; do
     local f="$tmp/res.$RANDOM" region=us-east-1
     [ "$spread" = regions ] && region=${regions[$i]}
@@ -70,11 +82,13 @@ measure() {
     i=$(( i + 1 ))
   done
   wait "${gens[@]}"
+  local eipd_used=$(( $(eipd_ticks) - eipd_before )) busy=$(( $(busy_ticks) - busy_before ))
   local syncs=$(( $(wal_syncs) - syncs_before ))
-  python3 - "$label" "$c" "$scenario" "$syncs" "$duration" "${files[@]}" <<'PY'
+  python3 - "$label" "$c" "$scenario" "$syncs" "$duration" "$eipd_used" "$busy" "$(getconf CLK_TCK)" "${files[@]}" <<'PY'
 import json, sys
-label, c, scenario, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[6:]
+label, c, scenario, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[9:]
 syncs, duration = int(sys.argv[4]), float(sys.argv[5])
+eipd_us, busy_us = (int(sys.argv[i]) * 1e6 / int(sys.argv[8]) for i in (6, 7))
 ops = [json.loads(line)["ops"][scenario] for f in files for line in open(f) if line.startswith("{")]
 rate = sum(o["rps"] for o in ops)
 # The flushes were counted over the 1 s warm-up too, at about the same rate.
@@ -83,23 +97,26 @@ p50 = max(o["p50_ms"] or 0 for o in ops)
 p99 = max(o["p99_ms"] or 0 for o in ops)
 errs = sum(o["errors"] for o in ops)
 per_flush = f"{done / syncs:.1f}" if scenario != "describe-by-id" and syncs else "-"
-print(f"| {label:<44} | {c:>3} | {rate:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {errs:>6} | {per_flush:>9} |")
+print(f"| {label:<44} | {c:>3} | {rate:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {errs:>6} | {per_flush:>9} "
+      f"| {eipd_us / done:>8.0f} | {busy_us / done:>7.0f} |")
 PY
 }
 
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $pg_url; ${duration}s per row; loadgen: $gen"
-echo "| what                                         |   c |    ops/s  | p50 ms  | p99 ms  | errors | per flush |"
-echo "|----------------------------------------------|-----|-----------|---------|---------|--------|-----------|"
+echo "| what                                         |   c |    ops/s  | p50 ms  | p99 ms  | errors | per flush | eipd µs/op | all µs/op |"
+echo "|----------------------------------------------|-----|-----------|---------|---------|--------|-----------|------------|-----------|"
 as_pg "$bin/pgbench -h 127.0.0.1 -p $port -U eipd -i -s 10 -q eipd" >/dev/null 2>&1
-syncs_before=$(wal_syncs)
+syncs_before=$(wal_syncs) busy_before=$(busy_ticks)
 pgbench_out=$(as_pg "$bin/pgbench -h 127.0.0.1 -p $port -U eipd -N -c 16 -j 2 -T $duration eipd" 2>&1)
+busy=$(( $(busy_ticks) - busy_before ))
 syncs=$(( $(wal_syncs) - syncs_before ))
 tps=$(grep -o 'tps = [0-9.]*' <<<"$pgbench_out" | head -1 | awk '{print $3}')
 lat=$(grep -o 'latency average = [0-9.]*' <<<"$pgbench_out" | awk '{print $4}')
 txns=$(grep -o 'number of transactions actually processed: [0-9]*' <<<"$pgbench_out" | awk '{print $NF}')
 per_flush=$(python3 -c "print(f'{$txns / max($syncs, 1):.1f}')")
-printf "| %-44s | %3s | %9.0f | %7s | %7s | %6s | %9s |\n" "pgbench -N (simple update), baseline" 16 "$tps" "avg $lat" "-" 0 "$per_flush"
+all_us=$(python3 -c "print(f'{$busy * 1e6 / $(getconf CLK_TCK) / max($txns, 1):.0f}')")
+printf "| %-44s | %3s | %9.0f | %7s | %7s | %6s | %9s | %10s | %9s |\n" "pgbench -N (simple update), baseline" 16 "$tps" "avg $lat" "-" 0 "$per_flush" "-" "$all_us"
 
 urls=()
 start; reset
