@@ -186,8 +186,16 @@ def test_health_is_degraded_while_postgresql_is_down():
 def postgres_processes(data_dir: str) -> list[int]:
     """The postmaster of a cluster and every process it started."""
     postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
-    return [postmaster, *map(int, children)]
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid …: comm may hold spaces, so split after it.
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if parent == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
 
 
 def test_a_frozen_postgresql_is_answered_not_waited_for():
