@@ -1,5 +1,7 @@
 //! RunInstances, DescribeInstances and the instance state operations.
 
+use std::collections::BTreeMap;
+
 use super::network_interfaces::{eni_id, requested_ipv6_addresses, requested_private_ips};
 use super::render::Renderer;
 use super::security_groups::group_id;
@@ -51,6 +53,16 @@ fn flag(group: &std::collections::BTreeMap<String, String>, name: &str) -> ApiRe
     }
 }
 
+/// The members of one `NetworkInterface.N` that `names` name (a member, or
+/// with a final dot the items of a list), moved out of it into parameters of
+/// their own.
+fn members(group: &mut BTreeMap<String, String>, names: &[&str]) -> ApiResult<Params> {
+    let named = |k: &str| names.iter().any(|n| if n.ends_with('.') { k.starts_with(n) } else { k == *n });
+    let (taken, kept): (BTreeMap<_, _>, _) = std::mem::take(group).into_iter().partition(|(k, _)| named(k));
+    *group = kept;
+    Params::from_members(taken.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 /// `NetworkInterface.N.*` of RunInstances.
 fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInterface>> {
     const KNOWN: &[&str] = &[
@@ -60,34 +72,18 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
         "AssociatePublicIpAddress",
         "DeleteOnTermination",
         "Description",
-        "PrivateIpAddress",
         "SecondaryPrivateIpAddressCount",
         "Ipv6AddressCount",
     ];
     let mut out = Vec::new();
     for mut group in p.take_structs("NetworkInterface")? {
-        let private_list: Vec<(String, String)> = group
-            .iter()
-            .filter(|(k, _)| k.starts_with("PrivateIpAddresses."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        group.retain(|k, _| !k.starts_with("PrivateIpAddresses."));
-        let ipv6_list: Vec<(String, String)> = group
-            .iter()
-            .filter(|(k, _)| k.starts_with("Ipv6Addresses."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        group.retain(|k, _| !k.starts_with("Ipv6Addresses."));
-        let mut ipv6 = Params::from_members(ipv6_list.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        let ipv6_addresses =
-            requested_ipv6_addresses(&mut ipv6, ctx.action.name(), "NetworkInterface.N.Ipv6Addresses")?;
-        let groups: Vec<(String, String)> = group
-            .iter()
-            .filter(|(k, _)| k.starts_with("SecurityGroupId."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        group.retain(|k, _| !k.starts_with("SecurityGroupId."));
-        let groups = Params::from_members(groups.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+        let mut private = members(&mut group, &["PrivateIpAddress", "PrivateIpAddresses."])?;
+        let ipv6_addresses = requested_ipv6_addresses(
+            &mut members(&mut group, &["Ipv6Addresses."])?,
+            ctx.action.name(),
+            "NetworkInterface.N.Ipv6Addresses",
+        )?;
+        let groups = members(&mut group, &["SecurityGroupId."])?
             .take_list("SecurityGroupId")?
             .iter()
             .map(|v| group_id(ctx, v).map(GroupRef::Id))
@@ -95,10 +91,6 @@ fn launch_interfaces(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<Vec<LaunchInter
         if let Some(bad) = group.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(not_taken(ctx.action.name(), &format!("NetworkInterface.N.{bad}")));
         }
-        let primary = group.get("PrivateIpAddress").map(|v| ("PrivateIpAddress", v.as_str()));
-        let mut private = Params::from_members(
-            primary.into_iter().chain(private_list.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        )?;
         let private_ips = requested_private_ips(&mut private, "PrivateIpAddress", "PrivateIpAddresses")?;
         let device_index = match group.get("DeviceIndex") {
             Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 31).ok_or_else(|| {
