@@ -12,9 +12,9 @@
 //! writes every changed record and the regions' next versions in one
 //! statement, and commits: two round trips for the whole group (the
 //! transaction, wipe counter and locks pipelined; then the write and the
-//! commit pipelined), three when another node wrote meanwhile. Racing nodes therefore apply operations one
-//! group after the other and never give one address two associations or one
-//! IP two holders. Reads (`Probe`) ask for the region's version and catch up
+//! commit pipelined), three when another node wrote meanwhile. Racing nodes
+//! therefore apply operations one group after the other and never give one
+//! address two associations or one IP two holders. Reads (`Probe`) ask for the region's version and catch up
 //! through the writer only when it moved.
 
 use std::future::Future;
