@@ -80,6 +80,11 @@ impl Metrics {
             "Time for one commit of the store to become durable",
             commits.duration.clone(),
         );
+        self.registry.register(
+            "commit_reruns",
+            "Operations run again under lock because another node of the fleet changed their region before their optimistic commit landed (PostgreSQL store)",
+            commits.reruns.clone(),
+        );
     }
 
     /// Counts one request answered with success.
@@ -134,5 +139,6 @@ mod tests {
         assert!(text.contains("eipd_store_writable 0"), "{text}");
         assert!(text.contains("eipd_commit_operations_count 1"), "{text}");
         assert!(text.contains("eipd_commit_duration_seconds_count 0"), "{text}");
+        assert!(text.contains("eipd_commit_reruns_total 0"), "{text}");
     }
 }

@@ -161,6 +161,34 @@ def test_concurrent_allocation_never_gives_one_ip_two_holders(fleet):
     assert sorted(held) == sorted(got)
 
 
+def metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    raise AssertionError(f"{name} is not in {url}/metrics")
+
+
+def test_a_node_behind_the_others_runs_its_operation_again_and_never_reuses_an_ip(fleet):
+    """A node commits without a lock, optimistically: the commit lands only if
+    the region is still where the node found it. A node that has not heard of
+    the others' changes runs the operation again under lock, on the state
+    they left: it never hands out an IP another node gave away, and the pool
+    runs out exactly when it is empty."""
+    behind, other = make_client(fleet[0].url, random_account()), make_client(fleet[1].url, random_account())
+    first = behind.allocate_address(Domain="vpc")["PublicIp"]
+    # 62 of the 63 IPs left go through another node; the first node reads
+    # nothing meanwhile, so its copy of the region still has 63 free.
+    taken = {other.allocate_address(Domain="vpc")["PublicIp"] for _ in range(62)}
+    reruns = metric(fleet[0].url, "eipd_commit_reruns_total")
+    last = behind.allocate_address(Domain="vpc")["PublicIp"]
+    assert metric(fleet[0].url, "eipd_commit_reruns_total") == reruns + 1, "run again under lock, once"
+    assert len(taken | {first, last}) == 64, "every IP has one holder"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        behind.allocate_address(Domain="vpc")
+    assert code(e.value) == "InsufficientAddressCapacity"
+
+
 def test_a_change_on_one_node_is_read_at_once_on_the_others(fleet):
     """Read-your-writes across the fleet: every read catches up with what was
     committed before it was asked, also when many reads share one catch-up."""

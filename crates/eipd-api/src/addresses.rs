@@ -118,7 +118,7 @@ pub async fn allocate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output>
     ctx.finish(p)?;
     ctx.authorize_on(|| vec![ctx.arn("elastic-ip", "*")], dry_run)?;
     let input = AllocateAddress { domain, address, network_border_group, tags: tags_of(&tags, "elastic-ip") };
-    let address = ctx.write(move |tx| rules::allocate_address(tx, input)).await?;
+    let address = ctx.write(move |tx| rules::allocate_address(tx, input.clone())).await?;
     Ok(Box::new(AllocateAddressOutput(address)))
 }
 
@@ -169,7 +169,7 @@ pub async fn associate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output
     };
     ctx.authorize_on(|| vec![address_arn(ctx, &address), target_arn()], dry_run)?;
     let input = AssociateAddress { address, target, private_ip, allow_reassociation };
-    let id = ctx.write(move |tx| rules::associate_address(tx, input)).await?;
+    let id = ctx.write(move |tx| rules::associate_address(tx, input.clone())).await?;
     Ok(Box::new(AssociateAddressOutput(id)))
 }
 
@@ -202,7 +202,7 @@ pub async fn disassociate_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Out
         (None, None) => return Err(ApiError::missing("AssociationId")),
     };
     ctx.authorize_on(|| disassociate_arns(ctx, &input), dry_run)?;
-    ctx.write(move |tx| rules::disassociate_address(tx, input)).await?;
+    ctx.write(move |tx| rules::disassociate_address(tx, input.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 
@@ -215,7 +215,7 @@ pub async fn release_address(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     ctx.finish(p)?;
     ctx.authorize_on(|| vec![address_arn(ctx, &address)], dry_run)?;
     let input = ReleaseAddress { address, network_border_group };
-    ctx.write(move |tx| rules::release_address(tx, input)).await?;
+    ctx.write(move |tx| rules::release_address(tx, input.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 
@@ -372,7 +372,7 @@ pub async fn modify_address_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
     let dry_run = p.take_dry_run()?;
     ctx.finish(p)?;
     ctx.authorize_on(|| vec![ctx.arn("elastic-ip", id.as_str())], dry_run)?;
-    let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name)).await?;
+    let attribute = ctx.write(move |tx| rules::modify_address_attribute(tx, &id, name.clone())).await?;
     Ok(Box::new(AddressAttributeOutput(attribute)))
 }
 

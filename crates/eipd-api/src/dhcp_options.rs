@@ -62,7 +62,7 @@ pub async fn create_dhcp_options(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outp
     let tags = tags_for(&p.take_tag_specifications()?, &["dhcp-options"])?;
     ctx.finish_and_authorize(p)?;
     let tags = tags_of(&tags, "dhcp-options");
-    let set = ctx.write(move |tx| Ok(rules::create_dhcp_options(tx, configurations, tags))).await?;
+    let set = ctx.write(move |tx| Ok(rules::create_dhcp_options(tx, configurations.clone(), tags.clone()))).await?;
     // Its XML needs nothing else of the partition: no read of the store.
     let part = ctx.cached();
     Ok(rendered(&Created { resource: &set, r: ctx.renderer(&part) }))

@@ -207,7 +207,7 @@ pub async fn run_instances(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
         interface_tags: tags_of(&tags, "network-interface"),
         attributes,
     };
-    let instances = ctx.write(move |tx| rules::run_instances(tx, input)).await?;
+    let instances = ctx.write(move |tx| rules::run_instances(tx, input.clone())).await?;
     let part = ctx.read().await?;
     Ok(rendered(&RunInstancesOutput { instances: &instances, r: ctx.renderer(&part) }))
 }
@@ -526,7 +526,7 @@ pub async fn modify_instance_attribute(ctx: &Ctx<'_>, mut p: Params) -> ApiResul
         }
     };
     ctx.authorize_on(|| instance_arns(ctx, std::slice::from_ref(&id)), dry_run)?;
-    ctx.write(move |tx| rules::modify_instance_attribute(tx, &id, change)).await?;
+    ctx.write(move |tx| rules::modify_instance_attribute(tx, &id, change.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 

@@ -37,7 +37,7 @@ pub async fn create_internet_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     let tags = tags_for(&p.take_tag_specifications()?, &["internet-gateway"])?;
     ctx.finish_and_authorize(p)?;
     let tags = tags_of(&tags, "internet-gateway");
-    let igw = ctx.write(move |tx| Ok(rules::create_internet_gateway(tx, tags))).await?;
+    let igw = ctx.write(move |tx| Ok(rules::create_internet_gateway(tx, tags.clone()))).await?;
     // Its XML needs nothing else of the partition: no read of the store.
     let part = ctx.cached();
     Ok(rendered(&Created { resource: &igw, r: ctx.renderer(&part) }))

@@ -49,7 +49,11 @@ pub async fn create_key_pair(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     ctx.finish_and_authorize(p)?;
     let material = rules::generate(key_type, &name)?;
     let (public_key, fingerprint) = (material.public_key, material.fingerprint);
-    let key_pair = ctx.write(move |tx| rules::add_key_pair(tx, &name, key_type, public_key, fingerprint, tags)).await?;
+    let key_pair = ctx
+        .write(move |tx| {
+            rules::add_key_pair(tx, &name, key_type, public_key.clone(), fingerprint.clone(), tags.clone())
+        })
+        .await?;
     Ok(Box::new(CreateKeyPairOutput { key_pair, private_key: material.private_key }))
 }
 
@@ -76,7 +80,11 @@ pub async fn import_key_pair(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> 
     let tags = tags_of(&tags_for(&p.take_tag_specifications()?, &["key-pair"])?, "key-pair");
     ctx.finish_and_authorize(p)?;
     let (key_type, public_key, fingerprint) = rules::imported(&material)?;
-    let key_pair = ctx.write(move |tx| rules::add_key_pair(tx, &name, key_type, public_key, fingerprint, tags)).await?;
+    let key_pair = ctx
+        .write(move |tx| {
+            rules::add_key_pair(tx, &name, key_type, public_key.clone(), fingerprint.clone(), tags.clone())
+        })
+        .await?;
     Ok(Box::new(ImportKeyPairOutput(key_pair)))
 }
 

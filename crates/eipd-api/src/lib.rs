@@ -106,10 +106,12 @@ impl Ctx<'_> {
     }
 
     /// Runs a domain operation as one transaction on the caller's partition.
+    /// It may run more than once (a fleet node runs it again when another
+    /// node changed the state first): only the last run counts.
     pub async fn write<R, F>(&self, op: F) -> ApiResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Tx) -> ApiResult<R> + Send + 'static,
+        F: Fn(&mut Tx) -> ApiResult<R> + Send + 'static,
     {
         self.store.write(self.scope().clone(), op).await.map_err(store_error)?
     }

@@ -142,7 +142,7 @@ pub async fn create_nat_gateway(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
         client_token: client_token.clone(),
         tags,
     };
-    let gateway = ctx.write(move |tx| rules::create_nat_gateway(tx, input)).await?;
+    let gateway = ctx.write(move |tx| rules::create_nat_gateway(tx, input.clone())).await?;
     let view = if moto { View::Settled } else { View::Pending };
     Ok(Box::new(CreateNatGatewayOutput { gateway, client_token, view }))
 }

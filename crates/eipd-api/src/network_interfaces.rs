@@ -103,7 +103,7 @@ pub async fn create_network_interface(ctx: &Ctx<'_>, mut p: Params) -> ApiResult
         tags: tags_of(&tags, "network-interface"),
         requester_id: Some(ctx.principal.user_id()),
     };
-    let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec)).await?;
+    let eni = ctx.write(move |tx| rules::create_network_interface(tx, &subnet, spec.clone())).await?;
     let part = ctx.read().await?;
     Ok(rendered(&Created { resource: &eni, r: ctx.renderer(&part) }))
 }
@@ -183,7 +183,7 @@ pub async fn assign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiRes
     ctx.authorize(false)?;
     let eni = id.clone();
     let assigned =
-        ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips, n, allow_reassignment)).await?;
+        ctx.write(move |tx| rules::assign_private_ip_addresses(tx, &eni, ips.clone(), n, allow_reassignment)).await?;
     Ok(Box::new(AssignPrivateIpAddressesOutput { id, assigned }))
 }
 
@@ -212,7 +212,7 @@ pub async fn unassign_private_ip_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiR
     }
     ctx.finish(p)?;
     ctx.authorize(false)?;
-    ctx.write(move |tx| rules::unassign_private_ip_addresses(tx, &id, ips)).await?;
+    ctx.write(move |tx| rules::unassign_private_ip_addresses(tx, &id, ips.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 
@@ -224,7 +224,7 @@ pub async fn assign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let eni = id.clone();
-    let addresses = ctx.write(move |tx| rules::assign_ipv6_addresses(tx, &eni, ips, n)).await?;
+    let addresses = ctx.write(move |tx| rules::assign_ipv6_addresses(tx, &eni, ips.clone(), n)).await?;
     Ok(Box::new(Ipv6AddressesOutput { set: "assignedIpv6Addresses", id, addresses }))
 }
 
@@ -253,7 +253,7 @@ pub async fn unassign_ipv6_addresses(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<
     ctx.finish(p)?;
     ctx.authorize(false)?;
     let eni = id.clone();
-    let addresses = ctx.write(move |tx| rules::unassign_ipv6_addresses(tx, &eni, ips)).await?;
+    let addresses = ctx.write(move |tx| rules::unassign_ipv6_addresses(tx, &eni, ips.clone())).await?;
     Ok(Box::new(Ipv6AddressesOutput { set: "unassignedIpv6Addresses", id, addresses }))
 }
 
@@ -388,7 +388,7 @@ pub async fn modify_network_interface_attribute(ctx: &Ctx<'_>, mut p: Params) ->
         }
     };
     ctx.authorize(dry_run)?;
-    ctx.write(move |tx| rules::modify_network_interface_attribute(tx, &id, change)).await?;
+    ctx.write(move |tx| rules::modify_network_interface_attribute(tx, &id, change.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 

@@ -172,7 +172,7 @@ pub async fn create_route_table(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Outpu
     let tags = tags_for(&p.take_tag_specifications()?, &["route-table"])?;
     ctx.finish_and_authorize(p)?;
     let input = CreateRouteTable { vpc_id, client_token, tags: tags_of(&tags, "route-table") };
-    let table = ctx.write(move |tx| rules::create_route_table(tx, input)).await?;
+    let table = ctx.write(move |tx| rules::create_route_table(tx, input.clone())).await?;
     let part = ctx.read().await?;
     Ok(rendered(&CreateRouteTableOutput { table: &table, r: ctx.renderer(&part) }))
 }
@@ -208,7 +208,7 @@ fn route_spec(ctx: &Ctx<'_>, p: &mut Params) -> ApiResult<(RouteTableId, RouteSp
 pub async fn create_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let (table, spec) = route_spec(ctx, &mut p)?;
     finish_on_table(ctx, p, &table)?;
-    ctx.write(move |tx| rules::create_route(tx, &table, spec)).await?;
+    ctx.write(move |tx| rules::create_route(tx, &table, spec.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 
@@ -228,7 +228,7 @@ pub async fn replace_route(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     }
     let (table, spec) = route_spec(ctx, &mut p)?;
     finish_on_table(ctx, p, &table)?;
-    ctx.write(move |tx| rules::replace_route(tx, &table, spec)).await?;
+    ctx.write(move |tx| rules::replace_route(tx, &table, spec.clone())).await?;
     Ok(Box::new(ReturnTrue))
 }
 
@@ -270,7 +270,7 @@ pub async fn associate_route_table(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
         }
     };
     finish_on_table(ctx, p, &table)?;
-    let id = ctx.write(move |tx| rules::associate_route_table(tx, &table, target)).await?;
+    let id = ctx.write(move |tx| rules::associate_route_table(tx, &table, target.clone())).await?;
     Ok(Box::new(AssociationOutput { element: "associationId", id }))
 }
 

@@ -248,7 +248,7 @@ pub async fn create_security_group(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Ou
     let input = CreateSecurityGroup { name, description, vpc_id, tags: tags_of(&tags, "security-group") };
     rules::validate_create(&input)?;
     ctx.finish_and_authorize(p)?;
-    let group = ctx.write(move |tx| rules::create_security_group(tx, input)).await?;
+    let group = ctx.write(move |tx| rules::create_security_group(tx, input.clone())).await?;
     Ok(Box::new(CreateSecurityGroupOutput { arn: ctx.arn("security-group", group.id.as_str()), group }))
 }
 

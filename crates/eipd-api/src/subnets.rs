@@ -56,7 +56,7 @@ pub async fn create_subnet(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     let tags = tags_for(&p.take_tag_specifications()?, &["subnet"])?;
     ctx.finish_and_authorize(p)?;
     let input = CreateSubnet { vpc_id, cidr_block, availability_zone, ipv6_cidr_block, tags: tags_of(&tags, "subnet") };
-    let subnet = ctx.write(move |tx| rules::create_subnet(tx, input)).await?;
+    let subnet = ctx.write(move |tx| rules::create_subnet(tx, input.clone())).await?;
     let part = ctx.read().await?;
     Ok(rendered(&Created { resource: &subnet, r: ctx.renderer(&part) }))
 }

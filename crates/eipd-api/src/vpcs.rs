@@ -85,7 +85,7 @@ pub async fn create_vpc(ctx: &Ctx<'_>, mut p: Params) -> ApiResult<Output> {
     ctx.finish_and_authorize(p)?;
     let input =
         CreateVpc { cidr_block, amazon_provided_ipv6_cidr_block, instance_tenancy, tags: tags_of(&tags, "vpc") };
-    let vpc = ctx.write(move |tx| rules::create_vpc(tx, input)).await?;
+    let vpc = ctx.write(move |tx| rules::create_vpc(tx, input.clone())).await?;
     // Its XML needs nothing else of the partition: no read of the store.
     let part = ctx.cached();
     Ok(rendered(&Created { resource: &vpc, r: ctx.renderer(&part) }))

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use eipd_domain::{RecordKey, Region, Scope, Settings, Tx, World};
@@ -88,6 +89,25 @@ trait Persistence: Send {
     /// one atomic, durable transaction, and ends the transaction `begin` opened.
     fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
 
+    /// Whether the next group may commit optimistically (`send`, `land`)
+    /// rather than under lock (`begin`, `commit`).
+    fn optimistic(&self) -> bool {
+        false
+    }
+    /// Sends the changes of a group of operations on `region`, run on
+    /// `world` without a lock, to be written only if the region is still
+    /// as `world` saw it (no other node wrote since; and for a group sent
+    /// while another is on its way, that one landed), without waiting for
+    /// the answer. Moves `world` on to the version it will be at.
+    fn send(&mut self, _world: &mut World, _region: &Region, _changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        anyhow::bail!("this store does not commit optimistically")
+    }
+    /// Waits for the oldest group sent: true when it was written, false
+    /// when the region had moved (nothing was written).
+    fn land(&mut self) -> anyhow::Result<bool> {
+        anyhow::bail!("this store does not commit optimistically")
+    }
+
     /// Brings `world` up to date for a read of `region` (shared stores).
     fn refresh(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
         Ok(())
@@ -128,14 +148,61 @@ impl Persistence for NoPersistence {
     }
 }
 
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// The records an operation changed, by partition.
 type Changed = Vec<(Scope, RecordKey)>;
-type Operation = Box<dyn FnOnce(&mut World, &Settings, &mut Changed) -> (bool, Reply) + Send>;
+
+/// An operation waiting in the writer. Its rule may run more than once: a
+/// group whose optimistic commit met another node's change is run again on
+/// the caught-up state, and only the last run counts.
+trait Pending: Send {
+    fn scope(&self) -> &Scope;
+    /// Runs the rule on `world`; true when it succeeded and its changes stay.
+    fn run(&mut self, world: &mut World, settings: &Settings, changed: &mut Changed) -> bool;
+    /// Answers the caller: the last run's outcome once it is durable, or why
+    /// it is not.
+    fn answer(self: Box<Self>, persisted: Result<(), StoreError>);
+}
+
+/// `Store::write`'s operation: the rule, its last outcome and its caller.
+struct Write<F, R, E> {
+    scope: Scope,
+    rule: F,
+    outcome: Option<Result<R, E>>,
+    done: oneshot::Sender<Result<Result<R, E>, StoreError>>,
+}
+
+impl<F, R, E> Pending for Write<F, R, E>
+where
+    F: Fn(&mut Tx) -> Result<R, E> + Send,
+    R: Send,
+    E: Send,
+{
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn run(&mut self, world: &mut World, settings: &Settings, changed: &mut Changed) -> bool {
+        let mut tx = world.tx(&self.scope, settings, now_secs(), changed);
+        let outcome = (self.rule)(&mut tx);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn answer(self: Box<Self>, persisted: Result<(), StoreError>) {
+        let Self { outcome, done, .. } = *self;
+        let answer = match (persisted, outcome) {
+            (Ok(()), Some(outcome)) => Ok(outcome),
+            (Ok(()), None) => Err(StoreError::Panicked("the operation never ran".into())),
+            (Err(e), _) => Err(e),
+        };
+        let _ = done.send(answer);
+    }
+}
 
 enum Job {
-    /// Runs an operation on a scope; `true` when it succeeded and its changes stay.
-    Op(Scope, Operation),
+    /// Runs an operation on its scope.
+    Op(Box<dyn Pending>),
     /// Catches up with other nodes before a read of a region (shared stores).
     Refresh(Region, oneshot::Sender<Result<(), StoreError>>),
     /// Wipes everything (the moto reset endpoint).
@@ -219,6 +286,9 @@ pub struct CommitMetrics {
     pub operations: Histogram,
     /// Time from handing a commit to the backend until it is durable.
     pub duration: Histogram,
+    /// Operations run a second time, under lock, because another node
+    /// changed their region before their optimistic commit landed.
+    pub reruns: Counter,
 }
 
 impl Default for CommitMetrics {
@@ -226,6 +296,7 @@ impl Default for CommitMetrics {
         Self {
             operations: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            reruns: Counter::default(),
         }
     }
 }
@@ -326,28 +397,17 @@ impl Store {
     /// Runs `op` as one transaction on `scope`: all of its changes become
     /// durable and visible together, or none do. The outer error is the
     /// store's; the inner result is the operation's own (an `Err` of it
-    /// undoes its changes).
+    /// undoes its changes). `op` may run more than once (a shared store
+    /// runs it again when another node changed the state it ran on): only
+    /// the last run's changes and result count.
     pub async fn write<R, E, F>(&self, scope: Scope, op: F) -> Result<Result<R, E>, StoreError>
     where
         R: Send + 'static,
         E: Send + 'static,
-        F: FnOnce(&mut Tx) -> Result<R, E> + Send + 'static,
+        F: Fn(&mut Tx) -> Result<R, E> + Send + 'static,
     {
         let (done, answer) = oneshot::channel::<Result<Result<R, E>, StoreError>>();
-        let job = Job::Op(
-            scope.clone(),
-            Box::new(move |world: &mut World, settings: &Settings, dirty: &mut Vec<(Scope, RecordKey)>| {
-                let now = now_secs();
-                let mut tx = world.tx(&scope, settings, now, dirty);
-                let result = op(&mut tx);
-                let ok = result.is_ok();
-                let reply: Reply = Box::new(move |persisted: Result<(), StoreError>| {
-                    let _ = done.send(persisted.map(|()| result));
-                });
-                (ok, reply)
-            }),
-        );
-        self.submit(job)?;
+        self.submit(Job::Op(Box::new(Write { scope, rule: op, outcome: None, done })))?;
         // No answer at all: the rule panicked (the writer dropped its reply
         // with it) or the writer stopped in the meantime.
         answer.await.unwrap_or_else(|_| Err(StoreError::Panicked("the operation ended without an answer".into())))
@@ -403,23 +463,45 @@ pub fn now_secs() -> i64 {
 /// their changes in one transaction (group commit), then publishes the new
 /// world and answers them. Operations arriving during a commit wait for the
 /// next batch, so the busier the store, the larger the batches.
+///
+/// A shared store may commit optimistically: a group is sent without
+/// waiting for the one before it (in one region, at most `MAX_IN_FLIGHT`
+/// groups), each landing only if the region is still where the group
+/// found it. A group that does not land, and every one sent after it, runs
+/// again the locking way on the published state.
 struct Writer {
     current: Arc<ArcSwap<World>>,
     settings: Arc<Settings>,
     persistence: Box<dyn Persistence>,
     max_batch: usize,
-    /// The published world plus the open batch.
+    /// The published world plus the open batch and the groups in flight.
     working: World,
     /// Applied operations whose commit has not started.
     open: Batch,
+    /// Groups sent optimistically, oldest first, all of one region.
+    in_flight: std::collections::VecDeque<Flight>,
     metrics: CommitMetrics,
 }
 
 #[derive(Default)]
 struct Batch {
     dirty: Vec<(Scope, RecordKey)>,
-    replies: Vec<Reply>,
+    ops: Vec<Box<dyn Pending>>,
 }
+
+/// A group whose optimistic commit is on its way.
+struct Flight {
+    region: Region,
+    ops: Vec<Box<dyn Pending>>,
+    /// The world to publish when it lands: what was published, the groups
+    /// in flight before it, and its own changes.
+    after: World,
+    sent: Instant,
+}
+
+/// Most optimistic groups on their way at once: the next group runs while
+/// the one before it commits.
+const MAX_IN_FLIGHT: usize = 2;
 
 impl Writer {
     fn new(
@@ -430,33 +512,63 @@ impl Writer {
         metrics: CommitMetrics,
     ) -> Self {
         let working = World::clone(&current.load());
-        Self { current, settings, persistence, max_batch, working, open: Batch::default(), metrics }
+        Self {
+            current,
+            settings,
+            persistence,
+            max_batch,
+            working,
+            open: Batch::default(),
+            in_flight: Default::default(),
+            metrics,
+        }
     }
 
     fn run(mut self, queue: &mpsc::Receiver<Job>) {
-        while let Ok(first) = queue.recv() {
+        loop {
+            // With groups in flight, take what is waiting or land the
+            // oldest; with none, wait for work.
+            let first = if self.in_flight.is_empty() {
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            } else {
+                match queue.try_recv() {
+                    Ok(job) => job,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        self.land_oldest();
+                        continue;
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        self.land_all();
+                        return;
+                    }
+                }
+            };
             // Everything waiting now, without blocking, up to the batch limit.
             let mut ops = Vec::new();
             let mut refreshes = Vec::new();
             let mut job = Some(first);
             while let Some(current) = job {
                 match current {
-                    Job::Op(scope, op) => ops.push((scope, op)),
+                    Job::Op(op) => ops.push(op),
                     // Answered after this batch: a read sees at least what
                     // was committed when it asked.
                     Job::Refresh(region, done) => refreshes.push((region, done)),
                     Job::Reset(done) => {
-                        self.apply(std::mem::take(&mut ops));
-                        self.commit();
+                        self.write(std::mem::take(&mut ops));
+                        self.land_all();
                         self.reset(done);
                     }
                     Job::Check(done) => {
+                        self.land_all();
                         let _ =
                             done.send(self.persistence.check().map_err(|e| StoreError::Unavailable(format!("{e:#}"))));
                     }
                     Job::Close(done) => {
-                        self.apply(std::mem::take(&mut ops));
-                        self.commit();
+                        self.write(std::mem::take(&mut ops));
+                        self.land_all();
                         self.refresh(std::mem::take(&mut refreshes));
                         drop(self.persistence);
                         let _ = done.send(());
@@ -468,62 +580,202 @@ impl Writer {
                 }
                 job = queue.try_recv().ok();
             }
-            self.apply(ops);
-            self.commit();
-            self.refresh(refreshes);
+            self.write(ops);
+            if !refreshes.is_empty() {
+                self.land_all();
+                self.refresh(refreshes);
+            }
         }
     }
 
-    /// Applies operations to the working world, each one all-or-nothing.
-    fn apply(&mut self, ops: Vec<(Scope, Operation)>) {
+    /// Commits a batch: optimistically when the backend takes it (a group
+    /// per region: a region's operations never read another's state), else
+    /// as one locked transaction.
+    fn write(&mut self, ops: Vec<Box<dyn Pending>>) {
         if ops.is_empty() {
             return;
         }
-        let mut regions: Vec<Region> = ops.iter().map(|(scope, _)| scope.region.clone()).collect();
+        if !self.persistence.optimistic() {
+            self.land_all();
+            self.apply(ops);
+            self.commit();
+            return;
+        }
+        let mut groups: Vec<(Region, Vec<Box<dyn Pending>>)> = Vec::new();
+        for op in ops {
+            let region = &op.scope().region;
+            match groups.iter_mut().find(|(r, _)| r == region) {
+                Some((_, group)) => group.push(op),
+                None => groups.push((region.clone(), vec![op])),
+            }
+        }
+        for (region, group) in groups {
+            self.send(region, group);
+        }
+    }
+
+    /// Runs a group and sends its commit without waiting for the answer.
+    fn send(&mut self, region: Region, ops: Vec<Box<dyn Pending>>) {
+        // Only groups of one region follow each other in flight: each lands
+        // only where the one before it did.
+        while self.in_flight.front().is_some_and(|f| f.region != region) || self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.land_oldest();
+        }
+        if !self.persistence.optimistic() {
+            // A landing met another node's change: the locking way for a while.
+            self.land_all();
+            self.apply(ops);
+            self.commit();
+            return;
+        }
+        let mut dirty = Vec::new();
+        let ops = self.run_all(ops, &mut dirty);
+        dirty.sort();
+        dirty.dedup();
+        match self.persistence.send(&mut self.working, &region, &dirty) {
+            Ok(()) => {
+                let after = self.working.clone();
+                self.in_flight.push_back(Flight { region, ops, after, sent: Instant::now() });
+            }
+            Err(e) => {
+                // Nothing was sent: the groups before it land or fail on
+                // their own, this one fails.
+                let e = storage_error(e);
+                for op in ops {
+                    op.answer(Err(e.clone()));
+                }
+                self.land_all();
+                self.working = World::clone(&self.current.load());
+            }
+        }
+    }
+
+    fn land_all(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.land_oldest();
+        }
+    }
+
+    /// Waits for the oldest group in flight: landed, it is published and
+    /// answered; not landed, it and every later group (built on it, so not
+    /// landed either) run again the locking way on the published state.
+    fn land_oldest(&mut self) {
+        let Some(flight) = self.in_flight.pop_front() else { return };
+        let landed = self.persistence.land();
+        self.observe(flight.ops.len(), flight.sent.elapsed());
+        let mut again = Vec::new();
+        match landed {
+            Ok(true) => {
+                self.current.store(Arc::new(flight.after));
+                for op in flight.ops {
+                    op.answer(Ok(()));
+                }
+                return;
+            }
+            Ok(false) => again.extend(flight.ops),
+            Err(e) => {
+                let e = storage_error(e);
+                for op in flight.ops {
+                    op.answer(Err(e.clone()));
+                }
+            }
+        }
+        for later in std::mem::take(&mut self.in_flight) {
+            match self.persistence.land() {
+                Ok(false) => again.extend(later.ops),
+                Ok(true) => {
+                    // The backend refuses a group whose predecessor did not
+                    // land; if one landed all the same, its changes are
+                    // durable but the world it was built on is not: answer
+                    // it, and let the next transaction reload.
+                    tracing::error!("a group landed after the one before it did not; reloading the store");
+                    for op in later.ops {
+                        op.answer(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    let e = storage_error(e);
+                    for op in later.ops {
+                        op.answer(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        self.working = World::clone(&self.current.load());
+        if !again.is_empty() {
+            tracing::debug!(operations = again.len(), "another node wrote first: running the group again under lock");
+            self.metrics.reruns.inc_by(again.len() as u64);
+            self.apply(again);
+            self.commit();
+        }
+    }
+
+    /// Runs operations on the working world, each one all-or-nothing; gives
+    /// back those that are to be answered (a panicking one is answered by
+    /// its dropped reply).
+    fn run_all(&mut self, ops: Vec<Box<dyn Pending>>, dirty: &mut Changed) -> Vec<Box<dyn Pending>> {
+        let mut kept = Vec::with_capacity(ops.len());
+        for mut op in ops {
+            let before = self.working.clone();
+            let mark = dirty.len();
+            let outcome = run_guarded(op.as_mut(), &mut self.working, &self.settings, dirty);
+            // A failed rule, or one that panicked part-way: drop whatever it
+            // changed.
+            if outcome != Some(true) {
+                self.working = before;
+                dirty.truncate(mark);
+            }
+            if outcome.is_some() {
+                kept.push(op);
+            }
+        }
+        kept
+    }
+
+    /// Applies operations to the working world inside a locked transaction
+    /// of the backend, each one all-or-nothing.
+    fn apply(&mut self, ops: Vec<Box<dyn Pending>>) {
+        if ops.is_empty() {
+            return;
+        }
+        let mut regions: Vec<Region> = ops.iter().map(|op| op.scope().region.clone()).collect();
         regions.sort();
         regions.dedup();
         if let Err(e) = self.persistence.begin(&mut self.working, &regions) {
-            // The backend could not open the transaction: run the operations
-            // on a copy that is thrown away and answer them with the error.
+            // The backend could not open the transaction: nothing ran.
             let e = storage_error(e);
-            let mut scratch = self.working.clone();
-            for (_, op) in ops {
-                if let Some((_, reply)) = run_guarded(op, &mut scratch, &self.settings, &mut Vec::new()) {
-                    reply(Err(e.clone()));
-                }
+            for op in ops {
+                op.answer(Err(e.clone()));
             }
             return;
         }
-        for (_, op) in ops {
-            let before = self.working.clone();
-            let mark = self.open.dirty.len();
-            let outcome = run_guarded(op, &mut self.working, &self.settings, &mut self.open.dirty);
-            // A failed rule, or one that panicked part-way: drop whatever it
-            // changed. A panicking rule's caller learns of it from its reply,
-            // dropped in the unwind.
-            if !matches!(outcome, Some((true, _))) {
-                self.working = before;
-                self.open.dirty.truncate(mark);
-            }
-            if let Some((_, reply)) = outcome {
-                self.open.replies.push(reply);
-            }
+        let mut dirty = std::mem::take(&mut self.open.dirty);
+        let ops = self.run_all(ops, &mut dirty);
+        self.open.dirty = dirty;
+        self.open.ops.extend(ops);
+    }
+
+    fn observe(&self, operations: usize, elapsed: Duration) {
+        self.metrics.operations.observe(operations as f64);
+        self.metrics.duration.observe(elapsed.as_secs_f64());
+        if elapsed > Duration::from_millis(500) {
+            tracing::warn!(operations, elapsed_ms = elapsed.as_millis() as u64, "slow commit");
         }
     }
 
     /// Commits the open batch, then publishes and answers it; on failure
     /// answers it with the error and starts again from what is durable.
     fn commit(&mut self) {
-        if self.open.replies.is_empty() {
+        if self.open.ops.is_empty() {
             return;
         }
-        let Batch { mut dirty, replies } = std::mem::take(&mut self.open);
+        let Batch { mut dirty, ops } = std::mem::take(&mut self.open);
         // A shared store commits even with nothing changed: that ends the
         // transaction `begin` opened and publishes what it caught up with.
         if dirty.is_empty() && !self.persistence.shared() {
             // Nothing to persist: the working world is the published one.
-            for reply in replies {
-                reply(Ok(()));
+            for op in ops {
+                op.answer(Ok(()));
             }
             return;
         }
@@ -531,23 +783,18 @@ impl Writer {
         dirty.sort();
         dirty.dedup();
         let result = self.persistence.commit(&mut self.working, &dirty).map_err(storage_error);
-        let elapsed = started.elapsed();
-        self.metrics.operations.observe(replies.len() as f64);
-        self.metrics.duration.observe(elapsed.as_secs_f64());
-        if elapsed > Duration::from_millis(500) {
-            tracing::warn!(operations = replies.len(), elapsed_ms = elapsed.as_millis() as u64, "slow commit");
-        }
+        self.observe(ops.len(), started.elapsed());
         match result {
             Ok(()) => {
                 // Publish first, answer second: whoever is answered sees the new state.
                 self.current.store(Arc::new(self.working.clone()));
-                for reply in replies {
-                    reply(Ok(()));
+                for op in ops {
+                    op.answer(Ok(()));
                 }
             }
             Err(e) => {
-                for reply in replies {
-                    reply(Err(e.clone()));
+                for op in ops {
+                    op.answer(Err(e.clone()));
                 }
                 self.working = World::clone(&self.current.load());
             }
@@ -600,12 +847,12 @@ fn storage_error(e: anyhow::Error) -> StoreError {
 struct OutcomeUnknown;
 
 /// Runs one operation, catching a panic of its rule so that one faulty
-/// request cannot stop the writer every other request depends on. `None`
-/// when it panicked: its changes to `world` are then partial, and the
-/// caller must undo them.
-fn run_guarded(op: Operation, world: &mut World, settings: &Settings, dirty: &mut Changed) -> Option<(bool, Reply)> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(world, settings, dirty))) {
-        Ok(outcome) => Some(outcome),
+/// request cannot stop the writer every other request depends on: true when
+/// it succeeded and its changes stay, `None` when it panicked (its changes
+/// to `world` are then partial, and the caller must undo them).
+fn run_guarded(op: &mut dyn Pending, world: &mut World, settings: &Settings, dirty: &mut Changed) -> Option<bool> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.run(world, settings, dirty))) {
+        Ok(ok) => Some(ok),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -665,5 +912,148 @@ mod tests {
         let world = store.snapshot();
         assert_eq!(world.address_count(), 1);
         assert_eq!(world.pool("us-east-1").and_then(|p| p.holder(ip)).map(|a| &**a), Some("123456789012"));
+    }
+
+    /// A shared backend whose optimistic commits land or not as the test
+    /// says, and which records what the writer asked of it.
+    #[derive(Default)]
+    struct Scripted {
+        /// What `land` answers, in order.
+        landings: std::collections::VecDeque<anyhow::Result<bool>>,
+        optimistic: bool,
+        /// Operations' record counts sent optimistically, and committed under lock.
+        sent: Arc<std::sync::Mutex<Vec<usize>>>,
+        locked: Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+
+    impl Persistence for Scripted {
+        fn commit(&mut self, _: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+            self.locked.lock().unwrap().push(changed.len());
+            Ok(())
+        }
+        fn optimistic(&self) -> bool {
+            self.optimistic
+        }
+        fn send(&mut self, world: &mut World, region: &Region, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+            self.sent.lock().unwrap().push(changed.len());
+            let next = world.synced.get(region).copied().unwrap_or(0) + 1;
+            world.synced.insert(region.clone(), next);
+            Ok(())
+        }
+        fn land(&mut self) -> anyhow::Result<bool> {
+            let landed = self.landings.pop_front().expect("a landing scripted");
+            if !matches!(landed, Ok(true)) {
+                self.optimistic = false;
+            }
+            landed
+        }
+        fn shared(&self) -> bool {
+            true
+        }
+        fn wipe(&mut self) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn replace_all(&mut self, _: &World) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    type Answer = oneshot::Receiver<Result<ApiResult<std::net::Ipv4Addr>, StoreError>>;
+
+    /// An allocation as the writer receives it, counting its runs.
+    fn allocation(runs: &Arc<std::sync::atomic::AtomicUsize>) -> (Box<dyn Pending>, Answer) {
+        let (done, answer) = oneshot::channel();
+        let runs = runs.clone();
+        let rule = move |tx: &mut Tx| {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            allocate(tx)
+        };
+        (Box::new(Write { scope: Scope::new("123456789012", "us-east-1"), rule, outcome: None, done }), answer)
+    }
+
+    fn writer(backend: Scripted) -> (Writer, Arc<ArcSwap<World>>, CommitMetrics) {
+        let current = Arc::new(ArcSwap::from_pointee(World::default()));
+        let metrics = CommitMetrics::default();
+        let writer =
+            Writer::new(current.clone(), Arc::new(Settings::default()), Box::new(backend), MAX_BATCH, metrics.clone());
+        (writer, current, metrics)
+    }
+
+    /// Two groups sent one after the other, the first not landing: both run
+    /// again under lock on the published state, each answered once with
+    /// the outcome of that second run, and nothing of the first runs is
+    /// published.
+    #[test]
+    fn a_group_that_does_not_land_runs_again_under_lock_with_the_groups_after_it() {
+        let backend = Scripted { landings: [Ok(false), Ok(false)].into(), optimistic: true, ..Default::default() };
+        let (sent, locked) = (backend.sent.clone(), backend.locked.clone());
+        let (mut writer, current, metrics) = writer(backend);
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (first, mut first_answer) = allocation(&runs);
+        let (second, mut second_answer) = allocation(&runs);
+        writer.write(vec![first]);
+        writer.write(vec![second]);
+        assert_eq!(writer.in_flight.len(), 2, "the second group is sent before the first lands");
+        assert!(first_answer.try_recv().is_err(), "not answered before it lands");
+        assert_eq!(current.load().address_count(), 0, "nothing published before it lands");
+
+        writer.land_oldest();
+        assert!(writer.in_flight.is_empty());
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4, "each ran twice");
+        assert_eq!(sent.lock().unwrap().len(), 2);
+        assert_eq!(locked.lock().unwrap().len(), 1, "run again together, in one locked commit");
+        let world = current.load();
+        assert_eq!(world.address_count(), 2, "the second runs' allocations, not the first runs'");
+        let ips = [first_answer.try_recv(), second_answer.try_recv()].map(|a| a.unwrap().unwrap().unwrap());
+        assert_ne!(ips[0], ips[1]);
+        for ip in ips {
+            assert_eq!(world.pool("us-east-1").and_then(|p| p.holder(ip)).map(|a| &**a), Some("123456789012"));
+        }
+        assert_eq!(metrics.reruns.get(), 2);
+    }
+
+    /// Groups that land are published and answered in order, each with the
+    /// world as it was after it.
+    #[test]
+    fn groups_that_land_are_published_in_order() {
+        let backend = Scripted { landings: [Ok(true), Ok(true)].into(), optimistic: true, ..Default::default() };
+        let locked = backend.locked.clone();
+        let (mut writer, current, metrics) = writer(backend);
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (first, mut first_answer) = allocation(&runs);
+        let (second, mut second_answer) = allocation(&runs);
+        writer.write(vec![first]);
+        writer.write(vec![second]);
+        writer.land_oldest();
+        assert_eq!(current.load().address_count(), 1, "the first group's world, without the second's change");
+        let first_ip = first_answer.try_recv().unwrap().unwrap().unwrap();
+        assert!(second_answer.try_recv().is_err());
+        writer.land_oldest();
+        assert_eq!(current.load().address_count(), 2);
+        assert_ne!(second_answer.try_recv().unwrap().unwrap().unwrap(), first_ip);
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2, "each ran once");
+        assert!(locked.lock().unwrap().is_empty());
+        assert_eq!(metrics.reruns.get(), 0);
+    }
+
+    /// A group whose commit failed is answered with the failure; the group
+    /// after it, built on it, does not land either and runs again.
+    #[test]
+    fn a_failed_group_is_answered_with_its_failure_and_the_next_runs_again() {
+        let landings = [Err(anyhow::anyhow!("the connection broke").context(OutcomeUnknown)), Ok(false)];
+        let backend = Scripted { landings: landings.into(), optimistic: true, ..Default::default() };
+        let (mut writer, current, metrics) = writer(backend);
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (first, mut first_answer) = allocation(&runs);
+        let (second, mut second_answer) = allocation(&runs);
+        writer.write(vec![first]);
+        writer.write(vec![second]);
+        writer.land_oldest();
+        assert!(matches!(first_answer.try_recv().unwrap(), Err(StoreError::OutcomeUnknown(_))));
+        let ip = second_answer.try_recv().unwrap().unwrap().unwrap();
+        let world = current.load();
+        assert_eq!(world.address_count(), 1, "only the second, run again");
+        assert!(world.pool("us-east-1").and_then(|p| p.holder(ip)).is_some());
+        assert_eq!(metrics.reruns.get(), 1);
     }
 }

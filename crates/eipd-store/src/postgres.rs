@@ -27,13 +27,17 @@ use super::Persistence;
 use eipd_domain::{Record, RecordKey, Region, Scope, World};
 
 /// The schema this eipd creates and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Serializes schema migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x6569_7064; // "eipd"
 
 const SCHEMA: &str = "
+SET client_min_messages = warning; -- not a NOTICE per table that exists
 CREATE TABLE IF NOT EXISTS eipd_meta (key text PRIMARY KEY, value bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS eipd_regions (region text PRIMARY KEY, version bigint NOT NULL);
+-- Schema 2: the token of the last optimistic commit, which the next one
+-- sent before its answer came must find.
+ALTER TABLE eipd_regions ADD COLUMN IF NOT EXISTS token bigint NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS eipd_records (
     region text NOT NULL,
     account text NOT NULL,
@@ -56,6 +60,19 @@ pub(crate) struct PostgresStore {
     open: Vec<(Region, i64)>,
     /// Prepared once per connection.
     statements: Option<Statements>,
+    /// Whether groups commit optimistically now: until one meets another
+    /// node's change, and again once a locked group finds none.
+    optimistic: bool,
+    /// Optimistic groups sent, oldest first, whose answers are awaited.
+    sent: std::collections::VecDeque<Sent>,
+}
+
+/// An optimistic group on its way.
+struct Sent {
+    /// What the region's row carries once it lands.
+    token: i64,
+    /// Whether it landed.
+    answer: Answer<bool>,
 }
 
 struct Statements {
@@ -64,6 +81,8 @@ struct Statements {
     lock: Statement,
     /// Writes the changed records and the regions' new versions.
     write: Statement,
+    /// Writes an optimistic group if its region is where the group found it.
+    land: Statement,
 }
 
 /// Rows are locked in the regions' order, the same on every node, so two
@@ -86,6 +105,40 @@ INSERT INTO eipd_records (region, account, key, version, body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
 ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body";
 
+/// An optimistic group's commit, one statement on its own (no BEGIN, no
+/// COMMIT): the region moves to its next version and takes the group's
+/// token only if it is still at the version the group ran on, the store was
+/// not wiped since, and, for a group sent before the answer of the one
+/// before it came, it carries that one's token (that one landed: versions
+/// alone cannot tell, another node may have reached the same number); the
+/// records are written only if it moved. The row's lock holds off another
+/// node's group until the commit, and a waiting UPDATE checks the row as
+/// that commit left it. A region's first group creates its row.
+const LAND_GROUP: &str = "
+WITH epoch AS (
+    SELECT value = $5 AS current FROM eipd_meta WHERE key = 'epoch'
+), moved AS (
+    UPDATE eipd_regions SET version = $7, token = $8
+    WHERE region = $4 AND version = $6 AND ($9::bigint IS NULL OR token = $9) AND (SELECT current FROM epoch)
+    RETURNING 1
+), created AS (
+    INSERT INTO eipd_regions (region, version, token)
+    SELECT $4, $7, $8 WHERE $6 = 0 AND $9::bigint IS NULL AND (SELECT current FROM epoch)
+    ON CONFLICT (region) DO NOTHING
+    RETURNING 1
+), landed AS (
+    SELECT EXISTS (SELECT FROM moved) OR EXISTS (SELECT FROM created) AS landed
+), written AS (
+    INSERT INTO eipd_records (region, account, key, version, body)
+    SELECT $4, a, k, $7, b FROM unnest($1::text[], $2::text[], $3::text[]) AS r(a, k, b)
+    WHERE (SELECT landed FROM landed)
+    ON CONFLICT (region, account, key) DO UPDATE SET version = EXCLUDED.version, body = EXCLUDED.body
+)
+SELECT landed FROM landed";
+
+/// The answer of a round trip sent and not yet awaited.
+type Answer<T> = std::pin::Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send>>;
+
 /// The longest the writer waits for one answer of PostgreSQL (connecting
 /// included) before it gives the connection up. A server that stopped
 /// without closing its connections (frozen, SIGSTOPped, cut off by the
@@ -99,7 +152,7 @@ const ROUND_TRIP_DEADLINE: Duration = Duration::from_secs(10);
 /// One that missed it is closed: the next operation reconnects, and a commit
 /// whose answer never came is of unknown outcome.
 struct Connection {
-    client: Client,
+    client: std::sync::Arc<Client>,
     /// The connection's socket lives in this task; dropping the runtime
     /// (with the Connection) closes it.
     runtime: tokio::runtime::Runtime,
@@ -122,7 +175,24 @@ impl Connection {
                 tracing::debug!(error = %e, "the writer's connection to PostgreSQL ended");
             }
         });
-        Ok(Self { client, runtime, timed_out: std::cell::Cell::new(false) })
+        Ok(Self { client: std::sync::Arc::new(client), runtime, timed_out: std::cell::Cell::new(false) })
+    }
+
+    /// Sends a round trip's request now, after those sent before it on this
+    /// connection, without waiting for the answer (`run` waits for it).
+    fn start<T: Send + 'static>(
+        &self,
+        round_trip: impl Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    ) -> Answer<T> {
+        let mut answer: Answer<T> = Box::pin(round_trip);
+        // The first poll hands the request to the connection's task ...
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(done) = answer.as_mut().poll(&mut context) {
+            return Box::pin(std::future::ready(done));
+        }
+        // ... which writes it to the socket when it runs: now.
+        self.runtime.block_on(tokio::task::yield_now());
+        answer
     }
 
     /// One round trip (or a few pipelined), answered within the deadline.
@@ -225,7 +295,15 @@ impl PostgresStore {
         })();
         client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
         migrated?;
-        let mut store = Self { url: url.to_owned(), client, epoch: 0, open: Vec::new(), statements: None };
+        let mut store = Self {
+            url: url.to_owned(),
+            client,
+            epoch: 0,
+            open: Vec::new(),
+            statements: None,
+            optimistic: true,
+            sent: Default::default(),
+        };
         let world = store.load_all()?;
         Ok((store, world))
     }
@@ -301,6 +379,7 @@ impl PostgresStore {
             self.client = connect(&self.url)?;
             self.open.clear();
             self.statements = None;
+            self.optimistic = false;
             // The server may not be the one this node saw commit (a standby
             // promoted; a restored backup): reload everything at the next
             // begin or refresh rather than trust the copy in memory.
@@ -313,7 +392,8 @@ impl PostgresStore {
         if self.statements.is_none() {
             let lock = self.client.prepare(LOCK_REGIONS)?;
             let write = self.client.prepare(WRITE_GROUP)?;
-            self.statements = Some(Statements { lock, write });
+            let land = self.client.prepare(LAND_GROUP)?;
+            self.statements = Some(Statements { lock, write, land });
         }
         Ok(self.statements.as_ref().expect("prepared above"))
     }
@@ -331,8 +411,13 @@ impl PostgresStore {
         // A reset elsewhere: reload everything first.
         self.reload_if_wiped(world, epoch_of(&answers)?)?;
         let locked: Vec<(String, i64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        // Optimistic again once no other node wrote in the regions since.
+        self.optimistic = true;
         for (region, version) in locked {
             let region = Region::from(region.as_str());
+            if version > world.synced.get(&region).copied().unwrap_or(0) {
+                self.optimistic = false;
+            }
             self.catch_up(world, &region, version)?;
             self.open.push((region, version + 1));
         }
@@ -438,6 +523,50 @@ impl Persistence for PostgresStore {
             self.rollback();
         }
         written
+    }
+
+    fn optimistic(&self) -> bool {
+        self.optimistic
+    }
+
+    fn send(&mut self, world: &mut World, region: &Region, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        self.reconnect_if_closed()?;
+        let land = self.statements()?.land.clone();
+        let expected = world.synced.get(region).copied().unwrap_or(0);
+        let next = expected + i64::from(!changed.is_empty());
+        // Sent while another group is on its way: it lands only after that one.
+        let after: Option<i64> = self.sent.back().map(|sent| sent.token);
+        let token: i64 = rand::random();
+        let (mut accounts, mut keys, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+        for (scope, key) in changed {
+            anyhow::ensure!(scope.region == *region, "a change outside the group's region");
+            accounts.push(scope.account.to_string());
+            keys.push(key.encode());
+            bodies.push(match world.partition(scope).and_then(|p| p.record(key)) {
+                Some(record) => Some(serde_json::to_string(&record)?),
+                None => None,
+            });
+        }
+        let (client, epoch, region_name) = (self.client.client.clone(), self.epoch, region.to_string());
+        let answer = self.client.start(async move {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] =
+                [&accounts, &keys, &bodies, &region_name, &epoch, &expected, &next, &token, &after];
+            Ok(client.query_one(&land, &params).await?.get::<_, bool>(0))
+        });
+        self.sent.push_back(Sent { token, answer });
+        world.synced.insert(region.clone(), next);
+        Ok(())
+    }
+
+    fn land(&mut self) -> anyhow::Result<bool> {
+        let sent = self.sent.pop_front().context("no group on its way")?;
+        let landed = self.client.run(sent.answer);
+        if !matches!(landed, Ok(true)) {
+            self.optimistic = false;
+        }
+        // An error the server answered means nothing was written; a broken
+        // connection leaves it unknown.
+        landed.map_err(|e| if self.client.is_closed() { e.context(super::OutcomeUnknown) } else { e })
     }
 
     fn check(&mut self) -> anyhow::Result<()> {
@@ -573,5 +702,82 @@ impl Probe {
         let client = std::sync::Arc::new(client);
         *connection = Some((client.clone(), statement.clone()));
         Ok((client, statement))
+    }
+}
+
+/// The optimistic commit against a real PostgreSQL: `scripts/test` runs these
+/// with `EIPD_TEST_POSTGRES_URL` once its throwaway cluster is up
+/// (`cargo test --workspace --all-targets -- --ignored postgres::`).
+#[cfg(test)]
+mod tests {
+    use eipd_domain::addresses::{AllocateAddress, allocate_address};
+    use eipd_domain::{Domain, Settings};
+
+    use super::*;
+
+    const NEEDS_POSTGRES: &str = "EIPD_TEST_POSTGRES_URL names the PostgreSQL database these tests use";
+
+    /// The tests share one database: one at a time.
+    static DATABASE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Two nodes of one fleet on an emptied database, while the test holds it.
+    fn two_nodes() -> (std::sync::MutexGuard<'static, ()>, [(PostgresStore, World); 2]) {
+        let held = DATABASE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let url = std::env::var("EIPD_TEST_POSTGRES_URL").expect(NEEDS_POSTGRES);
+        PostgresStore::open(&url).unwrap().0.wipe().unwrap();
+        (held, [PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap()])
+    }
+
+    /// Runs an allocation on `world` and sends it optimistically.
+    fn send_allocation(store: &mut PostgresStore, world: &mut World) {
+        let (settings, mut changed) = (Settings::default(), Vec::new());
+        let scope = Scope::new("123456789012", "us-east-1");
+        let mut tx = world.tx(&scope, &settings, super::super::now_secs(), &mut changed);
+        let input = AllocateAddress {
+            domain: Domain::Vpc,
+            address: None,
+            network_border_group: None,
+            tags: Default::default(),
+        };
+        allocate_address(&mut tx, input).unwrap();
+        changed.sort();
+        changed.dedup();
+        store.send(world, &Region::from("us-east-1"), &changed).unwrap();
+    }
+
+    fn addresses_stored() -> usize {
+        let url = std::env::var("EIPD_TEST_POSTGRES_URL").expect(NEEDS_POSTGRES);
+        PostgresStore::open(&url).unwrap().1.address_count()
+    }
+
+    /// Groups sent one after the other without waiting both land, in order.
+    #[test]
+    #[ignore = "needs PostgreSQL (EIPD_TEST_POSTGRES_URL)"]
+    fn groups_sent_back_to_back_land_in_order() {
+        let (_held, [(mut node, mut world), _]) = two_nodes();
+        send_allocation(&mut node, &mut world);
+        send_allocation(&mut node, &mut world);
+        assert!(node.land().unwrap());
+        assert!(node.land().unwrap());
+        assert_eq!(addresses_stored(), 2);
+    }
+
+    /// A node behind another: its group does not land, and neither does the
+    /// group it sent after it, although the region then stands at the very
+    /// version that second group expects: the other node's commit reached
+    /// it, not the first group. Only the token tells them apart.
+    #[test]
+    #[ignore = "needs PostgreSQL (EIPD_TEST_POSTGRES_URL)"]
+    fn a_group_sent_after_one_that_did_not_land_does_not_land_either() {
+        let (_held, [(mut behind, mut behind_world), (mut other, mut other_world)]) = two_nodes();
+        send_allocation(&mut other, &mut other_world);
+        assert!(other.land().unwrap(), "the region moves to version 1");
+
+        send_allocation(&mut behind, &mut behind_world); // expects version 0
+        send_allocation(&mut behind, &mut behind_world); // expects version 1, after the first
+        assert!(!behind.land().unwrap(), "the region is not at version 0");
+        assert!(!behind.land().unwrap(), "version 1 is the other node's, not the first group's");
+        assert!(!behind.optimistic(), "the next groups take the lock");
+        assert_eq!(addresses_stored(), 1, "only the other node's allocation is stored");
     }
 }
