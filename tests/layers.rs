@@ -61,6 +61,8 @@ fn the_store_knows_the_domain_only() {
             "arc-swap",
             "crc32fast",
             "prometheus-client",
+            // The tokens of the PostgreSQL store's optimistic commits.
+            "rand",
             "redb",
             "serde_json",
             "thiserror",

@@ -1,21 +1,33 @@
 //! The shared store: records in PostgreSQL, for several eipd nodes serving
 //! one fleet.
 //!
-//! A node commits its operations in groups, as the embedded store does: one
-//! transaction for every operation waiting in its writer. The transaction
-//! locks the rows of the regions the group touches (`INSERT … ON CONFLICT DO
-//! UPDATE`, in sorted order, one statement): the public IP pool is per region
-//! and shared by its accounts, so this is the unit that must not change under
-//! an operation. Under the lock the node catches up with what other nodes
-//! committed (records carry the region's version at their last change;
-//! deletions leave a tombstone), runs the operations on its in-memory copy,
-//! writes every changed record and the regions' next versions in one
-//! statement, and commits: two round trips for the whole group (the
-//! transaction, wipe counter and locks pipelined; then the write and the
-//! commit pipelined), three when another node wrote meanwhile. Racing nodes
-//! therefore apply operations one group after the other and never give one
-//! address two associations or one IP two holders. Reads (`Probe`) ask for the region's version and catch up
-//! through the writer only when it moved.
+//! A node commits its operations in groups, as the embedded store does, per
+//! region: the public IP pool is per region and shared by its accounts, so
+//! the region is the unit that must not change under an operation. Records
+//! carry the region's version at their last change (deletions leave a
+//! tombstone), and the region's row holds its version.
+//!
+//! Optimistic commits, the usual way: the writer runs a group on its copy
+//! of the region and sends one statement (`LAND_GROUP`) that writes the
+//! changed records and moves the region on only if the region is still at
+//! the version the group ran on. It runs and sends the region's next group
+//! without waiting for the answer; that one lands only after this one did
+//! (the row's token). One round trip per group, and no BEGIN or COMMIT.
+//!
+//! Locked commits, after a group did not land (another node wrote first):
+//! the transaction locks the rows of the group's regions (`INSERT … ON
+//! CONFLICT DO UPDATE`, in sorted order, one statement), catches up with
+//! what other nodes committed, runs the operations, writes every changed
+//! record and the regions' next versions in one statement, and commits:
+//! two round trips (the transaction, wipe counter and locks pipelined; then
+//! the write and the commit pipelined), three when it catches up. The node
+//! goes back to optimistic commits once a locked group finds that nobody
+//! else wrote.
+//!
+//! Either way racing nodes apply operations one group after the other and
+//! never give one address two associations or one IP two holders. Reads
+//! (`Probe`) ask for the region's version and catch up through the writer
+//! only when it moved.
 
 use std::future::Future;
 use std::time::Duration;
@@ -530,6 +542,11 @@ impl Persistence for PostgresStore {
     }
 
     fn send(&mut self, world: &mut World, region: &Region, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+        // The groups on their way are answered on their own connection
+        // (whether they landed may be unknown): no new one before they are.
+        if !self.sent.is_empty() && self.client.is_closed() {
+            bail!("the connection to PostgreSQL closed while groups were on their way");
+        }
         self.reconnect_if_closed()?;
         let land = self.statements()?.land.clone();
         let expected = world.synced.get(region).copied().unwrap_or(0);
@@ -560,7 +577,13 @@ impl Persistence for PostgresStore {
 
     fn land(&mut self) -> anyhow::Result<bool> {
         let sent = self.sent.pop_front().context("no group on its way")?;
-        let landed = self.client.run(sent.answer);
+        let landed = if self.client.timed_out.get() {
+            // Given up while an earlier group's answer was awaited: no
+            // second wait for a server that does not answer.
+            Err(anyhow::anyhow!("PostgreSQL stopped answering before this group's answer came"))
+        } else {
+            self.client.run(sent.answer)
+        };
         if !matches!(landed, Ok(true)) {
             self.optimistic = false;
         }
