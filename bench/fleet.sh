@@ -13,11 +13,19 @@
 # how much of it each one uses. The last two columns are CPU time per
 # operation: eipd's processes', and the whole machine's (eipd, the loadgen
 # and PostgreSQL), from /proc.
-# Usage: bench/fleet.sh [-d SECONDS]   (needs Debian's postgresql)
+# Usage: bench/fleet.sh [-d SECONDS] [--eipd BINARY]   (needs Debian's postgresql)
+#   --eipd measures another build (an older commit's, for an A/B: run both,
+#   alternating, and compare their ratios to pgbench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=10
-[ "${1:-}" = -d ] && duration=$2
+duration=10 eipd=target/release/eipd
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -d) duration=$2; shift 2 ;;
+    --eipd) eipd=$2; shift 2 ;;
+    *) echo "fleet.sh: unknown option $1 (usage: bench/fleet.sh [-d SECONDS] [--eipd BINARY])" >&2; exit 2 ;;
+  esac
+done
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$bin" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
 cargo build --release --quiet -p eipd -p eipd-loadgen
@@ -37,7 +45,7 @@ read -r pg_url pg_dir < <(scripts/pg-throwaway "$port")
 
 start() {  # start -> appends its URL to $urls
   local out="$tmp/out.$RANDOM"
-  target/release/eipd serve --listen 127.0.0.1:0 --store "$pg_url" --address-limit 100000000 --pool 100.64.0.0/10 \
+  "$eipd" serve --listen 127.0.0.1:0 --store "$pg_url" --address-limit 100000000 --pool 100.64.0.0/10 \
     >"$out" 2>>"$tmp/log" &
   pids+=($!)
   for _ in $(seq 100); do grep -q http "$out" 2>/dev/null && break; sleep 0.1; done
@@ -103,7 +111,7 @@ PY
 }
 
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
-echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $pg_url; ${duration}s per row; loadgen: $gen"
+echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $pg_url; ${duration}s per row; eipd: $eipd; loadgen: $gen"
 echo "| what                                         |   c |    ops/s  | p50 ms  | p99 ms  | errors | per flush | eipd µs/op | all µs/op |"
 echo "|----------------------------------------------|-----|-----------|---------|---------|--------|-----------|------------|-----------|"
 as_pg "$bin/pgbench -h 127.0.0.1 -p $port -U eipd -i -s 10 -q eipd" >/dev/null 2>&1
