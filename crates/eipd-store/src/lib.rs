@@ -662,10 +662,10 @@ impl Writer {
     fn land_oldest(&mut self) {
         let Some(flight) = self.in_flight.pop_front() else { return };
         let landed = self.persistence.land();
-        self.observe(flight.ops.len(), flight.sent.elapsed());
         let mut again = Vec::new();
         match landed {
             Ok(true) => {
+                self.observe(flight.ops.len(), flight.sent.elapsed());
                 self.current.store(Arc::new(flight.after));
                 for op in flight.ops {
                     op.answer(Ok(()));
