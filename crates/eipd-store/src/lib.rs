@@ -879,7 +879,7 @@ mod tests {
         assert_eq!(redact_url("postgres://db/eipd"), "postgres://db/eipd");
     }
 
-    fn allocate(tx: &mut Tx) -> ApiResult<std::net::Ipv4Addr> {
+    pub(crate) fn allocate(tx: &mut Tx) -> ApiResult<std::net::Ipv4Addr> {
         let input = AllocateAddress {
             domain: Domain::Vpc,
             address: None,
@@ -971,12 +971,37 @@ mod tests {
         (Box::new(Write { scope: Scope::new("123456789012", "us-east-1"), rule, outcome: None, done }), answer)
     }
 
-    fn writer(backend: Scripted) -> (Writer, Arc<ArcSwap<World>>, CommitMetrics) {
-        let current = Arc::new(ArcSwap::from_pointee(World::default()));
-        let metrics = CommitMetrics::default();
-        let writer =
-            Writer::new(current.clone(), Arc::new(Settings::default()), Box::new(backend), MAX_BATCH, metrics.clone());
-        (writer, current, metrics)
+    /// A writer on a scripted backend, and two allocations sent, a group each.
+    struct TwoGroups {
+        writer: Writer,
+        current: Arc<ArcSwap<World>>,
+        metrics: CommitMetrics,
+        runs: Arc<std::sync::atomic::AtomicUsize>,
+        answers: [Answer; 2],
+    }
+
+    impl TwoGroups {
+        fn sent(backend: Scripted) -> Self {
+            let current = Arc::new(ArcSwap::from_pointee(World::default()));
+            let metrics = CommitMetrics::default();
+            let mut writer = Writer::new(
+                current.clone(),
+                Arc::new(Settings::default()),
+                Box::new(backend),
+                MAX_BATCH,
+                metrics.clone(),
+            );
+            let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let (first, first_answer) = allocation(&runs);
+            let (second, second_answer) = allocation(&runs);
+            writer.write(vec![first]);
+            writer.write(vec![second]);
+            Self { writer, current, metrics, runs, answers: [first_answer, second_answer] }
+        }
+
+        fn runs(&self) -> usize {
+            self.runs.load(std::sync::atomic::Ordering::SeqCst)
+        }
     }
 
     /// Two groups sent one after the other, the first not landing: both run
@@ -987,29 +1012,24 @@ mod tests {
     fn a_group_that_does_not_land_runs_again_under_lock_with_the_groups_after_it() {
         let backend = Scripted { landings: [Ok(false), Ok(false)].into(), optimistic: true, ..Default::default() };
         let (sent, locked) = (backend.sent.clone(), backend.locked.clone());
-        let (mut writer, current, metrics) = writer(backend);
-        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (first, mut first_answer) = allocation(&runs);
-        let (second, mut second_answer) = allocation(&runs);
-        writer.write(vec![first]);
-        writer.write(vec![second]);
-        assert_eq!(writer.in_flight.len(), 2, "the second group is sent before the first lands");
-        assert!(first_answer.try_recv().is_err(), "not answered before it lands");
-        assert_eq!(current.load().address_count(), 0, "nothing published before it lands");
+        let mut two = TwoGroups::sent(backend);
+        assert_eq!(two.writer.in_flight.len(), 2, "the second group is sent before the first lands");
+        assert!(two.answers[0].try_recv().is_err(), "not answered before it lands");
+        assert_eq!(two.current.load().address_count(), 0, "nothing published before it lands");
 
-        writer.land_oldest();
-        assert!(writer.in_flight.is_empty());
-        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4, "each ran twice");
+        two.writer.land_oldest();
+        assert!(two.writer.in_flight.is_empty());
+        assert_eq!(two.runs(), 4, "each ran twice");
         assert_eq!(sent.lock().unwrap().len(), 2);
         assert_eq!(locked.lock().unwrap().len(), 1, "run again together, in one locked commit");
-        let world = current.load();
+        let world = two.current.load();
         assert_eq!(world.address_count(), 2, "the second runs' allocations, not the first runs'");
-        let ips = [first_answer.try_recv(), second_answer.try_recv()].map(|a| a.unwrap().unwrap().unwrap());
+        let ips = two.answers.each_mut().map(|a| a.try_recv().unwrap().unwrap().unwrap());
         assert_ne!(ips[0], ips[1]);
         for ip in ips {
             assert_eq!(world.pool("us-east-1").and_then(|p| p.holder(ip)).map(|a| &**a), Some("123456789012"));
         }
-        assert_eq!(metrics.reruns.get(), 2);
+        assert_eq!(two.metrics.reruns.get(), 2);
     }
 
     /// Groups that land are published and answered in order, each with the
@@ -1018,22 +1038,17 @@ mod tests {
     fn groups_that_land_are_published_in_order() {
         let backend = Scripted { landings: [Ok(true), Ok(true)].into(), optimistic: true, ..Default::default() };
         let locked = backend.locked.clone();
-        let (mut writer, current, metrics) = writer(backend);
-        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (first, mut first_answer) = allocation(&runs);
-        let (second, mut second_answer) = allocation(&runs);
-        writer.write(vec![first]);
-        writer.write(vec![second]);
-        writer.land_oldest();
-        assert_eq!(current.load().address_count(), 1, "the first group's world, without the second's change");
-        let first_ip = first_answer.try_recv().unwrap().unwrap().unwrap();
-        assert!(second_answer.try_recv().is_err());
-        writer.land_oldest();
-        assert_eq!(current.load().address_count(), 2);
-        assert_ne!(second_answer.try_recv().unwrap().unwrap().unwrap(), first_ip);
-        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2, "each ran once");
+        let mut two = TwoGroups::sent(backend);
+        two.writer.land_oldest();
+        assert_eq!(two.current.load().address_count(), 1, "the first group's world, without the second's change");
+        let first_ip = two.answers[0].try_recv().unwrap().unwrap().unwrap();
+        assert!(two.answers[1].try_recv().is_err());
+        two.writer.land_oldest();
+        assert_eq!(two.current.load().address_count(), 2);
+        assert_ne!(two.answers[1].try_recv().unwrap().unwrap().unwrap(), first_ip);
+        assert_eq!(two.runs(), 2, "each ran once");
         assert!(locked.lock().unwrap().is_empty());
-        assert_eq!(metrics.reruns.get(), 0);
+        assert_eq!(two.metrics.reruns.get(), 0);
     }
 
     /// A group whose commit failed is answered with the failure; the group
@@ -1042,18 +1057,13 @@ mod tests {
     fn a_failed_group_is_answered_with_its_failure_and_the_next_runs_again() {
         let landings = [Err(anyhow::anyhow!("the connection broke").context(OutcomeUnknown)), Ok(false)];
         let backend = Scripted { landings: landings.into(), optimistic: true, ..Default::default() };
-        let (mut writer, current, metrics) = writer(backend);
-        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (first, mut first_answer) = allocation(&runs);
-        let (second, mut second_answer) = allocation(&runs);
-        writer.write(vec![first]);
-        writer.write(vec![second]);
-        writer.land_oldest();
-        assert!(matches!(first_answer.try_recv().unwrap(), Err(StoreError::OutcomeUnknown(_))));
-        let ip = second_answer.try_recv().unwrap().unwrap().unwrap();
-        let world = current.load();
+        let mut two = TwoGroups::sent(backend);
+        two.writer.land_oldest();
+        assert!(matches!(two.answers[0].try_recv().unwrap(), Err(StoreError::OutcomeUnknown(_))));
+        let ip = two.answers[1].try_recv().unwrap().unwrap().unwrap();
+        let world = two.current.load();
         assert_eq!(world.address_count(), 1, "only the second, run again");
         assert!(world.pool("us-east-1").and_then(|p| p.holder(ip)).is_some());
-        assert_eq!(metrics.reruns.get(), 1);
+        assert_eq!(two.metrics.reruns.get(), 1);
     }
 }

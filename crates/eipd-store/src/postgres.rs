@@ -733,8 +733,7 @@ impl Probe {
 /// (`cargo test --workspace --all-targets -- --ignored postgres::`).
 #[cfg(test)]
 mod tests {
-    use eipd_domain::addresses::{AllocateAddress, allocate_address};
-    use eipd_domain::{Domain, Settings};
+    use eipd_domain::Settings;
 
     use super::*;
 
@@ -755,14 +754,7 @@ mod tests {
     fn send_allocation(store: &mut PostgresStore, world: &mut World) {
         let (settings, mut changed) = (Settings::default(), Vec::new());
         let scope = Scope::new("123456789012", "us-east-1");
-        let mut tx = world.tx(&scope, &settings, super::super::now_secs(), &mut changed);
-        let input = AllocateAddress {
-            domain: Domain::Vpc,
-            address: None,
-            network_border_group: None,
-            tags: Default::default(),
-        };
-        allocate_address(&mut tx, input).unwrap();
+        crate::tests::allocate(&mut world.tx(&scope, &settings, crate::now_secs(), &mut changed)).unwrap();
         changed.sort();
         changed.dedup();
         store.send(world, &Region::from("us-east-1"), &changed).unwrap();
