@@ -687,8 +687,8 @@ impl Writer {
                     // The backend refuses a group whose predecessor did not
                     // land; if one landed all the same, its changes are
                     // durable but the world it was built on is not: answer
-                    // it, and let the next transaction reload.
-                    tracing::error!("a group landed after the one before it did not; reloading the store");
+                    // it, unpublished; the backend reloads at the next
+                    // transaction.
                     for op in later.ops {
                         op.answer(Ok(()));
                     }
