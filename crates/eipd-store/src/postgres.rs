@@ -850,6 +850,93 @@ mod tests {
         assert_eq!(other_world.synced.get(&region), Some(&0));
     }
 
+    /// Two nodes, each with eight clients allocating and releasing in one
+    /// region from a pool too small for all of them: the nodes' groups meet
+    /// each other's all the time (optimistic groups that do not land, reruns
+    /// under lock). Afterwards each node's copy equals the database, the
+    /// database keeps every invariant, every acknowledged allocation not
+    /// released is there and no released one is.
+    #[test]
+    #[ignore = "needs PostgreSQL (EIPD_TEST_POSTGRES_URL)"]
+    fn two_nodes_racing_in_one_region_agree_with_the_database() {
+        use crate::{Store, StoreKind};
+        use eipd_domain::Tx;
+        use eipd_domain::addresses::{AddressRef, AllocateAddress, ReleaseAddress, allocate_address, release_address};
+        let allocate = |tx: &mut Tx| {
+            let input = AllocateAddress {
+                domain: eipd_domain::Domain::Vpc,
+                address: None,
+                network_border_group: None,
+                tags: Default::default(),
+            };
+            allocate_address(tx, input).map(|a| (a.public_ip, a.allocation_id))
+        };
+        let (_held, _) = two_nodes();
+        let url = std::env::var("EIPD_TEST_POSTGRES_URL").expect(NEEDS_POSTGRES);
+        let settings =
+            Settings { pool: vec!["10.99.0.0/25".parse().unwrap()], address_limit: Some(1000), ..Default::default() };
+        let nodes: Vec<Store> =
+            (0..2).map(|_| Store::open(&StoreKind::Postgres(url.clone()), settings.clone(), true).unwrap()).collect();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut clients = tokio::task::JoinSet::new();
+        for client in 0..16usize {
+            let node = nodes[client % 2].clone();
+            let scope = Scope::new(&format!("{:012}", 100 + client % 4), "us-east-1");
+            clients.spawn_on(
+                async move {
+                    let (mut kept, mut released) = (Vec::new(), Vec::new());
+                    for step in 0..40usize {
+                        let allocated = node.write(scope.clone(), allocate).await.expect("the store answers");
+                        let Ok((ip, id)) = allocated else { continue }; // the pool is empty for now
+                        if (client + step) % 3 == 0 {
+                            let address = AddressRef::Allocation(id.expect("a VPC address"));
+                            let release = move |tx: &mut Tx| {
+                                release_address(
+                                    tx,
+                                    ReleaseAddress { address: address.clone(), network_border_group: None },
+                                )
+                            };
+                            node.write(scope.clone(), release).await.expect("the store answers").expect("released");
+                            released.push(ip);
+                        } else {
+                            kept.push((scope.account.to_string(), ip));
+                        }
+                    }
+                    (kept, released)
+                },
+                runtime.handle(),
+            );
+        }
+        let (mut kept, mut released) = (Vec::new(), Vec::new());
+        for (k, r) in runtime.block_on(clients.join_all()) {
+            kept.extend(k);
+            released.extend(r);
+        }
+        assert!(nodes.iter().map(|n| n.commit_metrics().reruns.get()).sum::<u64>() > 0, "the nodes never met");
+
+        let stored = PostgresStore::open(&url).unwrap().1;
+        assert_eq!(eipd_domain::verify::violations(&stored), Vec::<String>::new());
+        let holders = |world: &World| {
+            let mut all: Vec<(String, std::net::Ipv4Addr)> = world
+                .partitions()
+                .flat_map(|(scope, part)| part.addresses().map(|a| (scope.account.to_string(), a.public_ip)))
+                .collect();
+            all.sort();
+            all
+        };
+        let in_store = holders(&stored);
+        kept.sort();
+        assert_eq!(in_store, kept, "exactly the acknowledged allocations not released");
+        assert!(
+            released.iter().all(|ip| !in_store.iter().any(|(_, held)| held == ip) || kept.iter().any(|(_, k)| k == ip))
+        );
+        for node in &nodes {
+            runtime.block_on(node.read(&Region::from("us-east-1"))).unwrap();
+            assert_eq!(holders(&node.snapshot()), in_store, "a node's copy is the database's");
+            runtime.block_on(node.close());
+        }
+    }
+
     /// Groups sent one after the other without waiting both land, in order.
     #[test]
     #[ignore = "needs PostgreSQL (EIPD_TEST_POSTGRES_URL)"]
