@@ -220,16 +220,7 @@ def test_a_change_on_one_node_is_read_at_once_on_the_others(fleet):
 
 def commit_batches(url: str) -> tuple[float, float]:
     """(commits, commits of one operation) from a node's eipd_commit_operations."""
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    count = ones = None
-    for line in text.splitlines():
-        if line.startswith("eipd_commit_operations_count"):
-            count = float(line.split()[-1])
-        elif line.startswith('eipd_commit_operations_bucket{le="1.0"}'):
-            ones = float(line.split()[-1])
-    assert count is not None and ones is not None, text
-    return count, ones
+    return metric(url, "eipd_commit_operations_count"), metric(url, 'eipd_commit_operations_bucket{le="1.0"}')
 
 
 def test_group_commits_across_partitions_keep_every_invariant(fleet):

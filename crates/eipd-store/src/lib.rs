@@ -596,9 +596,7 @@ impl Writer {
             return;
         }
         if !self.persistence.optimistic() {
-            self.land_all();
-            self.apply(ops);
-            self.commit();
+            self.write_locked(ops);
             return;
         }
         let mut groups: Vec<(Region, Vec<Box<dyn Pending>>)> = Vec::new();
@@ -623,9 +621,7 @@ impl Writer {
         }
         if !self.persistence.optimistic() {
             // A landing met another node's change: the locking way for a while.
-            self.land_all();
-            self.apply(ops);
-            self.commit();
+            self.write_locked(ops);
             return;
         }
         let mut dirty = Vec::new();
@@ -641,13 +637,19 @@ impl Writer {
                 // Nothing was sent: the groups before it land or fail on
                 // their own, this one fails.
                 let e = storage_error(e);
-                for op in ops {
-                    op.answer(Err(e.clone()));
-                }
+                answer_all(ops, Err(e));
                 self.land_all();
                 self.working = World::clone(&self.current.load());
             }
         }
+    }
+
+    /// Commits operations as one locked transaction, once the groups in
+    /// flight have landed (it runs on the published state).
+    fn write_locked(&mut self, ops: Vec<Box<dyn Pending>>) {
+        self.land_all();
+        self.apply(ops);
+        self.commit();
     }
 
     fn land_all(&mut self) {
@@ -667,17 +669,13 @@ impl Writer {
             Ok(true) => {
                 self.observe(flight.ops.len(), flight.sent.elapsed());
                 self.current.store(Arc::new(flight.after));
-                for op in flight.ops {
-                    op.answer(Ok(()));
-                }
+                answer_all(flight.ops, Ok(()));
                 return;
             }
             Ok(false) => again.extend(flight.ops),
             Err(e) => {
                 let e = storage_error(e);
-                for op in flight.ops {
-                    op.answer(Err(e.clone()));
-                }
+                answer_all(flight.ops, Err(e));
             }
         }
         for later in std::mem::take(&mut self.in_flight) {
@@ -689,15 +687,11 @@ impl Writer {
                     // durable but the world it was built on is not: answer
                     // it, unpublished; the backend reloads at the next
                     // transaction.
-                    for op in later.ops {
-                        op.answer(Ok(()));
-                    }
+                    answer_all(later.ops, Ok(()));
                 }
                 Err(e) => {
                     let e = storage_error(e);
-                    for op in later.ops {
-                        op.answer(Err(e.clone()));
-                    }
+                    answer_all(later.ops, Err(e));
                 }
             }
         }
@@ -705,8 +699,7 @@ impl Writer {
         if !again.is_empty() {
             tracing::debug!(operations = again.len(), "another node wrote first: running the group again under lock");
             self.metrics.reruns.inc_by(again.len() as u64);
-            self.apply(again);
-            self.commit();
+            self.write_locked(again);
         }
     }
 
@@ -744,9 +737,7 @@ impl Writer {
         if let Err(e) = self.persistence.begin(&mut self.working, &regions) {
             // The backend could not open the transaction: nothing ran.
             let e = storage_error(e);
-            for op in ops {
-                op.answer(Err(e.clone()));
-            }
+            answer_all(ops, Err(e));
             return;
         }
         let mut dirty = std::mem::take(&mut self.open.dirty);
@@ -774,9 +765,7 @@ impl Writer {
         // transaction `begin` opened and publishes what it caught up with.
         if dirty.is_empty() && !self.persistence.shared() {
             // Nothing to persist: the working world is the published one.
-            for op in ops {
-                op.answer(Ok(()));
-            }
+            answer_all(ops, Ok(()));
             return;
         }
         let started = Instant::now();
@@ -788,14 +777,10 @@ impl Writer {
             Ok(()) => {
                 // Publish first, answer second: whoever is answered sees the new state.
                 self.current.store(Arc::new(self.working.clone()));
-                for op in ops {
-                    op.answer(Ok(()));
-                }
+                answer_all(ops, Ok(()));
             }
             Err(e) => {
-                for op in ops {
-                    op.answer(Err(e.clone()));
-                }
+                answer_all(ops, Err(e));
                 self.working = World::clone(&self.current.load());
             }
         }
@@ -828,6 +813,13 @@ impl Writer {
             self.current.store(Arc::new(World::default()));
         }
         let _ = done.send(wiped);
+    }
+}
+
+/// Answers every operation of a group with the same outcome.
+fn answer_all(ops: Vec<Box<dyn Pending>>, persisted: Result<(), StoreError>) {
+    for op in ops {
+        op.answer(persisted.clone());
     }
 }
 

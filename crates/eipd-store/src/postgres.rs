@@ -487,10 +487,7 @@ impl PostgresStore {
                 columns.accounts.push(&scope.account);
                 columns.keys.push(key.encode());
                 columns.versions.push(next_version(&scope.region)?);
-                columns.bodies.push(match world.partition(scope).and_then(|p| p.record(key)) {
-                    Some(record) => Some(serde_json::to_string(&record)?),
-                    None => None,
-                });
+                columns.bodies.push(body(world, scope, key)?);
             }
             // Only the regions with changes move on to their next version.
             let mut bumped: Vec<(&str, i64)> =
@@ -542,6 +539,16 @@ impl PostgresStore {
             let _ = self.client.batch_execute("ROLLBACK");
         }
     }
+}
+
+/// A record as stored: its JSON, or None for a tombstone (it is gone).
+fn body(world: &World, scope: &Scope, key: &RecordKey) -> anyhow::Result<Option<String>> {
+    world
+        .partition(scope)
+        .and_then(|p| p.record(key))
+        .map(|record| serde_json::to_string(&record))
+        .transpose()
+        .map_err(Into::into)
 }
 
 /// A group's changed records, column by column, for `WRITE_GROUP`.
@@ -598,10 +605,7 @@ impl Persistence for PostgresStore {
             anyhow::ensure!(scope.region == *region, "a change outside the group's region");
             accounts.push(scope.account.to_string());
             keys.push(key.encode());
-            bodies.push(match world.partition(scope).and_then(|p| p.record(key)) {
-                Some(record) => Some(serde_json::to_string(&record)?),
-                None => None,
-            });
+            bodies.push(body(world, scope, key)?);
         }
         let (client, epoch, region_name) = (self.client.client.clone(), self.epoch, region.to_string());
         let answer = self.client.start(async move {
@@ -686,8 +690,7 @@ impl Persistence for PostgresStore {
                 .prepare("INSERT INTO eipd_records (region, account, key, version, body) VALUES ($1, $2, $3, 1, $4)")?;
             let mut regions = std::collections::BTreeSet::new();
             for (scope, key) in super::all_records(world) {
-                if let Some(record) = world.partition(&scope).and_then(|p| p.record(&key)) {
-                    let body = serde_json::to_string(&record)?;
+                if let Some(body) = body(world, &scope, &key)? {
                     self.client.execute(&insert, &[&&*scope.region, &&*scope.account, &key.encode(), &body])?;
                     regions.insert(scope.region.to_string());
                 }
