@@ -141,8 +141,8 @@ async fn state(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<Str
         );
     };
     let scope = Scope::new(account, region);
-    // The latest state of the region, including other nodes' changes when the store is shared.
-    let world = match app.store.read(&scope.region).await {
+    // The latest state of the partition, including other nodes' changes when the store is shared.
+    let world = match app.store.read(&scope).await {
         Ok(world) => world,
         Err(e) => {
             let e = eipd_api::store_error(e);

@@ -113,9 +113,9 @@ mod tests {
     fn round_trips_and_refuses_damage() {
         let settings = Settings::default();
         let mut world = World::default();
-        let mut dirty = Vec::new();
+        let mut changes = eipd_domain::Changes::default();
         for account in ["111111111111", "222222222222"] {
-            let mut tx = world.tx(&Scope::new(account, "us-east-1"), &settings, 0, &mut dirty);
+            let mut tx = world.tx(&Scope::new(account, "us-east-1"), &settings, 0, &mut changes);
             let input = AllocateAddress {
                 domain: Domain::Vpc,
                 address: None,

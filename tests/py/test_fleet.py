@@ -169,20 +169,53 @@ def metric(url: str, name: str) -> float:
     raise AssertionError(f"{name} is not in {url}/metrics")
 
 
-def test_a_node_behind_the_others_runs_its_operation_again_and_never_reuses_an_ip(fleet):
+def test_a_node_behind_on_its_own_account_runs_its_operation_again(fleet):
     """A node commits without a lock, optimistically: the commit lands only if
-    the region is still where the node found it. A node that has not heard of
-    the others' changes runs the operation again under lock, on the state
-    they left: it never hands out an IP another node gave away, and the pool
-    runs out exactly when it is empty."""
+    the partition (the account in the region) is still where the node found
+    it. A node that has not heard of another node's change in the same
+    account runs the operation again under lock, on the state that node left."""
+    account = random_account()
+    behind, other = make_client(fleet[0].url, account), make_client(fleet[1].url, account)
+    first = behind.allocate_address(Domain="vpc")["PublicIp"]
+    # The other node moves the account on; the first node reads nothing meanwhile.
+    second = other.allocate_address(Domain="vpc")["PublicIp"]
+    reruns = metric(fleet[0].url, "eipd_commit_reruns_total")
+    third = behind.allocate_address(Domain="vpc")["PublicIp"]
+    assert metric(fleet[0].url, "eipd_commit_reruns_total") == reruns + 1, "run again under lock, once"
+    assert len({first, second, third}) == 3
+    assert sorted(a["PublicIp"] for a in behind.describe_addresses()["Addresses"]) == sorted([first, second, third])
+
+
+def test_a_node_behind_on_other_accounts_finds_out_what_they_hold(fleet):
+    """Accounts of one region commit side by side, whichever nodes serve
+    them: what they share is the region's pool. A node that has not heard
+    that another account took an IP, or gave one back, finds out when its
+    commit does not land (the IP is taken; what it saw no longer holds) and
+    runs the operation again on what is stored."""
+    behind, other = make_client(fleet[0].url, random_account()), make_client(fleet[1].url, random_account())
+    taken = other.allocate_address(Domain="vpc")
+    ip = taken["PublicIp"]
+    reruns = metric(fleet[0].url, "eipd_commit_reruns_total")
+    # Node 0 has not heard of it: it takes the IP, and its commit does not land.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        behind.allocate_address(Domain="vpc", Address=ip)
+    assert code(e.value) == "InvalidAddress.NotFound"
+    assert metric(fleet[0].url, "eipd_commit_reruns_total") == reruns + 1
+    # Node 0 now knows the other account holds it; that account gives it back elsewhere.
+    other.release_address(AllocationId=taken["AllocationId"])
+    assert behind.allocate_address(Domain="vpc", Address=ip)["PublicIp"] == ip
+    assert metric(fleet[0].url, "eipd_commit_reruns_total") == reruns + 2
+
+
+def test_a_node_behind_never_reuses_an_ip_and_the_pool_runs_out_exactly(fleet):
+    """62 of a 64-IP pool go through one node while another, which has taken
+    one and read nothing since, still sees 63 free: it takes the last free IP
+    (at once or after a commit that did not land), and then finds the pool
+    empty."""
     behind, other = make_client(fleet[0].url, random_account()), make_client(fleet[1].url, random_account())
     first = behind.allocate_address(Domain="vpc")["PublicIp"]
-    # 62 of the 63 IPs left go through another node; the first node reads
-    # nothing meanwhile, so its copy of the region still has 63 free.
     taken = {other.allocate_address(Domain="vpc")["PublicIp"] for _ in range(62)}
-    reruns = metric(fleet[0].url, "eipd_commit_reruns_total")
     last = behind.allocate_address(Domain="vpc")["PublicIp"]
-    assert metric(fleet[0].url, "eipd_commit_reruns_total") == reruns + 1, "run again under lock, once"
     assert len(taken | {first, last}) == 64, "every IP has one holder"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         behind.allocate_address(Domain="vpc")

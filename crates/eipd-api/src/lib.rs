@@ -124,7 +124,7 @@ impl Ctx<'_> {
         if let Some(stale) = &self.stale {
             return Ok(stale.clone());
         }
-        let world = self.store.read(&self.scope().region).await.map_err(store_error)?;
+        let world = self.store.read(self.scope()).await.map_err(store_error)?;
         Ok(world.shared_partition(self.scope()).unwrap_or_else(|| Arc::new(Partition::with_defaults(self.scope()))))
     }
 

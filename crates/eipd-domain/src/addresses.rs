@@ -112,21 +112,22 @@ pub fn allocate_address(tx: &mut Tx, input: AllocateAddress) -> ApiResult<Addres
 
 /// The account's address named by a request, or the error EC2 gives: unknown
 /// ids are NotFound; a public IP held by another account is AuthFailure (D12).
-fn find_address(tx: &Tx, by: &AddressRef) -> ApiResult<Address> {
-    let (part, pool, account) = (tx.part(), tx.pool(), &*tx.scope.account);
+fn find_address(tx: &mut Tx, by: &AddressRef) -> ApiResult<Address> {
     let moto = tx.settings.flavor == Flavor::Moto;
     match by {
-        AddressRef::Allocation(id) => part.address_by_allocation(id).cloned().ok_or_else(|| {
+        AddressRef::Allocation(id) => tx.part().address_by_allocation(id).cloned().ok_or_else(|| {
             if moto {
                 ApiError::moto_allocation_not_found(MotoIds::List(&[id.as_str()]))
             } else {
                 ApiError::invalid_allocation_id_not_found(id.as_str())
             }
         }),
-        AddressRef::PublicIp(ip) => match part.address(*ip) {
-            Some(a) => Ok(a.clone()),
+        AddressRef::PublicIp(ip) => match tx.part().address(*ip).cloned() {
+            Some(a) => Ok(a),
             None if moto => Err(ApiError::moto_address_not_found(MotoIds::List(&[&ip.to_string()]))),
-            None if pool.holder(*ip).is_some_and(|holder| &**holder != account) => Err(ApiError::address_not_yours(ip)),
+            None if tx.holder(*ip).is_some_and(|holder| holder != tx.scope.account) => {
+                Err(ApiError::address_not_yours(ip))
+            }
             None => Err(ApiError::invalid_address_not_found(&ip.to_string())),
         },
     }

@@ -40,7 +40,7 @@ use super::model::*;
 use super::network_interfaces::{self, InterfaceSpec};
 use super::route_tables::{self, CreateRouteTable};
 use super::security_groups::{self, CreateSecurityGroup, GroupRef, PeerRef, RuleSpec};
-use super::state::{Flavor, Partition, Record, RecordKey, Settings, Tx, World};
+use super::state::{Changes, Flavor, Partition, PoolEvent, Record, RecordKey, Settings, Tx, World};
 use super::subnets::{self, CreateSubnet, SubnetAttribute};
 use super::tags::{self, ResourceId};
 use super::vpcs::{self, CreateVpc, VpcAttribute};
@@ -433,8 +433,7 @@ fn snapshot(world: &World) -> Snapshot {
     }
     let mut holders = BTreeMap::new();
     if let Some(pool) = world.pool(REGION) {
-        // Every IP an operation can name lies in 10.200.0.0/24.
-        for ip in (0..=255).map(|o| Ipv4Addr::new(10, 200, 0, o)) {
+        for ip in scenario_ips() {
             if let Some(holder) = pool.holder(ip) {
                 holders.insert(ip, holder.clone());
             }
@@ -442,6 +441,11 @@ fn snapshot(world: &World) -> Snapshot {
         assert_eq!(holders.len(), pool.held_count(), "the pool holds an IP outside 10.200.0.0/24");
     }
     Snapshot { records, holders }
+}
+
+/// Every IP an operation can name: 10.200.0.0/24.
+fn scenario_ips() -> impl Iterator<Item = Ipv4Addr> {
+    (0..=255).map(|o| Ipv4Addr::new(10, 200, 0, o))
 }
 
 /// Loads records into a fresh World, as the embedded store does at start-up.
@@ -575,9 +579,9 @@ impl Harness {
         let scope = self.scopes[account].clone();
         let before = self.world.clone();
         let snap_before = self.checks.atomicity.then(|| snapshot(&self.world));
-        let mut dirty = Vec::new();
+        let mut changes = Changes::default();
         let result = {
-            let mut tx = self.world.tx(&scope, &self.settings, self.now, &mut dirty);
+            let mut tx = self.world.tx(&scope, &self.settings, self.now, &mut changes);
             op(&mut tx)
         };
         if result.is_err() {
@@ -588,6 +592,23 @@ impl Harness {
             }
             return result;
         }
+        if snap_before.is_some() {
+            // What a shared store writes of the pool: every IP the
+            // operation took or gave back is noted as such.
+            let held = |world: &World| -> BTreeSet<Ipv4Addr> {
+                world.pool(&scope.region).map_or_else(BTreeSet::new, |pool| {
+                    scenario_ips().filter(|ip| pool.holder(*ip) == Some(&scope.account)).collect()
+                })
+            };
+            let (held_before, held_after) = (held(&before), held(&self.world));
+            for ip in held_after.difference(&held_before) {
+                assert!(changes.pool.contains(&(scope.clone(), PoolEvent::Took(*ip))), "took {ip} unnoted");
+            }
+            for ip in held_before.difference(&held_after) {
+                assert!(changes.pool.contains(&(scope.clone(), PoolEvent::Freed(*ip))), "freed {ip} unnoted");
+            }
+        }
+        let dirty = changes.records;
         if let Some(snap_before) = snap_before {
             let after = snapshot(&self.world);
             let dirty: BTreeSet<&(Scope, RecordKey)> = dirty.iter().collect();
@@ -1146,13 +1167,13 @@ impl Harness {
     /// and whether it wrote anything (a record or the pool).
     fn try_disassociate(&self, scope: &Scope, input: &DisassociateAddress) -> (World, ApiResult<()>, bool) {
         let mut world = self.world.clone();
-        let mut dirty = Vec::new();
+        let mut changes = Changes::default();
         let held = |w: &World| w.pool(REGION).map_or(0, |p| p.held_count());
         let result = {
-            let mut tx = world.tx(scope, &self.settings, self.now, &mut dirty);
+            let mut tx = world.tx(scope, &self.settings, self.now, &mut changes);
             addresses::disassociate_address(&mut tx, input.clone())
         };
-        let wrote = !dirty.is_empty() || held(&world) != held(&self.world);
+        let wrote = !changes.records.is_empty() || held(&world) != held(&self.world);
         (world, result, wrote)
     }
 

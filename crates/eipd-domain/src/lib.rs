@@ -30,4 +30,4 @@ pub mod vpcs;
 pub use error::{ApiError, ApiResult};
 pub use ids::*;
 pub use model::*;
-pub use state::{Flavor, Partition, Record, RecordKey, RegionPool, Settings, Tx, World};
+pub use state::{Changes, Flavor, Partition, PoolEvent, Record, RecordKey, RegionPool, Settings, Tx, World};

@@ -342,8 +342,8 @@ mod tests {
         }
 
         fn run<R>(&mut self, op: impl FnOnce(&mut Tx) -> ApiResult<R>) -> ApiResult<R> {
-            let mut dirty = Vec::new();
-            let mut tx = self.world.tx(&self.scope, &self.settings, self.now, &mut dirty);
+            let mut changes = crate::state::Changes::default();
+            let mut tx = self.world.tx(&self.scope, &self.settings, self.now, &mut changes);
             op(&mut tx)
         }
 

@@ -634,10 +634,10 @@ mod tests {
         }
         let vpc = old.default_vpc().unwrap().id.clone();
         assert!(world.partition(&scope()).unwrap().main_route_table(&vpc).is_none());
-        let (settings, mut dirty) = (Settings::default(), Vec::new());
-        let tx = world.tx(&scope(), &settings, 0, &mut dirty);
+        let (settings, mut changes) = (Settings::default(), crate::state::Changes::default());
+        let tx = world.tx(&scope(), &settings, 0, &mut changes);
         let main = tx.part().main_route_table(&vpc).expect("added").id.clone();
-        assert_eq!(dirty, [(scope(), RecordKey::RouteTable(main.clone()))], "and persisted");
+        assert_eq!(changes.records, [(scope(), RecordKey::RouteTable(main.clone()))], "and persisted");
         assert_eq!(old.main_route_table(&vpc).map(|t| &t.id), Some(&main), "the id a new account gets");
     }
 

@@ -199,8 +199,8 @@ mod tests {
 
     fn allocated(world: &mut World, account: &str) -> Address {
         let settings = Settings::default();
-        let mut dirty = Vec::new();
-        let mut tx = world.tx(&Scope::new(account, "us-east-1"), &settings, 0, &mut dirty);
+        let mut changes = crate::state::Changes::default();
+        let mut tx = world.tx(&Scope::new(account, "us-east-1"), &settings, 0, &mut changes);
         let input =
             AllocateAddress { domain: Domain::Vpc, address: None, network_border_group: None, tags: Tags::new() };
         allocate_address(&mut tx, input).unwrap()
@@ -234,9 +234,9 @@ mod tests {
         let mut world = World::default();
         let part = crate::state::Partition::with_defaults(&scope);
         let subnet = part.subnets().next().unwrap().clone();
-        let mut dirty = Vec::new();
+        let mut changes = crate::state::Changes::default();
         let settings = Settings::default();
-        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+        let mut tx = world.tx(&scope, &settings, 0, &mut changes);
         let other = crate::vpcs::create_vpc(
             &mut tx,
             crate::vpcs::CreateVpc {

@@ -734,11 +734,12 @@ fn decode_entry(mut buf: &[u8]) -> anyhow::Result<Vec<Change>> {
 }
 
 impl Persistence for EmbeddedStore {
-    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-        if changed.is_empty() {
+    fn commit(&mut self, world: &mut World, changed: &eipd_domain::Changes) -> anyhow::Result<()> {
+        if changed.records.is_empty() {
             return Ok(());
         }
         let changes: Vec<Change> = changed
+            .records
             .iter()
             .map(|(scope, key)| Ok((record_key(scope, key), record_json(world, scope, key)?)))
             .collect::<anyhow::Result<_>>()?;

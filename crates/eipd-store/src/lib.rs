@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use eipd_domain::{RecordKey, Region, Scope, Settings, Tx, World};
+use eipd_domain::{Changes, RecordKey, Region, Scope, Settings, Tx, World};
 
 pub use embedded::{CheckReport, EmbeddedStore, FORMAT_VERSION, check, journal_path};
 use postgres::PostgresStore;
@@ -80,36 +80,42 @@ pub fn redact_url(url: &str) -> String {
 
 /// How a backend makes a batch of changes durable.
 trait Persistence: Send {
-    /// Opens the transaction of a batch of operations on `regions` and brings
-    /// `world` up to date with changes other nodes made (shared stores).
-    fn begin(&mut self, _world: &mut World, _regions: &[Region]) -> anyhow::Result<()> {
+    /// Opens the transaction of a batch of operations on the partitions
+    /// `scopes` and brings `world` up to date with changes other nodes made
+    /// (shared stores).
+    fn begin(&mut self, _world: &mut World, _scopes: &[Scope]) -> anyhow::Result<()> {
         Ok(())
     }
-    /// Writes the current value of every changed record (or its absence) in
-    /// one atomic, durable transaction, and ends the transaction `begin` opened.
-    fn commit(&mut self, world: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()>;
+    /// Writes the current value of every changed record (`changes.records`,
+    /// each once; or its absence) in one atomic, durable transaction, and
+    /// ends the transaction `begin` opened. A shared store fails it with
+    /// [`Conflict`] when another node's change to the region's pool met it.
+    fn commit(&mut self, world: &mut World, changes: &Changes) -> anyhow::Result<()>;
 
     /// Whether the next group may commit optimistically (`send`, `land`)
     /// rather than under lock (`begin`, `commit`).
     fn optimistic(&self) -> bool {
         false
     }
-    /// Sends the changes of a group of operations on `region`, run on
-    /// `world` without a lock, to be written only if the region is still
-    /// as `world` saw it (no other node wrote since; and for a group sent
-    /// while another is on its way, that one landed), without waiting for
-    /// the answer. Moves `world` on to the version it will be at.
-    fn send(&mut self, _world: &mut World, _region: &Region, _changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+    /// Sends the changes of a group of operations on the partitions
+    /// `scopes` (of one region), run on `world` without a lock, to be
+    /// written only if the partitions are still as `world` saw them, and
+    /// what the operations saw of the region's pool still holds (no other
+    /// node wrote since; and for a group sent while another is on its way,
+    /// that one landed), without waiting for the answer. Moves `world` on
+    /// to the versions it will be at.
+    fn send(&mut self, _world: &mut World, _scopes: &[Scope], _changes: &Changes) -> anyhow::Result<()> {
         anyhow::bail!("this store does not commit optimistically")
     }
     /// Waits for the oldest group sent: true when it was written, false
-    /// when the region had moved (nothing was written).
+    /// when another node got there first (nothing was written).
     fn land(&mut self) -> anyhow::Result<bool> {
         anyhow::bail!("this store does not commit optimistically")
     }
 
-    /// Brings `world` up to date for a read of `region` (shared stores).
-    fn refresh(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
+    /// Brings `world` up to date for a read of the partition `scope`
+    /// (shared stores).
+    fn refresh(&mut self, _world: &mut World, _scope: &Scope) -> anyhow::Result<()> {
         Ok(())
     }
     /// Whether reads must ask the backend first (other nodes write too).
@@ -135,7 +141,7 @@ fn all_records(world: &World) -> Vec<(Scope, RecordKey)> {
 struct NoPersistence;
 
 impl Persistence for NoPersistence {
-    fn commit(&mut self, _: &mut World, _: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
+    fn commit(&mut self, _: &mut World, _: &Changes) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -148,16 +154,13 @@ impl Persistence for NoPersistence {
     }
 }
 
-/// The records an operation changed, by partition.
-type Changed = Vec<(Scope, RecordKey)>;
-
 /// An operation waiting in the writer. Its rule may run more than once: a
 /// group whose optimistic commit met another node's change is run again on
 /// the caught-up state, and only the last run counts.
 trait Pending: Send {
     fn scope(&self) -> &Scope;
     /// Runs the rule on `world`; true when it succeeded and its changes stay.
-    fn run(&mut self, world: &mut World, settings: &Settings, changed: &mut Changed) -> bool;
+    fn run(&mut self, world: &mut World, settings: &Settings, changes: &mut Changes) -> bool;
     /// Answers the caller: the last run's outcome once it is durable, or why
     /// it is not.
     fn answer(self: Box<Self>, persisted: Result<(), StoreError>);
@@ -181,8 +184,8 @@ where
         &self.scope
     }
 
-    fn run(&mut self, world: &mut World, settings: &Settings, changed: &mut Changed) -> bool {
-        let mut tx = world.tx(&self.scope, settings, now_secs(), changed);
+    fn run(&mut self, world: &mut World, settings: &Settings, changes: &mut Changes) -> bool {
+        let mut tx = world.tx(&self.scope, settings, now_secs(), changes);
         let outcome = (self.rule)(&mut tx);
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
@@ -203,8 +206,8 @@ where
 enum Job {
     /// Runs an operation on its scope.
     Op(Box<dyn Pending>),
-    /// Catches up with other nodes before a read of a region (shared stores).
-    Refresh(Region, oneshot::Sender<Result<(), StoreError>>),
+    /// Catches up with other nodes before a read of a partition (shared stores).
+    Refresh(Scope, oneshot::Sender<Result<(), StoreError>>),
     /// Wipes everything (the moto reset endpoint).
     Reset(oneshot::Sender<Result<(), StoreError>>),
     /// Whether the backend can take writes (health checks).
@@ -286,8 +289,9 @@ pub struct CommitMetrics {
     pub operations: Histogram,
     /// Time from handing a commit to the backend until it is durable.
     pub duration: Histogram,
-    /// Operations run a second time, under lock, because another node
-    /// changed their region before their optimistic commit landed.
+    /// Operations run again, under lock, because another node changed
+    /// their partition or what they saw of the region's pool before their
+    /// commit landed.
     pub reruns: Counter,
 }
 
@@ -356,26 +360,27 @@ impl Store {
         self.current.load_full()
     }
 
-    /// The latest durable state for a read of `region`, including what other
-    /// nodes committed before this call (read-your-writes across a fleet).
+    /// The latest durable state for a read of the partition `scope`,
+    /// including what other nodes committed in it before this call
+    /// (read-your-writes across a fleet).
     ///
-    /// A shared store's read asks the store for the region's version (one
+    /// A shared store's read asks the store for the partition's version (one
     /// round trip, not through the writer) and is served from this node's
     /// snapshot when that is at the version already; only when another node
     /// wrote since does the writer catch up first (reads waiting together
     /// share one catch-up). So a write acknowledged by any node before a read
     /// starts is in what the read sees.
-    pub async fn read(&self, region: &Region) -> Result<Arc<World>, StoreError> {
+    pub async fn read(&self, scope: &Scope) -> Result<Arc<World>, StoreError> {
         let Some(probe) = &self.probe else { return Ok(self.snapshot()) };
-        let (epoch, version) = probe.versions(region).await.map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
+        let (epoch, version) = probe.versions(scope).await.map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
         let snapshot = self.snapshot();
         let current = snapshot.epoch == epoch
-            && version.is_none_or(|v| snapshot.synced.get(region).is_some_and(|seen| *seen >= v));
+            && version.is_none_or(|v| snapshot.synced.get(scope).is_some_and(|seen| *seen >= v));
         if current {
             return Ok(snapshot);
         }
         let (done, answer) = oneshot::channel();
-        self.submit(Job::Refresh(region.clone(), done))?;
+        self.submit(Job::Refresh(scope.clone(), done))?;
         answer.await.unwrap_or(Err(StoreError::Stopped))?;
         Ok(self.snapshot())
     }
@@ -485,7 +490,7 @@ struct Writer {
 
 #[derive(Default)]
 struct Batch {
-    dirty: Vec<(Scope, RecordKey)>,
+    changes: Changes,
     ops: Vec<Box<dyn Pending>>,
 }
 
@@ -502,6 +507,8 @@ struct Flight {
 /// Most optimistic groups on their way at once: the next group runs while
 /// the one before it commits.
 const MAX_IN_FLIGHT: usize = 2;
+/// Most runs of a locked group that another node's change to the pool meets.
+const LOCKED_ATTEMPTS: usize = 32;
 
 impl Writer {
     fn new(
@@ -555,7 +562,7 @@ impl Writer {
                     Job::Op(op) => ops.push(op),
                     // Answered after this batch: a read sees at least what
                     // was committed when it asked.
-                    Job::Refresh(region, done) => refreshes.push((region, done)),
+                    Job::Refresh(scope, done) => refreshes.push((scope, done)),
                     Job::Reset(done) => {
                         self.write(std::mem::take(&mut ops));
                         self.land_all();
@@ -624,11 +631,13 @@ impl Writer {
             self.write_locked(ops);
             return;
         }
-        let mut dirty = Vec::new();
-        let ops = self.run_all(ops, &mut dirty);
-        dirty.sort();
-        dirty.dedup();
-        match self.persistence.send(&mut self.working, &region, &dirty) {
+        let mut changes = Changes::default();
+        let ops = self.run_all(ops, &mut changes);
+        changes.records = changes.records_once();
+        let mut scopes: Vec<Scope> = ops.iter().map(|op| op.scope().clone()).collect();
+        scopes.sort();
+        scopes.dedup();
+        match self.persistence.send(&mut self.working, &scopes, &changes) {
             Ok(()) => {
                 let after = self.working.clone();
                 self.in_flight.push_back(Flight { region, ops, after, sent: Instant::now() });
@@ -645,11 +654,25 @@ impl Writer {
     }
 
     /// Commits operations as one locked transaction, once the groups in
-    /// flight have landed (it runs on the published state).
+    /// flight have landed (it runs on the published state). Another node's
+    /// change to the pool can still meet it: it then runs again, a few
+    /// times at most.
     fn write_locked(&mut self, ops: Vec<Box<dyn Pending>>) {
         self.land_all();
-        self.apply(ops);
-        self.commit();
+        let mut ops = ops;
+        for attempt in 1.. {
+            self.apply(ops);
+            let Some(again) = self.commit() else { return };
+            if attempt == LOCKED_ATTEMPTS {
+                let e = StoreError::Unavailable(format!(
+                    "other nodes' changes to the region's address pool met this commit {LOCKED_ATTEMPTS} times"
+                ));
+                answer_all(again, Err(e));
+                return;
+            }
+            self.metrics.reruns.inc_by(again.len() as u64);
+            ops = again;
+        }
     }
 
     fn land_all(&mut self) {
@@ -706,17 +729,24 @@ impl Writer {
     /// Runs operations on the working world, each one all-or-nothing; gives
     /// back those that are to be answered (a panicking one is answered by
     /// its dropped reply).
-    fn run_all(&mut self, ops: Vec<Box<dyn Pending>>, dirty: &mut Changed) -> Vec<Box<dyn Pending>> {
+    fn run_all(&mut self, ops: Vec<Box<dyn Pending>>, changes: &mut Changes) -> Vec<Box<dyn Pending>> {
         let mut kept = Vec::with_capacity(ops.len());
         for mut op in ops {
             let before = self.working.clone();
-            let mark = dirty.len();
-            let outcome = run_guarded(op.as_mut(), &mut self.working, &self.settings, dirty);
+            let mark = changes.mark();
+            let outcome = run_guarded(op.as_mut(), &mut self.working, &self.settings, changes);
             // A failed rule, or one that panicked part-way: drop whatever it
             // changed.
-            if outcome != Some(true) {
-                self.working = before;
-                dirty.truncate(mark);
+            match outcome {
+                Some(true) => {}
+                Some(false) => {
+                    self.working = before;
+                    changes.undo_failed(mark);
+                }
+                None => {
+                    self.working = before;
+                    changes.undo_to(mark);
+                }
             }
             if outcome.is_some() {
                 kept.push(op);
@@ -731,18 +761,18 @@ impl Writer {
         if ops.is_empty() {
             return;
         }
-        let mut regions: Vec<Region> = ops.iter().map(|op| op.scope().region.clone()).collect();
-        regions.sort();
-        regions.dedup();
-        if let Err(e) = self.persistence.begin(&mut self.working, &regions) {
+        let mut scopes: Vec<Scope> = ops.iter().map(|op| op.scope().clone()).collect();
+        scopes.sort();
+        scopes.dedup();
+        if let Err(e) = self.persistence.begin(&mut self.working, &scopes) {
             // The backend could not open the transaction: nothing ran.
             let e = storage_error(e);
             answer_all(ops, Err(e));
             return;
         }
-        let mut dirty = std::mem::take(&mut self.open.dirty);
-        let ops = self.run_all(ops, &mut dirty);
-        self.open.dirty = dirty;
+        let mut changes = std::mem::take(&mut self.open.changes);
+        let ops = self.run_all(ops, &mut changes);
+        self.open.changes = changes;
         self.open.ops.extend(ops);
     }
 
@@ -756,52 +786,59 @@ impl Writer {
 
     /// Commits the open batch, then publishes and answers it; on failure
     /// answers it with the error and starts again from what is durable.
-    fn commit(&mut self) {
+    /// Gives the operations back, unanswered, when the backend found a
+    /// conflict: they are to run again.
+    fn commit(&mut self) -> Option<Vec<Box<dyn Pending>>> {
         if self.open.ops.is_empty() {
-            return;
+            return None;
         }
-        let Batch { mut dirty, ops } = std::mem::take(&mut self.open);
+        let Batch { mut changes, ops } = std::mem::take(&mut self.open);
         // A shared store commits even with nothing changed: that ends the
         // transaction `begin` opened and publishes what it caught up with.
-        if dirty.is_empty() && !self.persistence.shared() {
+        if changes.records.is_empty() && !self.persistence.shared() {
             // Nothing to persist: the working world is the published one.
             answer_all(ops, Ok(()));
-            return;
+            return None;
         }
         let started = Instant::now();
-        dirty.sort();
-        dirty.dedup();
-        let result = self.persistence.commit(&mut self.working, &dirty).map_err(storage_error);
+        changes.records = changes.records_once();
+        let result = self.persistence.commit(&mut self.working, &changes);
         self.observe(ops.len(), started.elapsed());
         match result {
             Ok(()) => {
                 // Publish first, answer second: whoever is answered sees the new state.
                 self.current.store(Arc::new(self.working.clone()));
                 answer_all(ops, Ok(()));
+                None
             }
             Err(e) => {
-                answer_all(ops, Err(e));
                 self.working = World::clone(&self.current.load());
+                if e.downcast_ref::<Conflict>().is_some() {
+                    tracing::debug!(operations = ops.len(), "another node changed the pool: running the group again");
+                    return Some(ops);
+                }
+                answer_all(ops, Err(storage_error(e)));
+                None
             }
         }
     }
 
     /// Catches up once per region for every read waiting on it (shared
     /// stores), then publishes and answers them all.
-    fn refresh(&mut self, waiting: Vec<(Region, oneshot::Sender<Result<(), StoreError>>)>) {
+    fn refresh(&mut self, waiting: Vec<(Scope, oneshot::Sender<Result<(), StoreError>>)>) {
         if waiting.is_empty() {
             return;
         }
         let mut results = BTreeMap::new();
-        for (region, _) in &waiting {
-            if !results.contains_key(region) {
-                let result = self.persistence.refresh(&mut self.working, region).map_err(storage_error);
-                results.insert(region.clone(), result);
+        for (scope, _) in &waiting {
+            if !results.contains_key(scope) {
+                let result = self.persistence.refresh(&mut self.working, scope).map_err(storage_error);
+                results.insert(scope.clone(), result);
             }
         }
         self.current.store(Arc::new(self.working.clone()));
-        for (region, done) in waiting {
-            let _ = done.send(results[&region].clone());
+        for (scope, done) in waiting {
+            let _ = done.send(results[&scope].clone());
         }
     }
 
@@ -833,6 +870,12 @@ fn storage_error(e: anyhow::Error) -> StoreError {
     }
 }
 
+/// Marks a backend error that is a race lost to another node: nothing was
+/// written, and the operations are to run again on what it wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("another node changed what the commit depended on")]
+struct Conflict;
+
 /// Marks a backend error after which a commit's outcome is unknown.
 #[derive(Debug, thiserror::Error)]
 #[error("the connection broke during COMMIT, which may or may not have been applied")]
@@ -842,8 +885,8 @@ struct OutcomeUnknown;
 /// request cannot stop the writer every other request depends on: true when
 /// it succeeded and its changes stay, `None` when it panicked (its changes
 /// to `world` are then partial, and the caller must undo them).
-fn run_guarded(op: &mut dyn Pending, world: &mut World, settings: &Settings, dirty: &mut Changed) -> Option<bool> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.run(world, settings, dirty))) {
+fn run_guarded(op: &mut dyn Pending, world: &mut World, settings: &Settings, changes: &mut Changes) -> Option<bool> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.run(world, settings, changes))) {
         Ok(ok) => Some(ok),
         Err(panic) => {
             let what = panic
@@ -919,17 +962,19 @@ mod tests {
     }
 
     impl Persistence for Scripted {
-        fn commit(&mut self, _: &mut World, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-            self.locked.lock().unwrap().push(changed.len());
+        fn commit(&mut self, _: &mut World, changes: &Changes) -> anyhow::Result<()> {
+            self.locked.lock().unwrap().push(changes.records.len());
             Ok(())
         }
         fn optimistic(&self) -> bool {
             self.optimistic
         }
-        fn send(&mut self, world: &mut World, region: &Region, changed: &[(Scope, RecordKey)]) -> anyhow::Result<()> {
-            self.sent.lock().unwrap().push(changed.len());
-            let next = world.synced.get(region).copied().unwrap_or(0) + 1;
-            world.synced.insert(region.clone(), next);
+        fn send(&mut self, world: &mut World, scopes: &[Scope], changes: &Changes) -> anyhow::Result<()> {
+            self.sent.lock().unwrap().push(changes.records.len());
+            for scope in scopes {
+                let next = world.synced.get(scope).copied().unwrap_or(0) + 1;
+                world.synced.insert(scope.clone(), next);
+            }
             Ok(())
         }
         fn land(&mut self) -> anyhow::Result<bool> {

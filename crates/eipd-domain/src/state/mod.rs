@@ -13,7 +13,7 @@ mod tx;
 
 pub use partition::{Partition, availability_zones};
 pub use record::{Record, RecordKey};
-pub use tx::Tx;
+pub use tx::{Changes, ChangesMark, PoolEvent, Tx};
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -63,9 +63,9 @@ pub struct World {
     partitions: OrdMap<Scope, Arc<Partition>>,
     pools: OrdMap<Region, RegionPool>,
     /// For a store shared by several nodes: the store's version of each
-    /// region that this World reflects. Kept here so that a World and the
-    /// version it is at are always replaced together.
-    pub synced: OrdMap<Region, i64>,
+    /// partition that this World reflects. Kept here so that a World and the
+    /// versions it is at are always replaced together.
+    pub synced: OrdMap<Scope, i64>,
     /// For a shared store: its wipe counter this World reflects (a reset on
     /// any node means every node reloads).
     pub epoch: i64,
@@ -89,18 +89,16 @@ impl World {
         self.pools.get(region)
     }
 
+    pub fn pools(&self) -> impl Iterator<Item = (&Region, &RegionPool)> {
+        self.pools.iter()
+    }
+
     /// Opens a transaction on one partition (created with its default VPC on
     /// first use) and its region's pool.
-    pub fn tx<'a>(
-        &'a mut self,
-        scope: &Scope,
-        settings: &'a Settings,
-        now: i64,
-        dirty: &'a mut Vec<(Scope, RecordKey)>,
-    ) -> Tx<'a> {
+    pub fn tx<'a>(&'a mut self, scope: &Scope, settings: &'a Settings, now: i64, changes: &'a mut Changes) -> Tx<'a> {
         if !self.partitions.contains_key(scope) {
             let fresh = Partition::with_defaults(scope);
-            dirty.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
+            changes.records.extend(fresh.record_keys().map(|k| (scope.clone(), k)));
             self.partitions.insert(scope.clone(), Arc::new(fresh));
         }
         let World { partitions, pools, .. } = self;
@@ -108,19 +106,19 @@ impl World {
         if part.lacks_default_groups() {
             for group in crate::security_groups::add_missing_default_groups(part) {
                 let record = Record::SecurityGroup(group);
-                dirty.push((scope.clone(), record.key()));
+                changes.records.push((scope.clone(), record.key()));
                 part.put(record);
             }
         }
         if part.lacks_main_route_tables() {
             for table in crate::route_tables::add_missing_main_route_tables(part) {
                 let record = Record::RouteTable(table);
-                dirty.push((scope.clone(), record.key()));
+                changes.records.push((scope.clone(), record.key()));
                 part.put(record);
             }
         }
         let pool = pools.entry(scope.region.clone()).or_default();
-        Tx { scope: scope.clone(), part, pool, settings, now, dirty }
+        Tx { scope: scope.clone(), part, pool, settings, now, changes }
     }
 
     /// Loads one stored record (start-up, import).
@@ -134,7 +132,7 @@ impl World {
         }
         let part = Arc::make_mut(self.partitions.entry(scope.clone()).or_default());
         for ip in record.public_ips() {
-            self.pools.entry(region.clone()).or_default().held.insert(ip, scope.account.clone());
+            self.pools.entry(region.clone()).or_default().hold(ip, &scope.account);
         }
         part.put(record);
     }
@@ -146,7 +144,7 @@ impl World {
             if let Some(old) = part.record(key) {
                 let pool = self.pools.entry(scope.region.clone()).or_default();
                 for ip in old.public_ips() {
-                    pool.held.remove(&ip);
+                    pool.free(ip, &scope.account);
                 }
             }
             part.delete(key);
@@ -163,9 +161,17 @@ impl World {
 
 /// The public IPv4 addresses handed out in one region, to whichever account:
 /// one IP never has two holders (D8).
+///
+/// A node of a fleet learns other accounts' changes partition by partition,
+/// so for a while it may know an IP's new holder before the old holder's
+/// release: the pool then keeps both, and whichever record goes first leaves
+/// the other's holding in place. Once every partition is caught up, each IP
+/// has one holder again.
 #[derive(Clone, Default)]
 pub struct RegionPool {
     held: OrdMap<Ipv4Addr, AccountId>,
+    /// Further holders of an IP of `held` (usually none).
+    also: OrdMap<(Ipv4Addr, AccountId), ()>,
 }
 
 impl RegionPool {
@@ -173,8 +179,39 @@ impl RegionPool {
         self.held.get(&ip)
     }
 
+    /// How many IPs are held.
     pub fn held_count(&self) -> usize {
         self.held.len()
+    }
+
+    /// Every IP held and its holder.
+    pub fn held(&self) -> impl Iterator<Item = (Ipv4Addr, &AccountId)> {
+        self.held.iter().map(|(ip, holder)| (*ip, holder))
+    }
+
+    pub(crate) fn hold(&mut self, ip: Ipv4Addr, account: &AccountId) {
+        match self.held.get(&ip) {
+            None => {
+                self.held.insert(ip, account.clone());
+            }
+            Some(holder) if holder == account => {}
+            Some(_) => {
+                self.also.insert((ip, account.clone()), ());
+            }
+        }
+    }
+
+    pub(crate) fn free(&mut self, ip: Ipv4Addr, account: &AccountId) {
+        if self.held.get(&ip) != Some(account) {
+            self.also.remove(&(ip, account.clone()));
+            return;
+        }
+        self.held.remove(&ip);
+        let next = self.also.range((ip, AccountId::from(""))..).next().map(|(key, ())| key.clone());
+        if let Some((next_ip, holder)) = next.filter(|(next_ip, _)| *next_ip == ip) {
+            self.also.remove(&(next_ip, holder.clone()));
+            self.held.insert(ip, holder);
+        }
     }
 }
 
@@ -182,8 +219,8 @@ impl RegionPool {
 /// `settings`: the rules' unit tests.
 #[cfg(test)]
 pub(crate) fn test_tx<T>(world: &mut World, settings: &Settings, op: impl FnOnce(&mut Tx) -> T) -> T {
-    let mut dirty = Vec::new();
-    let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), settings, 0, &mut dirty);
+    let mut changes = Changes::default();
+    let mut tx = world.tx(&Scope::new("123456789012", "us-east-1"), settings, 0, &mut changes);
     op(&mut tx)
 }
 
@@ -221,10 +258,10 @@ mod tests {
         }
         let vpc = world.partition(&scope).unwrap().default_vpc().unwrap().id.clone();
         assert!(world.partition(&scope).unwrap().default_security_group(&vpc).is_none());
-        let (settings, mut dirty) = (Settings::default(), Vec::new());
-        let tx = world.tx(&scope, &settings, 0, &mut dirty);
+        let (settings, mut changes) = (Settings::default(), Changes::default());
+        let tx = world.tx(&scope, &settings, 0, &mut changes);
         let group = tx.part().default_security_group(&vpc).expect("added").id.clone();
-        assert_eq!(dirty, [(scope.clone(), RecordKey::SecurityGroup(group.clone()))], "and persisted");
+        assert_eq!(changes.records, [(scope.clone(), RecordKey::SecurityGroup(group.clone()))], "and persisted");
         let fresh = Partition::with_defaults(&scope);
         assert_eq!(fresh.default_security_group(&vpc).map(|g| &g.id), Some(&group), "the id a new account gets");
     }
@@ -233,18 +270,51 @@ mod tests {
     fn pool_never_gives_one_ip_twice() {
         let settings = Settings { pool: vec!["10.0.0.0/29".parse().unwrap()], ..Settings::default() };
         let mut world = World::default();
-        let mut dirty = Vec::new();
+        let mut changes = Changes::default();
         let mut seen = std::collections::HashSet::new();
         for account in ["111111111111", "222222222222"] {
             let scope = Scope::new(account, "r");
-            let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+            let mut tx = world.tx(&scope, &settings, 0, &mut changes);
             for _ in 0..4 {
                 assert!(seen.insert(tx.take_public_ip().expect("room")));
             }
         }
         let scope = Scope::new("333333333333", "r");
-        let mut tx = world.tx(&scope, &settings, 0, &mut dirty);
+        let mark = changes.mark();
+        let mut tx = world.tx(&scope, &settings, 0, &mut changes);
         assert_eq!(tx.take_public_ip(), None);
         assert!(!tx.claim_public_ip("10.0.0.1".parse().unwrap()));
+        // What a fleet's store checks: the pool was full, 10.0.0.1 held.
+        let holder = world.pool("r").unwrap().holder("10.0.0.1".parse().unwrap()).cloned();
+        let mut noted = changes.clone();
+        noted.undo_to(mark);
+        assert_eq!(noted.pool.len(), 8, "eight IPs taken before");
+        assert_eq!(
+            changes.pool[8..],
+            [
+                (scope.clone(), PoolEvent::SawFull { size: 8 }),
+                (scope.clone(), PoolEvent::Saw("10.0.0.1".parse().unwrap(), holder))
+            ]
+        );
+    }
+
+    /// A node of a fleet may learn an IP's new holder before its old
+    /// holder's release: either can go first, the other holding stays.
+    #[test]
+    fn an_ip_known_held_twice_keeps_the_holder_whose_record_stays() {
+        let ip: Ipv4Addr = "10.0.0.1".parse().unwrap();
+        let (old, new): (AccountId, AccountId) = ("111111111111".into(), "222222222222".into());
+        for old_goes_first in [true, false] {
+            let mut pool = RegionPool::default();
+            pool.hold(ip, &old);
+            pool.hold(ip, &new);
+            assert_eq!(pool.held_count(), 1);
+            let (gone, stays) = if old_goes_first { (&old, &new) } else { (&new, &old) };
+            pool.free(ip, gone);
+            assert_eq!(pool.holder(ip), Some(stays));
+            pool.free(ip, stays);
+            assert_eq!(pool.holder(ip), None);
+            assert_eq!(pool.held_count(), 0);
+        }
     }
 }
