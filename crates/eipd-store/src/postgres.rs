@@ -324,11 +324,15 @@ impl PoolColumns {
         }
         for ((region, ip), (before, after)) in ips {
             let ip = i64::from(u32::from(ip));
-            columns.seen_regions.push(region.to_string());
-            columns.seen_ips.push(ip);
-            columns.seen_holders.push(before.as_deref().map(str::to_owned));
             match (before, after) {
-                (before, after) if before == after => {}
+                // Only seen: checked. An IP taken is checked by the pool's
+                // key; one given back or passed on is the group's own
+                // account's, whose partition the group checks.
+                (before, after) if before == after => {
+                    columns.seen_regions.push(region.to_string());
+                    columns.seen_ips.push(ip);
+                    columns.seen_holders.push(before.as_deref().map(str::to_owned));
+                }
                 (None, Some(holder)) => {
                     columns.taken_regions.push(region.to_string());
                     columns.taken_ips.push(ip);
