@@ -814,7 +814,7 @@ impl Writer {
             Err(e) => {
                 self.working = World::clone(&self.current.load());
                 if e.downcast_ref::<Conflict>().is_some() {
-                    tracing::debug!(operations = ops.len(), "another node changed the pool: running the group again");
+                    tracing::debug!(operations = ops.len(), error = %format!("{e:#}"), "another node changed the pool: running the group again");
                     return Some(ops);
                 }
                 answer_all(ops, Err(storage_error(e)));

@@ -108,6 +108,8 @@ pub(crate) struct PostgresStore {
     epoch: i64,
     /// The partitions locked by the open transaction and their next versions.
     open: Vec<(Scope, i64)>,
+    /// A locked group's transaction is open (its COMMIT not yet answered).
+    in_transaction: bool,
     /// Prepared once per connection.
     statements: Option<Statements>,
     /// Whether groups commit optimistically now: until one meets another
@@ -563,6 +565,7 @@ impl PostgresStore {
             client,
             epoch: 0,
             open: Vec::new(),
+            in_transaction: false,
             statements: None,
             optimistic: true,
             sent: Default::default(),
@@ -581,11 +584,15 @@ impl PostgresStore {
     fn load_all(&mut self) -> anyhow::Result<World> {
         let epoch = self.epoch()?;
         self.epoch = i64::MIN;
+        // The versions before the records: a commit landing in between is
+        // then in the records and caught up with again later, never
+        // counted in a version without its records.
+        let versions = self.client.query("SELECT region, account, version FROM eipd_partitions", &[])?;
         let mut world = load_records(&self.client)?;
         world.epoch = epoch;
-        for row in self.client.query("SELECT region, account, version FROM eipd_partitions", &[])? {
-            let (region, account): (String, String) = (row.get(0), row.get(1));
-            world.synced.insert(Scope::new(&account, &region), row.get(2));
+        for row in versions {
+            let (region, account): (&str, &str) = (row.get(0), row.get(1));
+            world.synced.insert(Scope::new(account, region), row.get(2));
         }
         self.epoch = epoch;
         Ok(world)
@@ -684,9 +691,11 @@ impl PostgresStore {
         // pipelined (sent in this order without waiting for each answer).
         let client = &self.client.client;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&regions, &accounts];
-        let (answers, rows) = self
+        let answers = self
             .client
-            .run(async { tokio::try_join!(client.simple_query(BEGIN_READING_EPOCH), client.query(&lock, &params)) })?;
+            .run(async { tokio::try_join!(client.simple_query(BEGIN_READING_EPOCH), client.query(&lock, &params)) });
+        self.in_transaction = true;
+        let (answers, rows) = answers?;
         // A reset elsewhere: reload everything first.
         self.reload_if_wiped(world, epoch_of(&answers)?)?;
         let mut locked: BTreeMap<Region, Vec<(AccountId, i64)>> = BTreeMap::new();
@@ -748,12 +757,16 @@ impl PostgresStore {
             let (written, committed) = self
                 .client
                 .run(async { Ok(tokio::join!(client.execute(&write, &params), client.batch_execute("COMMIT"))) })?;
+            // Answered either way: committed, or rolled back.
+            self.in_transaction = false;
             match written {
                 Err(e) if lost_race(&e) => return Err(anyhow::Error::new(e).context(Conflict)),
                 written => written.map_err(anyhow::Error::from).and(committed.map_err(anyhow::Error::from)),
             }
         } else {
-            self.client.batch_execute("COMMIT")
+            let committed = self.client.batch_execute("COMMIT");
+            self.in_transaction = self.client.is_closed();
+            committed
         };
         if let Err(e) = outcome {
             // An error the server answered means it rolled back; a broken
@@ -773,7 +786,7 @@ impl PostgresStore {
 
     fn rollback(&mut self) {
         self.open.clear();
-        if !self.client.is_closed() {
+        if std::mem::take(&mut self.in_transaction) && !self.client.is_closed() {
             let _ = self.client.batch_execute("ROLLBACK");
         }
     }
@@ -994,6 +1007,7 @@ impl Persistence for PostgresStore {
 
     fn replace_all(&mut self, world: &World) -> anyhow::Result<()> {
         self.reconnect_if_closed()?;
+        self.in_transaction = true;
         self.client.batch_execute(&format!("BEGIN; {WIPE}"))?;
         let written = (|| -> anyhow::Result<()> {
             let insert = self
@@ -1014,6 +1028,7 @@ impl Persistence for PostgresStore {
             }
             insert_pool(&self.client, world)?;
             self.client.batch_execute("COMMIT")?;
+            self.in_transaction = false;
             Ok(())
         })();
         if written.is_err() {
