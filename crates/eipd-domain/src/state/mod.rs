@@ -137,8 +137,24 @@ impl World {
         part.put(record);
     }
 
+    /// Applies what other nodes committed: each record replaced (or, with
+    /// `None`, removed), the regions' pools in step. Every old record goes
+    /// before any new one comes: one commit may move an IP between two
+    /// records (an interface's IP given back, an Elastic IP taking it), and
+    /// its rows come in no particular order.
+    pub fn apply_committed(&mut self, records: Vec<(Scope, RecordKey, Option<Record>)>) {
+        for (scope, key, _) in &records {
+            self.replace(scope, key, None);
+        }
+        for (scope, _, record) in records {
+            if let Some(record) = record {
+                self.load(&scope, record);
+            }
+        }
+    }
+
     /// Replaces (or, with `None`, removes) one stored record, keeping the
-    /// region's pool in step: what another node committed, applied here.
+    /// region's pool in step.
     pub fn replace(&mut self, scope: &Scope, key: &RecordKey, record: Option<Record>) {
         if let Some(part) = self.partitions.get_mut(scope).map(Arc::make_mut) {
             if let Some(old) = part.record(key) {
@@ -295,6 +311,75 @@ mod tests {
                 (scope.clone(), PoolEvent::SawFull { size: 8 }),
                 (scope.clone(), PoolEvent::Saw("10.0.0.1".parse().unwrap(), holder))
             ]
+        );
+    }
+
+    /// One commit of another node moved IP Y, within one account, from an
+    /// interface's auto-assigned IP to a new Elastic IP: in whichever order
+    /// its rows come, the copy's pool holds Y.
+    #[test]
+    fn a_commit_moving_an_ip_between_records_of_one_account_keeps_it_held() {
+        use crate::addresses::{AllocateAddress, allocate_address};
+        use crate::network_interfaces::{InterfaceSpec, create_network_interface};
+        let settings = Settings { pool: vec!["10.0.0.0/29".parse().unwrap()], ..Settings::default() };
+        let scope = Scope::new("111111111111", "r");
+        let y: Ipv4Addr = "10.0.0.3".parse().unwrap();
+        let mut before = World::default();
+        let mut changes = Changes::default();
+        let mut eni = {
+            let mut tx = before.tx(&scope, &settings, 0, &mut changes);
+            let subnet = tx.part().subnets().next().unwrap().id.clone();
+            let mut eni = create_network_interface(&mut tx, &subnet, InterfaceSpec::default()).unwrap();
+            assert!(tx.claim_public_ip(y));
+            eni.auto_public_ip = Some(y);
+            tx.put(Record::NetworkInterface(eni.clone()));
+            eni
+        };
+        let mut after = before.clone();
+        let address = {
+            let mut tx = after.tx(&scope, &settings, 0, &mut changes);
+            eni.auto_public_ip = None;
+            tx.release_public_ip(y);
+            tx.put(Record::NetworkInterface(eni.clone()));
+            let input = AllocateAddress {
+                domain: crate::Domain::Vpc,
+                address: Some(y),
+                network_border_group: None,
+                tags: Default::default(),
+            };
+            allocate_address(&mut tx, input).unwrap()
+        };
+        let rows = [Record::Address(address), Record::NetworkInterface(eni)];
+        for rows in [rows.to_vec(), rows.iter().rev().cloned().collect()] {
+            let mut copy = before.clone();
+            copy.apply_committed(rows.into_iter().map(|r| (scope.clone(), r.key(), Some(r))).collect());
+            assert!(copy.partition(&scope).unwrap().address(y).is_some());
+            assert_eq!(copy.pool("r").unwrap().holder(y), Some(&scope.account));
+        }
+    }
+
+    /// An operation that took the pool's last IP, then found it full, and
+    /// failed: what it saw is kept as of before its own take.
+    #[test]
+    fn a_failed_operation_keeps_what_it_saw_as_of_before_its_own_changes() {
+        let settings = Settings { pool: vec!["10.0.0.0/30".parse().unwrap()], ..Settings::default() };
+        let mut world = World::default();
+        let mut changes = Changes::default();
+        let scope = Scope::new("111111111111", "r");
+        let mark = changes.mark();
+        let mut tx = world.tx(&scope, &settings, 0, &mut changes);
+        let taken: Vec<Ipv4Addr> = (0..4).map(|_| tx.take_public_ip().unwrap()).collect();
+        assert_eq!(tx.take_public_ip(), None);
+        assert_eq!(tx.holder(taken[0]), Some(scope.account.clone()));
+        assert_eq!(tx.holder("10.9.9.9".parse().unwrap()), None);
+        changes.undo_failed(mark);
+        assert_eq!(
+            changes.pool,
+            [
+                (scope.clone(), PoolEvent::SawFull { size: 0 }),
+                (scope.clone(), PoolEvent::Saw("10.9.9.9".parse().unwrap(), None))
+            ],
+            "the pool was full once its own four takes are counted out; its own IP is no sight"
         );
     }
 

@@ -1,5 +1,6 @@
 //! The transaction a rule sees.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -44,13 +45,34 @@ impl Changes {
     }
 
     /// Forgets what an operation that failed after `mark` changed, but not
-    /// what it saw of the pool: its answer depends on it.
+    /// what it saw of the pool: its answer depends on it. What it saw after
+    /// its own takes and releases (which go with it) is restated as of
+    /// before them: a full pool counted the IPs it took, and an IP it took
+    /// or gave back is not what the pool holds.
     pub fn undo_failed(&mut self, mark: ChangesMark) {
         self.records.truncate(mark.0);
         let failed = self.pool.split_off(mark.1);
-        self.pool.extend(
-            failed.into_iter().filter(|(_, event)| matches!(event, PoolEvent::Saw(..) | PoolEvent::SawFull { .. })),
-        );
+        let mut taken: BTreeMap<Region, i64> = BTreeMap::new();
+        let mut touched: BTreeSet<(Region, Ipv4Addr)> = BTreeSet::new();
+        for (scope, event) in failed {
+            match event {
+                PoolEvent::Took(ip) => {
+                    *taken.entry(scope.region.clone()).or_default() += 1;
+                    touched.insert((scope.region.clone(), ip));
+                }
+                PoolEvent::Freed(ip) => {
+                    *taken.entry(scope.region.clone()).or_default() -= 1;
+                    touched.insert((scope.region.clone(), ip));
+                }
+                PoolEvent::Saw(ip, _) if touched.contains(&(scope.region.clone(), ip)) => {}
+                PoolEvent::SawFull { size } => {
+                    let own = taken.get(&scope.region).copied().unwrap_or(0);
+                    let size = size.saturating_add_signed(-own);
+                    self.pool.push((scope, PoolEvent::SawFull { size }));
+                }
+                event @ PoolEvent::Saw(..) => self.pool.push((scope, event)),
+            }
+        }
     }
 
     /// The changed records, each once, in order.
