@@ -13,24 +13,24 @@
 //!
 //! Optimistic commits, the usual way: the writer runs a group (one region's
 //! operations, of any of its partitions) on its copy and sends one statement
-//! (`LAND_GROUP`) that writes the changed records, the IPs taken and given
-//! back, and moves the partitions on, only if every partition is still at
-//! the version the group ran on and what the group saw of other accounts'
-//! IPs still holds; else it fails as a whole (`eipd_refusals`' check, or
-//! the pool's key when another node took the same IP first). The writer
-//! runs and sends the next group without waiting for the answer; that one
-//! lands only after this one did (its token). One round trip per group, and
-//! no BEGIN or COMMIT.
+//! (`land_group`) that, holding the region's pool lock shared, writes the
+//! changed records, the IPs taken and given back, and moves the partitions
+//! on, only if every partition is still at the version the group ran on;
+//! else it fails as a whole (`eipd_refusals`' check, or the pool's key when
+//! another node took the same IP first). The writer runs and sends the next
+//! group without waiting for the answer; that one lands only after this one
+//! did (its token). One round trip per group, and no BEGIN or COMMIT. A
+//! group whose answer rests on other accounts' IPs (an IP held by another
+//! account, one free, a full pool: errors, rare) is not sent: the pool can
+//! only be read as it is under its lock.
 //!
-//! Locked commits, after a group did not land: the transaction locks the
-//! group's partition rows (`INSERT … ON CONFLICT DO UPDATE`, in sorted order,
-//! one statement), catches up with what other nodes committed in them and in
-//! the rest of the region (for its pool), runs the operations, and writes
-//! every change in one statement and commits. Another node's change to the
-//! pool can still meet it (the partitions are locked, the pool is not): it
-//! then fails as a whole and runs again. The node goes back to optimistic
-//! commits once a locked group finds that nobody else wrote in its
-//! partitions.
+//! Locked commits, after a group did not land: the transaction takes the
+//! pool locks of the group's regions alone, then locks the group's partition
+//! rows (`INSERT … ON CONFLICT DO UPDATE`, in sorted order), catches up with
+//! what other nodes committed in them and in the rest of the region (for its
+//! pool), runs the operations, writes every change in one statement and
+//! commits. The node goes back to optimistic commits once a locked group
+//! finds that nobody else wrote in its partitions.
 //!
 //! Either way racing nodes never give one address two associations or one
 //! IP two holders. Reads (`Probe`) ask for the partition's version and catch
