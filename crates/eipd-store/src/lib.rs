@@ -634,10 +634,7 @@ impl Writer {
         let mut changes = Changes::default();
         let ops = self.run_all(ops, &mut changes);
         changes.records = changes.records_once();
-        let mut scopes: Vec<Scope> = ops.iter().map(|op| op.scope().clone()).collect();
-        scopes.sort();
-        scopes.dedup();
-        match self.persistence.send(&mut self.working, &scopes, &changes) {
+        match self.persistence.send(&mut self.working, &scopes_of(&ops), &changes) {
             Ok(()) => {
                 let after = self.working.clone();
                 self.in_flight.push_back(Flight { region, ops, after, sent: Instant::now() });
@@ -654,9 +651,9 @@ impl Writer {
     }
 
     /// Commits operations as one locked transaction, once the groups in
-    /// flight have landed (it runs on the published state). Another node's
-    /// change to the pool can still meet it: it then runs again, a few
-    /// times at most.
+    /// flight have landed (it runs on the published state). Should the
+    /// backend still find a conflict (the regions' pool locks are meant to
+    /// rule it out), it runs again, a few times at most.
     fn write_locked(&mut self, ops: Vec<Box<dyn Pending>>) {
         self.land_all();
         let mut ops = ops;
@@ -761,10 +758,7 @@ impl Writer {
         if ops.is_empty() {
             return;
         }
-        let mut scopes: Vec<Scope> = ops.iter().map(|op| op.scope().clone()).collect();
-        scopes.sort();
-        scopes.dedup();
-        if let Err(e) = self.persistence.begin(&mut self.working, &scopes) {
+        if let Err(e) = self.persistence.begin(&mut self.working, &scopes_of(&ops)) {
             // The backend could not open the transaction: nothing ran.
             let e = storage_error(e);
             answer_all(ops, Err(e));
@@ -851,6 +845,14 @@ impl Writer {
         }
         let _ = done.send(wiped);
     }
+}
+
+/// The partitions operations run on, each once, in order.
+fn scopes_of(ops: &[Box<dyn Pending>]) -> Vec<Scope> {
+    let mut scopes: Vec<Scope> = ops.iter().map(|op| op.scope().clone()).collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes
 }
 
 /// Answers every operation of a group with the same outcome.

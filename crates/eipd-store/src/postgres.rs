@@ -314,11 +314,10 @@ struct PoolColumns {
 
 impl PoolColumns {
     fn of(changes: &Changes) -> Self {
-        // Per IP: the holder before the group (what its first use found)
-        // and after it.
         type Holder = Option<AccountId>;
-        // Per IP: the holder before, the holder after, whether the group
-        // took or gave it back (else it only saw it).
+        // Per IP: the holder before the group (what its first use found),
+        // the holder after it, whether the group took or gave it back (else
+        // it only saw it).
         let mut ips: BTreeMap<(&Region, Ipv4Addr), (Holder, Holder, bool)> = BTreeMap::new();
         // IPs the group took less those it gave back so far, per region: a
         // pool found full counted them.
@@ -751,7 +750,6 @@ impl PostgresStore {
         let (answers, _, rows) = answers?;
         // A reset elsewhere: reload everything first.
         self.reload_if_wiped(world, epoch_of(&answers)?)?;
-        let mut locked: BTreeMap<Region, Vec<(AccountId, i64)>> = BTreeMap::new();
         // Optimistic again once no other node wrote in the partitions since.
         self.optimistic = true;
         for row in rows {
@@ -760,12 +758,14 @@ impl PostgresStore {
             if version > world.synced.get(&scope).copied().unwrap_or(0) {
                 self.optimistic = false;
             }
-            self.open.push((scope.clone(), version + 1));
-            locked.entry(scope.region).or_default().push((scope.account, version));
+            self.open.push((scope, version + 1));
         }
-        for (region, versions) in locked {
-            self.catch_up(world, &region, &versions)?;
-            // What other accounts of the region hold, for the pool.
+        // The locked partitions and what the other accounts of their
+        // regions hold (for the pool), in one catch-up per region.
+        let mut regions: Vec<Region> = scopes.iter().map(|scope| scope.region.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        for region in regions {
             self.catch_up_region(world, &region)?;
         }
         Ok(())
@@ -957,10 +957,6 @@ impl Persistence for PostgresStore {
             expected.push(version);
             next.push(version + i64::from(changed.contains(scope)));
         }
-        let records = RecordColumns::of(world, changes, |scope| {
-            let at = scopes.binary_search(scope).map_err(|_| anyhow::anyhow!("a change outside the group"))?;
-            Ok(next[at])
-        })?;
         let pool = PoolColumns::of(changes);
         let token: i64 = rand::random();
         if !pool.seen_ips.is_empty() || !pool.full_sizes.is_empty() {
@@ -972,6 +968,10 @@ impl Persistence for PostgresStore {
             self.sent.push_back(Sent { account: scopes[0].account.to_string(), token, answer });
             return Ok(());
         }
+        let records = RecordColumns::of(world, changes, |scope| {
+            let at = scopes.binary_search(scope).map_err(|_| anyhow::anyhow!("a change outside the group"))?;
+            Ok(next[at])
+        })?;
         // Sent while another group is on its way: it lands only after that one.
         let (after_account, after_token) = match self.sent.back() {
             Some(sent) => (Some(sent.account.clone()), Some(sent.token)),
