@@ -58,7 +58,7 @@ pub struct ServeArgs {
 
     /// Where state lives: `embedded` (a file in the data directory, survives
     /// restarts), `memory` (throwaway), or `postgres://USER@HOST/DB` (shared
-    /// by several eipd nodes) [default: embedded]
+    /// by several eipd nodes; PostgreSQL 12 or newer) [default: embedded]
     #[arg(long, env = "EIPD_STORE", value_name = "memory|embedded|postgres://…")]
     pub store: Option<String>,
 

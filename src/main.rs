@@ -307,7 +307,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         });
         let mut metrics = Metrics::new();
-        metrics.register_commits(&store.commit_metrics());
+        metrics.register_store(&store.metrics());
         let closing = store.clone();
         let state = AppState {
             store,

@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use eipd_api::Action;
-use eipd_store::CommitMetrics;
+use eipd_store::StoreMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -68,22 +68,27 @@ impl Metrics {
         Self { registry, requests, latency, addresses, partitions, store_writable, succeeded }
     }
 
-    /// Adds the store's commit figures to the exposition.
-    pub fn register_commits(&mut self, commits: &CommitMetrics) {
+    /// Adds the store's figures to the exposition.
+    pub fn register_store(&mut self, store: &StoreMetrics) {
         self.registry.register(
             "commit_operations",
             "Operations made durable together by one commit of the store (group commit)",
-            commits.operations.clone(),
+            store.operations.clone(),
         );
         self.registry.register(
             "commit_duration_seconds",
             "Time for one commit of the store to become durable",
-            commits.duration.clone(),
+            store.duration.clone(),
         );
         self.registry.register(
             "commit_reruns",
-            "Operations run again under lock because another node of the fleet changed their region before their optimistic commit landed (PostgreSQL store)",
-            commits.reruns.clone(),
+            "Operations run again because another node of the fleet changed their partition, or took an IP they took, before their optimistic commit landed (PostgreSQL store)",
+            store.reruns.clone(),
+        );
+        self.registry.register(
+            "read_checks",
+            "Reads answered by one question to PostgreSQL of whether other nodes wrote in their partitions (reads waiting together share one)",
+            store.read_checks.clone(),
         );
     }
 
@@ -127,9 +132,9 @@ mod tests {
         m.observe_ok(Action::DisassociateAddress, Duration::from_micros(120));
         m.observe(Some(Action::DisassociateAddress), "InvalidAssociationID.NotFound", Duration::from_micros(80));
         let mut m = m;
-        let commits = CommitMetrics::default();
-        m.register_commits(&commits);
-        commits.operations.observe(3.0);
+        let store = StoreMetrics::default();
+        m.register_store(&store);
+        store.operations.observe(3.0);
         let text = m.render(7, 2, false);
         assert!(text.contains(r#"eipd_requests_total{action="DisassociateAddress",code="OK"} 1"#), "{text}");
         assert!(text.contains(r#"code="InvalidAssociationID.NotFound"} 1"#));

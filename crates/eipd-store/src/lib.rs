@@ -112,6 +112,12 @@ trait Persistence: Send {
     fn land(&mut self) -> anyhow::Result<bool> {
         anyhow::bail!("this store does not commit optimistically")
     }
+    /// Before a group of `region` runs optimistically: brings `world` up to
+    /// date with the region when a group there did not land for want of
+    /// that (another node took an IP this node did not know of).
+    fn catch_up_if_behind(&mut self, _world: &mut World, _region: &Region) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     /// Brings `world` up to date for a read of the partition `scope`
     /// (shared stores).
@@ -282,25 +288,28 @@ impl Offline {
     }
 }
 
-/// What the store's writer observes of its group commits.
+/// What the store observes of its group commits and of its reads' checks.
 #[derive(Clone)]
-pub struct CommitMetrics {
+pub struct StoreMetrics {
     /// Operations per commit: how well concurrent writes are grouped.
     pub operations: Histogram,
     /// Time from handing a commit to the backend until it is durable.
     pub duration: Histogram,
-    /// Operations run again, under lock, because another node changed
-    /// their partition or what they saw of the region's pool before their
-    /// commit landed.
+    /// Operations run again because another node changed their partition
+    /// or what they saw of the region's pool before their commit landed.
     pub reruns: Counter,
+    /// Reads answered by one question to a shared store (whether another
+    /// node wrote in their partitions): reads waiting together share one.
+    pub read_checks: Histogram,
 }
 
-impl Default for CommitMetrics {
+impl Default for StoreMetrics {
     fn default() -> Self {
         Self {
             operations: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             reruns: Counter::default(),
+            read_checks: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
         }
     }
 }
@@ -316,7 +325,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     current: Arc<ArcSwap<World>>,
-    commits: CommitMetrics,
+    metrics: StoreMetrics,
     jobs: mpsc::SyncSender<Job>,
     settings: Arc<Settings>,
     /// For a shared store: how reads learn whether other nodes wrote.
@@ -343,15 +352,15 @@ impl Store {
         let current = Arc::new(ArcSwap::from_pointee(world));
         let settings = Arc::new(settings);
         let (jobs, queue) = mpsc::sync_channel(QUEUE_DEPTH);
+        let metrics = StoreMetrics::default();
         let probe = match kind {
-            StoreKind::Postgres(url) => Some(Arc::new(postgres::Probe::new(url))),
+            StoreKind::Postgres(url) => Some(Arc::new(postgres::Probe::new(url, metrics.read_checks.clone()))),
             _ => None,
         };
         let batch = if group_commit { MAX_BATCH } else { 1 };
-        let commits = CommitMetrics::default();
-        let writer = Writer::new(current.clone(), settings.clone(), persistence, batch, commits.clone());
+        let writer = Writer::new(current.clone(), settings.clone(), persistence, batch, metrics.clone());
         std::thread::Builder::new().name("eipd-writer".into()).spawn(move || writer.run(&queue))?;
-        Ok(Self { current, commits, jobs, settings, probe })
+        Ok(Self { current, metrics, jobs, settings, probe })
     }
 
     /// The latest durable state this node has, for reads that need not see
@@ -389,9 +398,9 @@ impl Store {
         &self.settings
     }
 
-    /// The writer's figures of its commits, for `/metrics`.
-    pub fn commit_metrics(&self) -> CommitMetrics {
-        self.commits.clone()
+    /// The store's figures of its commits and reads, for `/metrics`.
+    pub fn metrics(&self) -> StoreMetrics {
+        self.metrics.clone()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -473,7 +482,8 @@ pub fn now_secs() -> i64 {
 /// waiting for the one before it (in one region, at most `MAX_IN_FLIGHT`
 /// groups), each landing only if the region is still where the group
 /// found it. A group that does not land, and every one sent after it, runs
-/// again the locking way on the published state.
+/// again on the published state: the locking way, unless the backend knows
+/// how to land it without (`Persistence::catch_up_if_behind`).
 struct Writer {
     current: Arc<ArcSwap<World>>,
     settings: Arc<Settings>,
@@ -485,7 +495,7 @@ struct Writer {
     open: Batch,
     /// Groups sent optimistically, oldest first, all of one region.
     in_flight: std::collections::VecDeque<Flight>,
-    metrics: CommitMetrics,
+    metrics: StoreMetrics,
 }
 
 #[derive(Default)]
@@ -516,7 +526,7 @@ impl Writer {
         settings: Arc<Settings>,
         persistence: Box<dyn Persistence>,
         max_batch: usize,
-        metrics: CommitMetrics,
+        metrics: StoreMetrics,
     ) -> Self {
         let working = World::clone(&current.load());
         Self {
@@ -631,6 +641,10 @@ impl Writer {
             self.write_locked(ops);
             return;
         }
+        if let Err(e) = self.persistence.catch_up_if_behind(&mut self.working, &region) {
+            self.fail_unsent(ops, e);
+            return;
+        }
         let mut changes = Changes::default();
         let ops = self.run_all(ops, &mut changes);
         changes.records = changes.records_once();
@@ -639,15 +653,16 @@ impl Writer {
                 let after = self.working.clone();
                 self.in_flight.push_back(Flight { region, ops, after, sent: Instant::now() });
             }
-            Err(e) => {
-                // Nothing was sent: the groups before it land or fail on
-                // their own, this one fails.
-                let e = storage_error(e);
-                answer_all(ops, Err(e));
-                self.land_all();
-                self.working = World::clone(&self.current.load());
-            }
+            Err(e) => self.fail_unsent(ops, e),
         }
+    }
+
+    /// Answers a group that was not sent with the backend's error; the
+    /// groups before it land or fail on their own.
+    fn fail_unsent(&mut self, ops: Vec<Box<dyn Pending>>, e: anyhow::Error) {
+        answer_all(ops, Err(storage_error(e)));
+        self.land_all();
+        self.working = World::clone(&self.current.load());
     }
 
     /// Commits operations as one locked transaction, once the groups in
@@ -680,7 +695,8 @@ impl Writer {
 
     /// Waits for the oldest group in flight: landed, it is published and
     /// answered; not landed, it and every later group (built on it, so not
-    /// landed either) run again the locking way on the published state.
+    /// landed either) run again on the published state (`write`: the
+    /// locking way unless the backend is still optimistic).
     fn land_oldest(&mut self) {
         let Some(flight) = self.in_flight.pop_front() else { return };
         let landed = self.persistence.land();
@@ -717,9 +733,11 @@ impl Writer {
         }
         self.working = World::clone(&self.current.load());
         if !again.is_empty() {
-            tracing::debug!(operations = again.len(), "another node wrote first: running the group again under lock");
+            // Under lock, unless the backend knows how to land it without
+            // (it met only an IP another node took).
+            tracing::debug!(operations = again.len(), "another node wrote first: running the group again");
             self.metrics.reruns.inc_by(again.len() as u64);
-            self.write_locked(again);
+            self.write(again);
         }
     }
 
@@ -958,6 +976,14 @@ mod tests {
         /// What `land` answers, in order.
         landings: std::collections::VecDeque<anyhow::Result<bool>>,
         optimistic: bool,
+        /// A group that did not land leaves the backend optimistic (it met
+        /// an IP another node took), behind with the region until the
+        /// next group catches up.
+        catches_up: bool,
+        behind: bool,
+        /// Catch-ups made, each as the number of groups sent before it and
+        /// of the addresses in the world it caught up.
+        caught_up: Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
         /// Operations' record counts sent optimistically, and committed under lock.
         sent: Arc<std::sync::Mutex<Vec<usize>>>,
         locked: Arc<std::sync::Mutex<Vec<usize>>>,
@@ -982,9 +1008,16 @@ mod tests {
         fn land(&mut self) -> anyhow::Result<bool> {
             let landed = self.landings.pop_front().expect("a landing scripted");
             if !matches!(landed, Ok(true)) {
-                self.optimistic = false;
+                self.optimistic &= self.catches_up;
+                self.behind |= self.catches_up;
             }
             landed
+        }
+        fn catch_up_if_behind(&mut self, world: &mut World, _: &Region) -> anyhow::Result<()> {
+            if std::mem::take(&mut self.behind) {
+                self.caught_up.lock().unwrap().push((self.sent.lock().unwrap().len(), world.address_count()));
+            }
+            Ok(())
         }
         fn shared(&self) -> bool {
             true
@@ -1014,7 +1047,7 @@ mod tests {
     struct TwoGroups {
         writer: Writer,
         current: Arc<ArcSwap<World>>,
-        metrics: CommitMetrics,
+        metrics: StoreMetrics,
         runs: Arc<std::sync::atomic::AtomicUsize>,
         answers: [Answer; 2],
     }
@@ -1022,7 +1055,7 @@ mod tests {
     impl TwoGroups {
         fn sent(backend: Scripted) -> Self {
             let current = Arc::new(ArcSwap::from_pointee(World::default()));
-            let metrics = CommitMetrics::default();
+            let metrics = StoreMetrics::default();
             let mut writer = Writer::new(
                 current.clone(),
                 Arc::new(Settings::default()),
@@ -1068,6 +1101,33 @@ mod tests {
         for ip in ips {
             assert_eq!(world.pool("us-east-1").and_then(|p| p.holder(ip)).map(|a| &**a), Some("123456789012"));
         }
+        assert_eq!(two.metrics.reruns.get(), 2);
+    }
+
+    /// Two groups sent, the first meeting an IP another node took: both run
+    /// again as one optimistic group once the backend caught up (before
+    /// they ran), not under lock, and are answered when it lands.
+    #[test]
+    fn a_group_that_met_a_taken_ip_runs_again_optimistically_after_a_catch_up() {
+        let landings = [Ok(false), Ok(false), Ok(true)];
+        let backend = Scripted { landings: landings.into(), optimistic: true, catches_up: true, ..Default::default() };
+        let (sent, locked, caught_up) = (backend.sent.clone(), backend.locked.clone(), backend.caught_up.clone());
+        let mut two = TwoGroups::sent(backend);
+        two.writer.land_oldest();
+        assert_eq!(
+            *caught_up.lock().unwrap(),
+            [(2, 0)],
+            "one catch-up, after the two groups were sent, of the published world, before they ran again"
+        );
+        assert_eq!(sent.lock().unwrap().len(), 3, "run again as one group, sent");
+        assert!(locked.lock().unwrap().is_empty(), "nothing under lock");
+        assert_eq!(two.writer.in_flight.len(), 1);
+        assert!(two.answers[0].try_recv().is_err(), "not answered before the rerun lands");
+        two.writer.land_oldest();
+        assert_eq!(two.current.load().address_count(), 2);
+        let ips = two.answers.each_mut().map(|a| a.try_recv().unwrap().unwrap().unwrap());
+        assert_ne!(ips[0], ips[1]);
+        assert_eq!(two.runs(), 4, "each ran twice");
         assert_eq!(two.metrics.reruns.get(), 2);
     }
 
