@@ -119,22 +119,31 @@ fn random_ipv6s(block: Ipv6Net, n: usize) -> Vec<Ipv6Addr> {
 
 /// AWS reserves the first four addresses of a subnet and its last one.
 /// Every usable IP of the subnet once, in the order eipd hands them out:
-/// spread over the subnet as AWS's picks are (tests that pin low addresses
-/// such as `.5` must not collide with eipd's own picks), and the same for
-/// the same subnet id, so that a run repeats. A walk through the range
-/// with a start and a stride (coprime with the range's size) derived from
-/// the subnet id.
+/// spread as AWS's picks are, the upper half of the subnet first (tests
+/// written against AWS pin low addresses such as `.5`–`.10` after eipd
+/// picked some: those must still be free), and the same for the same
+/// subnet id, so that a run repeats.
 fn allocation_order(subnet: &Subnet) -> impl Iterator<Item = Ipv4Addr> {
     let net = subnet.cidr_block;
-    let first = u32::from(net.network()) + 4;
-    let size = u64::from(u32::from(net.broadcast()).saturating_sub(first));
+    let network = u64::from(u32::from(net.network()));
+    let first = network + 4;
+    // Smaller than a /29, a subnet has no usable address: `first` is past its broadcast.
+    let end = u64::from(u32::from(net.broadcast())).max(first);
+    let middle = (network + (end + 1 - network) / 2).clamp(first, end);
     let hash = fnv1a(FNV_OFFSET, subnet.id.as_str().bytes());
+    walk(middle, end, hash).chain(walk(first, middle, hash))
+}
+
+/// Every address of `from..to` once: a walk with a start and a stride
+/// (coprime with the range's size) derived from `hash`.
+fn walk(from: u64, to: u64, hash: u64) -> impl Iterator<Item = Ipv4Addr> {
+    let size = to.saturating_sub(from);
     let start = if size == 0 { 0 } else { hash % size };
     let mut stride = if size == 0 { 1 } else { ((hash >> 32) % size) | 1 };
     while size > 1 && gcd(stride, size) != 1 {
         stride += 1;
     }
-    (0..size).map(move |k| Ipv4Addr::from(first + ((start + k * stride) % size) as u32))
+    (0..size).map(move |k| Ipv4Addr::from((from + (start + k * stride) % size) as u32))
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -671,7 +680,7 @@ mod tests {
 
     #[test]
     fn private_ips_are_handed_out_spread_and_repeatably() {
-        for cidr in ["10.0.1.0/24", "10.0.0.0/28", "172.31.0.0/20"] {
+        for cidr in ["10.0.1.0/24", "10.0.0.0/28", "172.31.0.0/20", "10.0.0.0/29", "10.0.0.0/30", "10.0.0.0/32"] {
             let s = subnet("subnet-0123456789abcdef0", cidr);
             let order: Vec<Ipv4Addr> = allocation_order(&s).collect();
             // Every usable address once: not the first four, not the broadcast.
@@ -685,6 +694,14 @@ mod tests {
         let s = subnet("subnet-0123456789abcdef0", "10.0.1.0/24");
         let first: Vec<u8> = allocation_order(&s).take(3).map(|ip| ip.octets()[3]).collect();
         assert!(first.windows(2).any(|w| w[1] != w[0] + 1), "{first:?}");
+        // The upper half first, whatever the subnet id: of a /26, offsets
+        // 32-62, then 4-31.
+        for id in ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210", "subnet-00000000000000001"] {
+            let offsets: Vec<u8> =
+                allocation_order(&subnet(id, "10.0.1.128/26")).map(|ip| ip.octets()[3] - 128).collect();
+            assert!(offsets[..31].iter().all(|o| (32..=62).contains(o)), "{id}: {offsets:?}");
+            assert!(offsets[31..].iter().all(|o| (4..32).contains(o)), "{id}: {offsets:?}");
+        }
         // Another subnet, another order.
         let other = subnet("subnet-0fedcba9876543210", "10.0.1.0/24");
         assert_ne!(allocation_order(&s).next(), allocation_order(&other).next());
