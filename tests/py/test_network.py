@@ -226,17 +226,21 @@ def test_instance_status_ok_waiter_returns_after_launch(ec2):
 
 
 def test_private_ips_are_spread_and_low_addresses_stay_free(ec2):
-    """Tests written against AWS pin addresses such as .5–.7; eipd's own picks
-    are spread over the subnet (and repeat for the same subnet id)."""
-    _, subnet_id = make_vpc(ec2, "10.32.0.0/16", "10.32.1.0/24")
+    """Tests written against AWS pin low addresses such as .5–.10, some after
+    letting AWS pick others (Ansible's ec2_eni target: offsets 4–10 of a
+    /26); eipd's own picks are spread over the upper half of the subnet
+    first, so those stay free."""
+    _, subnet_id = make_vpc(ec2, "10.32.0.0/16", "10.32.1.128/26")
     picked = [ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["PrivateIpAddress"]
-              for _ in range(3)]
-    last_octets = [int(ip.rsplit(".", 1)[1]) for ip in picked]
-    assert last_octets != [4, 5, 6], picked
-    assert len(set(picked)) == 3
-    for pinned in ("10.32.1.5", "10.32.1.6", "10.32.1.7"):
-        if pinned not in picked:
-            ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress=pinned)
+              for _ in range(8)]
+    eni = ec2.create_network_interface(SubnetId=subnet_id, SecondaryPrivateIpAddressCount=4)["NetworkInterface"]
+    picked += [p["PrivateIpAddress"] for p in eni["PrivateIpAddresses"]]
+    offsets = [int(ip.rsplit(".", 1)[1]) - 128 for ip in picked]
+    assert len(set(offsets)) == 13, picked
+    assert all(32 <= o <= 62 for o in offsets), offsets
+    assert sorted(offsets) != list(range(min(offsets), min(offsets) + 13)), "spread, not in a row"
+    for offset in range(4, 11):
+        ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress=f"10.32.1.{128 + offset}")
 
 
 def test_assign_private_ip_moves_with_allow_reassignment_and_its_eip_follows(ec2):
