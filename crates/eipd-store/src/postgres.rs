@@ -47,6 +47,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::{Conflict, Persistence};
@@ -312,7 +313,6 @@ SELECT landed FROM landed"
 /// database's own verdict on racing transactions (deadlock; serialization
 /// failure, which engines other than PostgreSQL raise instead of waiting).
 fn lost_race(e: &tokio_postgres::Error) -> bool {
-    use tokio_postgres::error::SqlState;
     let Some(db) = e.as_db_error() else { return false };
     let code = db.code();
     (*code == SqlState::CHECK_VIOLATION && db.constraint() == Some("eipd_group_did_not_land"))
@@ -324,9 +324,7 @@ fn lost_race(e: &tokio_postgres::Error) -> bool {
 /// Whether a group's statement failed because another node holds an IP it
 /// took (nothing was written).
 fn ip_taken(e: &tokio_postgres::Error) -> bool {
-    e.as_db_error().is_some_and(|db| {
-        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION && db.table() == Some("eipd_pool")
-    })
+    e.as_db_error().is_some_and(|db| *db.code() == SqlState::UNIQUE_VIOLATION && db.table() == Some("eipd_pool"))
 }
 
 /// What a group used of the pools, column by column (`POOL_STILL`,
@@ -484,6 +482,22 @@ type Answer<T> = std::pin::Pin<Box<dyn Future<Output = Result<T, tokio_postgres:
 const SESSION: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED;
 SET plan_cache_mode = force_generic_plan";
 
+/// A connection to PostgreSQL with `SESSION` applied, its socket served by a
+/// task of the current runtime (the handle: aborting it closes the socket).
+/// `user` names it in the log when it ends.
+async fn open_client(url: &str, user: &'static str) -> anyhow::Result<(Client, tokio::task::JoinHandle<()>)> {
+    let (client, driver) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", super::redact_url(url)))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = driver.await {
+            tracing::debug!(error = %e, connection = user, "a connection to PostgreSQL ended");
+        }
+    });
+    client.batch_execute(SESSION).await?;
+    Ok((client, driver))
+}
+
 /// The longest the writer waits for one answer of PostgreSQL (connecting
 /// included) before it gives the connection up. A server that stopped
 /// without closing its connections (frozen, SIGSTOPped, cut off by the
@@ -508,23 +522,18 @@ struct Connection {
 impl Connection {
     fn open(url: &str) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        // The timer is made inside the runtime, which it needs.
-        let connected = runtime
-            .block_on(async { tokio::time::timeout(ROUND_TRIP_DEADLINE, tokio_postgres::connect(url, NoTls)).await });
-        let cannot = || format!("cannot connect to PostgreSQL at {}", super::redact_url(url));
+        // The timer and the connection's task are made inside the runtime, which they need.
+        let connected =
+            runtime.block_on(async { tokio::time::timeout(ROUND_TRIP_DEADLINE, open_client(url, "writer")).await });
         let (client, driver) = match connected {
-            Ok(connected) => connected.with_context(cannot)?,
-            Err(_) => bail!("{}: no answer within {} s", cannot(), ROUND_TRIP_DEADLINE.as_secs()),
+            Ok(connected) => connected?,
+            Err(_) => bail!(
+                "cannot connect to PostgreSQL at {}: no answer within {} s",
+                super::redact_url(url),
+                ROUND_TRIP_DEADLINE.as_secs()
+            ),
         };
-        let driver = runtime.spawn(async move {
-            if let Err(e) = driver.await {
-                tracing::debug!(error = %e, "the writer's connection to PostgreSQL ended");
-            }
-        });
-        let connection =
-            Self { client: std::sync::Arc::new(client), runtime, driver, timed_out: std::cell::Cell::new(false) };
-        connection.batch_execute(SESSION)?;
-        Ok(connection)
+        Ok(Self { client: std::sync::Arc::new(client), runtime, driver, timed_out: std::cell::Cell::new(false) })
     }
 
     /// Sends a round trip's request now, after those sent before it on this
@@ -1324,16 +1333,7 @@ impl Asker {
         let (client, statement) = match connection {
             Some(open) => open,
             None => {
-                let url = &self.probe.url;
-                let (client, driver) = tokio_postgres::connect(url, NoTls)
-                    .await
-                    .with_context(|| format!("cannot connect to PostgreSQL at {}", super::redact_url(url)))?;
-                tokio::spawn(async move {
-                    if let Err(e) = driver.await {
-                        tracing::debug!(error = %e, "the read connection to PostgreSQL ended");
-                    }
-                });
-                client.batch_execute(SESSION).await?;
+                let (client, _) = open_client(&self.probe.url, "reads").await?;
                 let statement = client.prepare(VERSIONS).await?;
                 connection.insert((client, statement))
             }
